@@ -1,0 +1,108 @@
+"""Every limit and knob of the server, in one typed settings object.
+
+Set any of them with environment variables prefixed ``TORCHPLAY_``; nested sections use ``__``,
+e.g. ``TORCHPLAY_PORT=9000`` or ``TORCHPLAY_MLP__MAX_POINTS=5000``. Each field's description is the
+documentation (docs/configuration.md is generated from it and a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MLPSettings(BaseModel):
+    """Limits of the MLP playground (lab ``mlp``)."""
+
+    max_points: int = Field(2000, description="Most data points in a dataset (generated or drawn).")
+    max_hidden_layers: int = Field(6, description="Most hidden layers.")
+    max_neurons: int = Field(16, description="Most neurons in one hidden layer.")
+    max_classes: int = Field(8, description="Most classes in a dataset.")
+    max_steps: int = Field(10_000, description="Most optimisation steps one 'step' message may ask for.")
+    grid_size: int = Field(64, description="Resolution (cells per side) of the output decision map.")
+    thumb_size: int = Field(24, description="Resolution of each per-neuron heat map thumbnail.")
+
+
+class PerceptronSettings(BaseModel):
+    """Limits of the perceptron lab (lab ``perceptron``)."""
+
+    max_points: int = Field(500, description="Most data points.")
+    max_epochs: int = Field(1000, description="Most epochs a run may take before it stops.")
+
+
+class DescentSettings(BaseModel):
+    """Limits of the gradient-descent lab (lab ``descent``)."""
+
+    max_steps: int = Field(5000, description="Most optimisation steps of one run.")
+    grid_size: int = Field(128, description="Resolution of the loss-surface heat map.")
+
+
+class FunctionsSettings(BaseModel):
+    """Limits of the activation and loss explorer (lab ``functions``)."""
+
+    max_logits: int = Field(16, description="Most logits in the softmax demo.")
+    max_points: int = Field(200, description="Most points in the L1/L2 outlier demo.")
+
+
+class ConvolutionSettings(BaseModel):
+    """Limits of the convolution and pooling lab (lab ``convolution``)."""
+
+    max_kernel_size: int = Field(7, description="Largest kernel side.")
+    max_kernels: int = Field(8, description="Most kernels (output channels) at once.")
+    max_grid: int = Field(16, description="Largest side of the editable small image.")
+    display_size: int = Field(256, description="Longest side real images are downscaled to.")
+
+
+class CNNSettings(BaseModel):
+    """Limits of the CNN lab (lab ``cnn``)."""
+
+    max_blocks: int = Field(8, description="Most conv blocks in an architecture.")
+    max_channels: int = Field(128, description="Most output channels of one conv layer.")
+    max_fc_units: int = Field(1024, description="Most units in one fully-connected layer.")
+    max_parameters: int = Field(5_000_000, description="Most parameters of a model.")
+    max_batch_size: int = Field(512, description="Largest batch size.")
+    max_epochs: int = Field(200, description="Most epochs of one run.")
+    data_dir: str = Field(
+        "data", description="Folder with MNIST / Fashion-MNIST / CIFAR-10 files (read if present)."
+    )
+
+
+class Settings(BaseSettings):
+    """torchplay's server settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TORCHPLAY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    host: str = Field("127.0.0.1", description="Address to bind (loopback unless told otherwise).")
+    port: int = Field(8000, description="Port to bind.")
+    device: str = Field(
+        "auto", description="Torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N."
+    )
+    torch_threads: int = Field(
+        1, ge=1, description="Intra-op threads for torch (1: sessions do not fight over cores)."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra Origins allowed on the websocket (the server's own origin always is).",
+    )
+    max_sessions: int = Field(32, ge=1, description="Most live sessions (one per browser tab).")
+    session_ttl_s: float = Field(
+        600.0, description="Seconds a session survives a disconnect, for a reconnect to resume it."
+    )
+    fps: float = Field(30.0, gt=0, le=120, description="Most frames a second streamed to a page.")
+    max_message_bytes: int = Field(
+        1_000_000, description="Largest websocket message from a client (bytes)."
+    )
+    command_queue: int = Field(64, description="Commands a session buffers before refusing more.")
+    max_upload_bytes: int = Field(10_000_000, description="Largest uploaded file (bytes).")
+    max_upload_pixels: int = Field(
+        4096 * 4096, description="Most pixels of an uploaded image (decompression bombs refused)."
+    )
+
+    mlp: MLPSettings = MLPSettings()
+    perceptron: PerceptronSettings = PerceptronSettings()
+    descent: DescentSettings = DescentSettings()
+    functions: FunctionsSettings = FunctionsSettings()
+    convolution: ConvolutionSettings = ConvolutionSettings()
+    cnn: CNNSettings = CNNSettings()
