@@ -46,6 +46,10 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
     try:
         # Opening reads only the header, so the pixel count is known before decoding.
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"the image has too many pixels; the limit is {max_pixels:,} pixels in all"
+        ) from exc
     except Exception as exc:  # PIL raises several types for unknown data
         raise ImageError(
             "not a PNG, JPEG, WebP or GIF image (the content was checked, not the name)"
