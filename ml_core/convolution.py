@@ -1,0 +1,364 @@
+"""Convolution and pooling, one window at a time and on whole images.
+
+Thin wrappers around ``torch.nn.functional.conv2d`` and the pooling functions, plus what a
+student needs to *see* them: the output-size formula, the element-wise products of one window,
+the value a pooling window picks, preset kernels, how outputs become display pixels, and a
+translation demo (shift the input, compare conv and pooled outputs).
+
+Shapes: an image is (C, H, W) float32 (C = 1 grey or 3 RGB); kernels are (K, C, k, k)
+(K output channels, as in ``nn.Conv2d``). Everything is computed on the CPU in float32; the
+inputs here are small (<= a few hundred pixels a side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# The 5x5 binary image and 3x3 kernel of the course slides; the first output is 4.
+CLASSIC_IMAGE = np.array(
+    [
+        [1, 1, 1, 0, 0],
+        [0, 1, 1, 1, 0],
+        [0, 0, 1, 1, 1],
+        [0, 0, 1, 1, 0],
+        [0, 1, 1, 0, 0],
+    ],
+    dtype=np.float32,
+)
+CLASSIC_KERNEL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=np.float32)
+
+POOL_MODES = ("max", "avg", "min")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How a kernel walks over an image: the three knobs of ``nn.Conv2d`` besides its size."""
+
+    stride: int = 1
+    padding: int = 0  # zeros added on every side
+    dilation: int = 1  # gap between kernel taps (1 = touching)
+
+
+def output_size(n: int, k: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output side for input side n and kernel side k: floor((n + 2p - d(k - 1) - 1) / s) + 1.
+
+    Returns <= 0 when the (dilated) kernel does not fit in the padded input.
+    """
+    span = n + 2 * padding - dilation * (k - 1) - 1
+    if span < 0:
+        return 0
+    return span // stride + 1
+
+
+def check_fits(height: int, width: int, k: int, geometry: Geometry) -> tuple[int, int]:
+    """The (H', W') output size, or ValueError saying why the kernel does not fit."""
+    if geometry.stride < 1 or geometry.dilation < 1 or geometry.padding < 0:
+        raise ValueError("stride and dilation must be >= 1 and padding >= 0")
+    effective = geometry.dilation * (k - 1) + 1
+    padded = (height + 2 * geometry.padding, width + 2 * geometry.padding)
+    if effective > min(padded):
+        raise ValueError(
+            f"the kernel spans {effective} pixels (size {k}, dilation {geometry.dilation}) but "
+            f"the padded input is only {padded[0]}x{padded[1]}: use a smaller kernel or dilation, "
+            "or more padding"
+        )
+    return (
+        output_size(height, k, geometry.stride, geometry.padding, geometry.dilation),
+        output_size(width, k, geometry.stride, geometry.padding, geometry.dilation),
+    )
+
+
+def _tensor(array: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=np.float32))
+
+
+@torch.no_grad()
+def conv2d(image: np.ndarray, kernels: np.ndarray, geometry: Geometry = Geometry()) -> np.ndarray:
+    """Cross-correlation as in a conv layer (no bias): (C, H, W) x (K, C, k, k) -> (K, H', W').
+
+    Each output channel sums its kernel's response over all C input channels.
+    """
+    x = _tensor(image).unsqueeze(0)  # (1, C, H, W)
+    w = _tensor(kernels)  # (K, C, k, k)
+    check_fits(x.shape[2], x.shape[3], w.shape[-1], geometry)
+    y = F.conv2d(x, w, stride=geometry.stride, padding=geometry.padding, dilation=geometry.dilation)
+    return y[0].numpy()
+
+
+@torch.no_grad()
+def conv2d_per_channel(
+    image: np.ndarray, kernels: np.ndarray, geometry: Geometry = Geometry()
+) -> np.ndarray:
+    """What each input channel contributes: (C, H, W) x (K, C, k, k) -> (K, C, H', W').
+
+    Summing over axis 1 gives ``conv2d``. Computed as a grouped convolution (groups = C), so
+    every input channel only meets its own slice of every kernel.
+    """
+    x = _tensor(image).unsqueeze(0)  # (1, C, H, W)
+    w = _tensor(kernels)  # (K, C, k, k)
+    n_out, n_in, k, _ = w.shape
+    check_fits(x.shape[2], x.shape[3], k, geometry)
+    # groups=C wants the weights ordered by input channel: (C*K, 1, k, k).
+    grouped = w.permute(1, 0, 2, 3).reshape(n_in * n_out, 1, k, k)
+    y = F.conv2d(
+        x,
+        grouped,
+        stride=geometry.stride,
+        padding=geometry.padding,
+        dilation=geometry.dilation,
+        groups=n_in,
+    )  # (1, C*K, H', W')
+    return y[0].reshape(n_in, n_out, *y.shape[2:]).permute(1, 0, 2, 3).numpy()
+
+
+@torch.no_grad()
+def pool2d(
+    image: np.ndarray, mode: str, size: int, stride: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Max, average or min pooling of (C, H, W) over size x size windows -> (C, H', W').
+
+    Also returns, for max and min, the flat index (row * W + col) into the input of the value
+    each window picked, shape (C, H', W'); None for avg. No padding: the course's N x N, stride S.
+    """
+    if mode not in POOL_MODES:
+        raise ValueError(f"unknown pooling {mode!r}; choose one of {', '.join(POOL_MODES)}")
+    x = _tensor(image).unsqueeze(0)  # (1, C, H, W)
+    if size < 1 or stride < 1:
+        raise ValueError("pooling size and stride must be >= 1")
+    if size > min(x.shape[2], x.shape[3]):
+        raise ValueError(
+            f"a {size}x{size} pooling window does not fit in a {x.shape[2]}x{x.shape[3]} input"
+        )
+    if mode == "avg":
+        return F.avg_pool2d(x, size, stride)[0].numpy(), None
+    sign = 1.0 if mode == "max" else -1.0  # min pooling is max pooling of the negated input
+    values, indices = F.max_pool2d(sign * x, size, stride, return_indices=True)
+    return (sign * values)[0].numpy(), indices[0].numpy()
+
+
+# --- one window, for the step-by-step panel -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConvWindow:
+    """One output cell of a single-channel convolution, shown as its sum of products."""
+
+    row: int  # output position
+    col: int
+    rows: list[int]  # input rows of the kernel taps, in *padded* coordinates (len k)
+    cols: list[int]
+    values: np.ndarray  # (k, k) input values under the taps (zeros on the padding)
+    products: np.ndarray  # (k, k) values * kernel
+    total: float  # sum of products = the output cell
+
+
+def pad(image: np.ndarray, padding: int) -> np.ndarray:
+    """(H, W) -> (H + 2p, W + 2p) with a zero border."""
+    return np.pad(np.asarray(image, dtype=np.float32), padding)
+
+
+def conv_window(
+    image: np.ndarray, kernel: np.ndarray, geometry: Geometry, index: int
+) -> ConvWindow:
+    """The window of output cell ``index`` (row-major) of (H, W) image with (k, k) kernel."""
+    image = np.asarray(image, dtype=np.float32)
+    kernel = np.asarray(kernel, dtype=np.float32)
+    k = kernel.shape[0]
+    out_h, out_w = check_fits(*image.shape, k, geometry)
+    if not 0 <= index < out_h * out_w:
+        raise ValueError(f"window {index} does not exist; the output has {out_h * out_w} cells")
+    row, col = divmod(index, out_w)
+    rows = [row * geometry.stride + i * geometry.dilation for i in range(k)]
+    cols = [col * geometry.stride + j * geometry.dilation for j in range(k)]
+    values = pad(image, geometry.padding)[np.ix_(rows, cols)]
+    products = values * kernel
+    return ConvWindow(row, col, rows, cols, values, products, float(products.sum()))
+
+
+@dataclass(frozen=True)
+class PoolWindow:
+    """One output cell of a pooling layer: the window and the value it kept."""
+
+    row: int
+    col: int
+    rows: list[int]  # input rows covered (len size)
+    cols: list[int]
+    values: np.ndarray  # (size, size)
+    chosen: tuple[int, int] | None  # (i, j) inside the window of the value kept; None for avg
+    result: float
+
+
+def pool_window(image: np.ndarray, mode: str, size: int, stride: int, index: int) -> PoolWindow:
+    """The window of pooled cell ``index`` (row-major) of an (H, W) input."""
+    image = np.asarray(image, dtype=np.float32)
+    pooled, _ = pool2d(image[None], mode, size, stride)
+    out_h, out_w = pooled.shape[1:]
+    if not 0 <= index < out_h * out_w:
+        raise ValueError(f"window {index} does not exist; the output has {out_h * out_w} cells")
+    row, col = divmod(index, out_w)
+    rows = list(range(row * stride, row * stride + size))
+    cols = list(range(col * stride, col * stride + size))
+    values = image[np.ix_(rows, cols)]
+    chosen = None
+    if mode != "avg":  # the first cell holding the extreme value, reading row by row
+        flat = int(values.argmax() if mode == "max" else values.argmin())
+        chosen = divmod(flat, size)
+    return PoolWindow(row, col, rows, cols, values, chosen, float(pooled[0, row, col]))
+
+
+# --- preset kernels -------------------------------------------------------------------------
+
+_FIXED = {  # 3x3 classics; at larger sizes they sit in the middle of a zero kernel
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "prewitt_x": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
+    "prewitt_y": [[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
+    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+}
+PRESETS = (
+    "identity",
+    "box_blur",
+    "gaussian_blur",
+    "sharpen",
+    "sobel_x",
+    "sobel_y",
+    "prewitt_x",
+    "prewitt_y",
+    "laplacian",
+    "emboss",
+)
+
+
+def preset_kernel(name: str, size: int = 3) -> np.ndarray:
+    """A named (size, size) float32 kernel.
+
+    identity, box_blur and gaussian_blur exist at every size (identity and Gaussian centred, so
+    odd sizes are the natural ones); the others are 3x3 and need size >= 3.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown kernel {name!r}; choose one of {', '.join(PRESETS)}")
+    if size < 1:
+        raise ValueError("kernel size must be >= 1")
+    kernel = np.zeros((size, size), dtype=np.float32)
+    centre = (size - 1) // 2
+    if name == "identity":
+        kernel[centre, centre] = 1.0
+    elif name == "box_blur":
+        kernel[:] = 1.0 / (size * size)
+    elif name == "gaussian_blur":
+        sigma = max(size / 4.0, 0.5)  # the kernel covers about +-2 sigma
+        offsets = np.arange(size, dtype=np.float32) - (size - 1) / 2
+        g = np.exp(-(offsets**2) / (2 * sigma**2))
+        kernel = np.outer(g, g).astype(np.float32)
+        kernel /= kernel.sum()
+    else:
+        if size < 3:
+            raise ValueError(f"the {name} kernel is 3x3: choose a kernel size of 3 or more")
+        start = (size - 3) // 2
+        kernel[start : start + 3, start : start + 3] = _FIXED[name]
+    return kernel
+
+
+# --- display --------------------------------------------------------------------------------
+
+
+def is_signed(kernel: np.ndarray) -> bool:
+    """True for kernels whose responses centre on 0 (edge detectors: weights sum to ~0, or less).
+
+    Their outputs are drawn with a diverging colormap; the others (blur, sharpen, emboss,
+    identity) look like images and are drawn in grey.
+    """
+    kernel = np.asarray(kernel, dtype=np.float32)
+    return float(kernel.sum()) <= 0.05 * float(np.abs(kernel).sum())
+
+
+def to_display(values: np.ndarray, signed: bool) -> tuple[np.ndarray, dict]:
+    """Float outputs -> uint8 pixels and the scale used (for the page's legend).
+
+    signed: 128 is 0 and 0/255 are -/+ scale, scale = the 99th percentile of |value| (so one
+    extreme pixel does not wash out the rest); drawn with the diverging colormap.
+    unsigned: 0 is black and 255 is max(1, largest value), clipped at 0; drawn in grey.
+    """
+    values = np.nan_to_num(np.asarray(values, dtype=np.float32))
+    if signed:
+        scale = float(np.percentile(np.abs(values), 99)) if values.size else 0.0
+        scale = scale if scale > 1e-6 else max(float(np.abs(values).max(initial=0.0)), 1e-6)
+        pixels = 127.5 + 127.5 * np.clip(values / scale, -1.0, 1.0)
+        return np.round(pixels).astype(np.uint8), {"map": "diverging", "scale": scale}
+    high = max(1.0, float(values.max(initial=0.0)))
+    pixels = 255.0 * np.clip(values / high, 0.0, 1.0)
+    return np.round(pixels).astype(np.uint8), {"map": "gray", "scale": high}
+
+
+# --- translation demo -----------------------------------------------------------------------
+
+
+def shifted_pair(image: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two equal crops of a (C, H, W) image, the second moved by (dx, dy) pixels.
+
+    Cropping (rather than rolling or zero-filling) keeps both views real image content, so any
+    difference downstream comes from the shift alone, not from a made-up border.
+    """
+    _, height, width = image.shape
+    mx, my = abs(dx), abs(dy)
+    if 2 * mx >= width or 2 * my >= height:
+        raise ValueError(f"a shift of ({dx}, {dy}) is too large for a {width}x{height} image")
+    original = image[:, my : height - my, mx : width - mx]
+    moved = image[:, my - dy : height - my - dy, mx - dx : width - mx - dx]
+    return original, moved
+
+
+def relative_change(before: np.ndarray, after: np.ndarray) -> float:
+    """mean |after - before| / mean |before| (0 when both are all zeros)."""
+    scale = float(np.abs(before).mean())
+    change = float(np.abs(after - before).mean())
+    if scale < 1e-12:
+        return 0.0 if change < 1e-12 else float("inf")
+    return change / scale
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Conv and pooled outputs of an image and of the same image shifted, and how they differ."""
+
+    conv: tuple[np.ndarray, np.ndarray]  # (H', W') each: before, after
+    pooled: tuple[np.ndarray, np.ndarray]  # (H'', W'') each
+    input_change: float
+    conv_change: float
+    pooled_change: float
+
+
+def translation_demo(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    geometry: Geometry,
+    pool_mode: str,
+    pool_size: int,
+    pool_stride: int,
+    dx: int,
+    dy: int,
+) -> Translation:
+    """Shift a (C, H, W) image by (dx, dy); conv each view with a (C, k, k) kernel, then pool.
+
+    What pooling keeps: the pooled maps change less than the conv maps when the shift is
+    smaller than the pooling window. What it throws away: where exactly inside the window.
+    """
+    original, moved = shifted_pair(image, dx, dy)
+    weights = np.asarray(kernel, dtype=np.float32)[None]  # (1, C, k, k)
+    conv_a = conv2d(original, weights, geometry)  # (1, H', W')
+    conv_b = conv2d(moved, weights, geometry)
+    pool_a, _ = pool2d(conv_a, pool_mode, pool_size, pool_stride)
+    pool_b, _ = pool2d(conv_b, pool_mode, pool_size, pool_stride)
+    return Translation(
+        conv=(conv_a[0], conv_b[0]),
+        pooled=(pool_a[0], pool_b[0]),
+        input_change=relative_change(original, moved),
+        conv_change=relative_change(conv_a, conv_b),
+        pooled_change=relative_change(pool_a, pool_b),
+    )
