@@ -62,6 +62,18 @@ class CNNSettings(BaseModel):
     max_parameters: int = Field(5_000_000, description="Most parameters of a model.")
     max_batch_size: int = Field(512, description="Largest batch size.")
     max_epochs: int = Field(200, description="Most epochs of one run.")
+    max_kernel_size: int = Field(7, description="Largest conv kernel side.")
+    max_fc_layers: int = Field(3, description="Most hidden fully-connected layers.")
+    max_samples: int = Field(
+        20_000, description="Most images taken from a dataset (split into train/val/test)."
+    )
+    max_steps: int = Field(10_000, description="Most minibatches one 'step' message may ask for.")
+    max_kernels_out: int = Field(32, description="Most output channels of a conv layer sent per frame.")
+    max_kernels_in: int = Field(8, description="Most input channels per kernel sent per frame.")
+    max_map_channels: int = Field(16, description="Most feature-map channels per layer sent per frame.")
+    max_map_side: int = Field(32, description="Feature maps larger than this are pooled down to it.")
+    gallery_size: int = Field(24, description="Most images in the mistakes and highest-loss galleries.")
+    max_model_bytes: int = Field(50_000_000, description="Largest model file accepted for loading.")
     data_dir: str = Field(
         "data", description="Folder with MNIST / Fashion-MNIST / CIFAR-10 files (read if present)."
     )
@@ -86,9 +98,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Extra Origins allowed on the websocket (the server's own origin always is).",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the server answers websockets on besides loopback and `host` "
+        "(guards against DNS rebinding).",
+    )
     max_sessions: int = Field(32, ge=1, description="Most live sessions (one per browser tab).")
     session_ttl_s: float = Field(
         600.0, description="Seconds a session survives a disconnect, for a reconnect to resume it."
+    )
+    disconnect_pause_s: float = Field(
+        10.0, description="A playing session with no socket for this long pauses itself."
     )
     fps: float = Field(30.0, gt=0, le=120, description="Most frames a second streamed to a page.")
     max_message_bytes: int = Field(
