@@ -28,6 +28,9 @@ class PerceptronSettings(BaseModel):
 
     max_points: int = Field(500, description="Most data points.")
     max_epochs: int = Field(1000, description="Most epochs a run may take before it stops.")
+    max_speed: float = Field(
+        2000.0, gt=0, description="Most data points a second the perceptron visits in play mode."
+    )
 
 
 class DescentSettings(BaseModel):
