@@ -54,6 +54,12 @@ class ConvolutionSettings(BaseModel):
     max_kernels: int = Field(8, description="Most kernels (output channels) at once.")
     max_grid: int = Field(16, description="Largest side of the editable small image.")
     display_size: int = Field(256, description="Longest side real images are downscaled to.")
+    max_stride: int = Field(4, description="Largest convolution stride.")
+    max_padding: int = Field(3, description="Most zero padding on each side.")
+    max_dilation: int = Field(3, description="Largest kernel dilation.")
+    max_pool: int = Field(8, description="Largest pooling window side and pooling stride.")
+    max_shift: int = Field(8, description="Most pixels the translation demo shifts the image by.")
+    min_image_side: int = Field(32, description="Smallest side (pixels) of an uploaded image.")
 
 
 class CNNSettings(BaseModel):
