@@ -68,7 +68,9 @@ class CNNSettings(BaseModel):
     max_blocks: int = Field(8, description="Most conv blocks in an architecture.")
     max_channels: int = Field(128, description="Most output channels of one conv layer.")
     max_fc_units: int = Field(1024, description="Most units in one fully-connected layer.")
-    max_parameters: int = Field(5_000_000, description="Most parameters of a model.")
+    max_parameters: int = Field(
+        2_000_000, description="Most parameters of a model (a saved model must fit an upload)."
+    )
     max_batch_size: int = Field(512, description="Largest batch size.")
     max_epochs: int = Field(200, description="Most epochs of one run.")
     max_kernel_size: int = Field(7, description="Largest conv kernel side.")
@@ -82,7 +84,6 @@ class CNNSettings(BaseModel):
     max_map_channels: int = Field(16, description="Most feature-map channels per layer sent per frame.")
     max_map_side: int = Field(32, description="Feature maps larger than this are pooled down to it.")
     gallery_size: int = Field(24, description="Most images in the mistakes and highest-loss galleries.")
-    max_model_bytes: int = Field(50_000_000, description="Largest model file accepted for loading.")
     data_dir: str = Field(
         "data", description="Folder with MNIST / Fashion-MNIST / CIFAR-10 files (read if present)."
     )
