@@ -38,6 +38,10 @@ class DescentSettings(BaseModel):
 
     max_steps: int = Field(5000, description="Most optimisation steps of one run.")
     grid_size: int = Field(128, description="Resolution of the loss-surface heat map.")
+    max_speed: int = Field(2000, description="Most optimisation steps a second in play mode.")
+    trail_points: int = Field(
+        800, description="Most points of one trajectory sent per frame (longer ones are thinned)."
+    )
 
 
 class FunctionsSettings(BaseModel):
@@ -45,6 +49,7 @@ class FunctionsSettings(BaseModel):
 
     max_logits: int = Field(16, description="Most logits in the softmax demo.")
     max_points: int = Field(200, description="Most points in the L1/L2 outlier demo.")
+    curve_points: int = Field(241, description="Samples along each activation or loss curve.")
 
 
 class ConvolutionSettings(BaseModel):
