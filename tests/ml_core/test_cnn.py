@@ -1,0 +1,185 @@
+"""ml_core.cnn: shape inference against real forward passes, builder, presets, hooks."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ml_core.cnn import (
+    ACTIVATIONS,
+    PRESETS,
+    Architecture,
+    ArchitectureError,
+    ConvBlock,
+    FCLayer,
+    build_model,
+    conv_kernels,
+    count_params,
+    feature_maps,
+    infer_shapes,
+)
+
+
+def real_shapes(model: torch.nn.Sequential, input_shape) -> list[tuple[int, ...]]:
+    x = torch.zeros(2, *input_shape)
+    shapes = []
+    for module in model:
+        x = module(x)
+        shapes.append(tuple(x.shape[1:]))
+    return shapes
+
+
+def trainable(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize(
+    ("preset", "input_shape"),
+    [("default", (1, 8, 8)), ("default", (1, 16, 16)), ("default", (3, 32, 32)),
+     ("lenet5", (1, 28, 28)), ("lenet5", (1, 32, 32)), ("vgg_small", (3, 32, 32)),
+     ("vgg_small", (1, 25, 25))],
+)
+def test_presets_shapes_and_params_match_a_real_forward(preset, input_shape):
+    model, layers = build_model(PRESETS[preset], input_shape, 10)
+    assert [layer.shape for layer in layers] == real_shapes(model, input_shape)
+    for layer, module in zip(layers, model, strict=True):
+        assert layer.params == trainable(module), layer.name
+    assert count_params(layers) == trainable(model)
+
+
+def test_lenet5_is_the_classic_net_on_32x32():
+    _, layers = build_model(PRESETS["lenet5"], (1, 28, 28), 10)
+    shapes = {layer.name: layer.shape for layer in layers}
+    assert shapes["conv1"] == (6, 28, 28) and shapes["pool1"] == (6, 14, 14)
+    assert shapes["conv2"] == (16, 10, 10) and shapes["pool2"] == (16, 5, 5)
+    assert shapes["flatten"] == (400,) and shapes["fc1"] == (120,) and shapes["fc2"] == (84,)
+    assert count_params(layers) == 61_706  # the well-known LeNet-5 parameter count
+
+
+def random_architecture(rng: random.Random) -> Architecture:
+    blocks = [
+        ConvBlock(
+            channels=rng.randint(1, 12),
+            kernel_size=rng.randint(1, 5),
+            stride=rng.randint(1, 3),
+            padding=rng.randint(0, 3),
+            activation=rng.choice(ACTIVATIONS),
+            batch_norm=rng.random() < 0.5,
+            pool=rng.choice(("max", "avg", "none")),
+            pool_size=rng.randint(1, 3),
+            pool_stride=rng.randint(1, 3),
+            dropout=rng.choice((0.0, 0.3)),
+        )
+        for _ in range(rng.randint(1, 4))
+    ]
+    fc = [FCLayer(rng.randint(1, 20), rng.choice(ACTIVATIONS), rng.choice((0.0, 0.2)))
+          for _ in range(rng.randint(0, 2))]
+    return Architecture(blocks, fc)
+
+
+def test_inferred_shapes_equal_real_shapes_or_the_forward_fails_too():
+    """Random architectures: every valid one matches torch; every refused one breaks torch."""
+    rng = random.Random(0)
+    valid = refused = 0
+    for _ in range(150):
+        arch = random_architecture(rng)
+        input_shape = (rng.choice((1, 3)), rng.randint(5, 20), rng.randint(5, 20))
+        try:
+            layers = infer_shapes(arch, input_shape, 4)
+        except ArchitectureError as exc:
+            refused += 1
+            assert str(exc).split(":")[0] in {b for b in _names(arch)}
+            with pytest.raises(RuntimeError):
+                build_unchecked(arch, input_shape)(torch.zeros(1, *input_shape))
+            continue
+        valid += 1
+        model, _ = build_model(arch, input_shape, 4)
+        assert [layer.shape for layer in layers] == real_shapes(model, input_shape)
+        assert count_params(layers) == trainable(model)
+    assert valid > 30 and refused > 10  # the fuzz exercised both paths
+
+
+def _names(arch: Architecture) -> list[str]:
+    return [f"{kind}{b}" for b in range(1, len(arch.blocks) + 1) for kind in ("conv", "pool")]
+
+
+def build_unchecked(arch: Architecture, input_shape) -> torch.nn.Sequential:
+    """The same layers without shape inference, to show torch itself refuses them."""
+    modules, c = [], input_shape[0]
+    for block in arch.blocks:
+        modules.append(torch.nn.Conv2d(c, block.channels, block.kernel_size, block.stride,
+                                       block.padding))
+        c = block.channels
+        if block.pool != "none":
+            pool = torch.nn.MaxPool2d if block.pool == "max" else torch.nn.AvgPool2d
+            modules.append(pool(block.pool_size, block.pool_stride))
+    return torch.nn.Sequential(*modules)
+
+
+def test_a_kernel_larger_than_its_map_is_refused_naming_the_layer():
+    arch = Architecture([ConvBlock(6, 5, padding=0), ConvBlock(16, 5, padding=0)], [])
+    with pytest.raises(ArchitectureError) as info:
+        infer_shapes(arch, (1, 8, 8), 10)
+    message = str(info.value)
+    assert message.startswith("conv2:") and "2×2" in message and "5×5" in message
+    assert info.value.layer == 4  # conv1, bn1, act1, pool1, then conv2
+    assert [layer.name for layer in info.value.layers] == ["conv1", "bn1", "act1", "pool1"]
+
+
+def test_a_pool_larger_than_its_map_is_refused():
+    arch = Architecture([ConvBlock(4, 3, padding=1, pool_size=2)] * 4, [])
+    with pytest.raises(ArchitectureError, match=r"^pool4: its input is 1×1"):
+        infer_shapes(arch, (1, 8, 8), 10)
+
+
+def test_too_many_parameters_is_refused_with_the_count():
+    arch = Architecture([ConvBlock(64, pool="none")], [FCLayer(1024)])
+    with pytest.raises(ArchitectureError, match="parameters; the limit is 100,000") as info:
+        infer_shapes(arch, (1, 16, 16), 10, max_parameters=100_000)
+    assert info.value.layer is None
+
+
+def test_hook_feature_maps_equal_a_manual_layer_by_layer_forward():
+    torch.manual_seed(0)
+    model, layers = build_model(PRESETS["vgg_small"], (3, 16, 16), 5)
+    model.train()
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():  # a training-mode pass moves batch-norm statistics off their init
+        model(x * 2 + 1)
+    outputs, logits = feature_maps(model, x)
+    assert model.training  # mode restored
+
+    # Manual forward with torch.nn.functional, batch norm on running stats, dropout off.
+    h = x
+    for layer, module, out in zip(layers, model, outputs, strict=True):
+        if layer.kind == "conv":
+            h = F.conv2d(h, module.weight, module.bias, module.stride, module.padding)
+        elif layer.kind == "batchnorm":
+            h = F.batch_norm(h, module.running_mean, module.running_var, module.weight,
+                             module.bias, training=False, eps=module.eps)
+        elif layer.kind == "activation":
+            h = F.relu(h)
+        elif layer.kind == "pool":
+            h = F.max_pool2d(h, module.kernel_size, module.stride)
+        elif layer.kind == "flatten":
+            h = h.flatten(1)
+        elif layer.kind == "linear":
+            h = F.linear(h, module.weight, module.bias)
+        torch.testing.assert_close(out, h, msg=layer.name)
+    torch.testing.assert_close(logits, h)
+
+
+def test_conv_kernels_are_the_conv_weights_in_order():
+    model, layers = build_model(PRESETS["default"], (1, 8, 8), 10)
+    kernels = conv_kernels(model, layers)
+    assert [layer.name for layer, _ in kernels] == ["conv1", "conv2"]
+    assert kernels[1][1].shape == (32, 16, 3, 3)
+    torch.testing.assert_close(torch.from_numpy(kernels[0][1]), model.conv1.weight.detach())
+
+
+def test_architecture_round_trips_through_a_dict():
+    arch = PRESETS["lenet5"]
+    assert Architecture.from_dict(arch.to_dict()) == arch
