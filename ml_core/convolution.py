@@ -278,12 +278,16 @@ def is_signed(kernel: np.ndarray) -> bool:
     return float(kernel.sum()) <= 0.05 * float(np.abs(kernel).sum())
 
 
-def to_display(values: np.ndarray, signed: bool) -> tuple[np.ndarray, dict]:
+def to_display(
+    values: np.ndarray, signed: bool, high: float | None = None
+) -> tuple[np.ndarray, dict]:
     """Float outputs -> uint8 pixels and the scale used (for the page's legend).
 
     signed: 128 is 0 and 0/255 are -/+ scale, scale = the 99th percentile of |value| (so one
     extreme pixel does not wash out the rest); drawn with the diverging colormap.
-    unsigned: 0 is black and 255 is max(1, largest value), clipped at 0; drawn in grey.
+    unsigned: 0 is black and 255 is ``high``, clipped; drawn in grey. Give high = the kernel's
+    sum for an image in [0, 1] (a flat patch's output), so a sharpened image keeps its
+    brightness and its overshoot clips as in a photo editor; default max(1, largest value).
     """
     values = np.nan_to_num(np.asarray(values, dtype=np.float32))
     if signed:
@@ -291,9 +295,10 @@ def to_display(values: np.ndarray, signed: bool) -> tuple[np.ndarray, dict]:
         scale = scale if scale > 1e-6 else max(float(np.abs(values).max(initial=0.0)), 1e-6)
         pixels = 127.5 + 127.5 * np.clip(values / scale, -1.0, 1.0)
         return np.round(pixels).astype(np.uint8), {"map": "diverging", "scale": scale}
-    high = max(1.0, float(values.max(initial=0.0)))
+    if high is None or high <= 1e-6:
+        high = max(1.0, float(values.max(initial=0.0)))
     pixels = 255.0 * np.clip(values / high, 0.0, 1.0)
-    return np.round(pixels).astype(np.uint8), {"map": "gray", "scale": high}
+    return np.round(pixels).astype(np.uint8), {"map": "gray", "scale": float(high)}
 
 
 # --- translation demo -----------------------------------------------------------------------

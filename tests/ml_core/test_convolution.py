@@ -210,6 +210,9 @@ def test_edge_detectors_draw_signed_and_blurs_draw_grey():
     pixels, meta = to_display(np.array([[0.0, 0.5, 1.0, -1.0]]), signed=False)
     assert meta == {"map": "gray", "scale": 1.0}
     assert pixels.tolist() == [[0, 128, 255, 0]]
+    # a sharpened image keeps its brightness: the kernel's sum (1) is white, overshoot clips
+    pixels, meta = to_display(np.array([[0.5, 1.0, 1.4]]), signed=False, high=1.0)
+    assert pixels.tolist() == [[128, 255, 255]] and meta["scale"] == 1.0
     pixels, _ = to_display(np.zeros((2, 2)), signed=True)  # no division by zero
     assert (pixels == 128).all()
 

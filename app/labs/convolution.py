@@ -1,0 +1,293 @@
+"""The convolution and pooling lab: a kernel sliding over a small grid and over real images.
+
+Nothing trains here, so there is no play mode: every ``configure`` recomputes the page (a few
+milliseconds of torch work on the session's worker thread) and ``frame()`` returns the cached
+result. Stepping the window is done by the page from the per-window products sent with the grid,
+so it needs no round trip. Uploads come through the REST ``router`` below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request, UploadFile
+from PIL import Image
+from pydantic import ValidationError
+
+from app.frames import BinaryFrame
+from app.labs.base import Lab, LabError, Message
+from app.schemas.convolution import ConvolutionConfig, Upload
+from app.sessions import lookup_session
+from app.uploads import read_image
+from ml_core import convolution as conv
+from ml_core.images import SAMPLE_IMAGES, load_sample, to_array
+
+
+def _rounded(values: np.ndarray) -> list:
+    """Floats for JSON, rounded so 0.1 + 0.2 shows as 0.3."""
+    return np.round(np.asarray(values, dtype=np.float64), 4).tolist()
+
+
+def _show(values: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Conv outputs -> uint8 pixels: diverging for edge detectors, grey for the others."""
+    return conv.to_display(values, conv.is_signed(kernel), high=float(np.sum(kernel)))
+
+
+def _error_frame(kind: str, exc: ValueError) -> BinaryFrame:
+    return BinaryFrame(kind, {"error": str(exc)}, {})
+
+
+class ConvolutionLab(Lab):
+    name = "convolution"
+
+    def __init__(self, settings, device) -> None:
+        super().__init__(settings, device)
+        self.limits = settings.convolution
+        self.config = ConvolutionConfig()
+        self.upload: Image.Image | None = None  # downscaled to display_size; kept in memory only
+        self._images: dict[str, Image.Image] = {}  # samples, downscaled once
+        self._messages: list[Message] = []
+
+    # ---- the Lab contract --------------------------------------------------------------------
+    def configure(self, config: dict) -> dict:
+        try:
+            cfg = ConvolutionConfig.model_validate(config, context={"limits": self.limits})
+        except ValidationError as exc:
+            raise LabError.from_validation(exc, "configure: ") from None
+        if cfg.sample == "upload" and self.upload is None:
+            raise LabError("no uploaded image in this session: upload one, or pick a sample")
+        self._messages = self._compute(cfg)
+        self.config = cfg
+        return self._configured()
+
+    def train(self, budget_s: float) -> None:
+        raise LabError("nothing to play here: step the window with the arrows or ▶ animate")
+
+    def frame(self) -> list[Message]:
+        return list(self._messages)
+
+    # ---- uploads (called on the worker thread through session.call) ---------------------------
+    def set_upload(self, image: Image.Image) -> dict:
+        width, height = image.size
+        if min(width, height) < self.limits.min_image_side:
+            side = self.limits.min_image_side
+            raise LabError(f"the image is {width}x{height} pixels; it needs at least {side}x{side}")
+        image = image.convert("RGB")
+        image.thumbnail((self.limits.display_size,) * 2, Image.Resampling.LANCZOS)
+        previous, self.upload = self.upload, image
+        try:
+            self.configure({**self.config.model_dump(), "sample": "upload"})
+        except LabError:
+            self.upload = previous
+            raise
+        return Upload(
+            width=image.size[0],
+            height=image.size[1],
+            original_width=width,
+            original_height=height,
+            config=self.config.model_dump(),
+        ).model_dump()
+
+    # ---- computing the page ------------------------------------------------------------------
+    def _configured(self) -> dict:
+        return {
+            "type": "configured",
+            "lab": self.name,
+            "config": self.config.model_dump(),
+            "presets": list(conv.PRESETS),
+            "samples": list(SAMPLE_IMAGES),
+            "has_upload": self.upload is not None,
+        }
+
+    def _compute(self, cfg: ConvolutionConfig) -> list[Message]:
+        geometry = conv.Geometry(cfg.stride, cfg.padding, cfg.dilation)
+        messages: list[Message] = [self._grid(cfg, geometry)]
+        messages.extend(self._real(cfg, geometry))
+        return messages
+
+    def _grid(self, cfg: ConvolutionConfig, geometry: conv.Geometry) -> dict:
+        """The worked example: output, every window's products, and pooling, as exact numbers."""
+        image = np.asarray(cfg.grid, dtype=np.float32)  # (H, W)
+        kernel = np.asarray(cfg.kernel, dtype=np.float32)  # (k, k)
+        message: dict = {"type": "grid", "image": _rounded(image), "kernel": _rounded(kernel)}
+        output = None
+        try:
+            output = conv.conv2d(image[None], kernel[None, None], geometry)[0]  # (H', W')
+            windows = [conv.conv_window(image, kernel, geometry, i) for i in range(output.size)]
+            message["output"] = _rounded(output)
+            message["windows"] = [
+                {
+                    "rows": w.rows,
+                    "cols": w.cols,
+                    "values": _rounded(w.values),
+                    "products": _rounded(w.products),
+                    "total": round(w.total, 4),
+                }
+                for w in windows
+            ]
+        except ValueError as exc:
+            message["error"] = str(exc)
+        pool: dict = {"source": cfg.pool_source, "mode": cfg.pool_mode}
+        source = image if cfg.pool_source == "image" else output
+        if source is None:
+            pool["error"] = "the convolution has no output to pool: fix it first"
+        else:
+            try:
+                pooled, _ = conv.pool2d(source[None], cfg.pool_mode, cfg.pool_size, cfg.pool_stride)
+                pool["input"] = _rounded(source)
+                pool["output"] = _rounded(pooled[0])
+                pool["windows"] = []
+                for index in range(pooled[0].size):
+                    w = conv.pool_window(
+                        source, cfg.pool_mode, cfg.pool_size, cfg.pool_stride, index
+                    )
+                    pool["windows"].append(
+                        {
+                            "rows": w.rows,
+                            "cols": w.cols,
+                            "chosen": list(w.chosen) if w.chosen else None,
+                            "result": round(w.result, 4),
+                        }
+                    )
+            except ValueError as exc:
+                pool["error"] = str(exc)
+        message["pool"] = pool
+        return message
+
+    def _image(self, cfg: ConvolutionConfig) -> np.ndarray:
+        """The chosen picture as (C, H, W) float32 in [0, 1], C = 1 (grey) or 3 (rgb)."""
+        if cfg.sample == "upload":
+            picture = self.upload
+        else:
+            picture = self._images.get(cfg.sample)
+            if picture is None:
+                picture = Image.fromarray(load_sample(cfg.sample))
+                picture.thumbnail((self.limits.display_size,) * 2, Image.Resampling.LANCZOS)
+                self._images[cfg.sample] = picture
+        pixels = to_array(picture, grey=cfg.color == "grey").astype(np.float32) / 255.0
+        return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+    def _kernel_bank(self, cfg: ConvolutionConfig) -> np.ndarray:
+        """(K, C, k, k): one kernel per output channel (grey) or one per input channel (rgb)."""
+        size = len(cfg.kernel)
+
+        def make(name: str) -> np.ndarray:
+            if name == "custom":
+                return np.asarray(cfg.kernel, dtype=np.float32)
+            return conv.preset_kernel(name, size)
+
+        if cfg.color == "grey":
+            return np.stack([make(name) for name in cfg.kernels])[:, None]
+        return np.stack([make(name) for name in cfg.rgb_kernels])[None]
+
+    def _real(self, cfg: ConvolutionConfig, geometry: conv.Geometry) -> list[Message]:
+        image = self._image(cfg)  # (C, H, W)
+        shown = np.round(image * 255).astype(np.uint8)
+        shown = shown[0] if cfg.color == "grey" else shown.transpose(1, 2, 0)  # (H, W[, 3])
+        try:
+            bank = self._kernel_bank(cfg)  # (K, C, k, k)
+            contributions = conv.conv2d_per_channel(image, bank, geometry)  # (K, C, H', W')
+        except ValueError as exc:
+            return [
+                _error_frame("conv", exc),
+                _error_frame("pool", exc),
+                _error_frame("shift", exc),
+            ]
+        outputs = contributions.sum(axis=1)  # (K, H', W'): what a conv layer outputs
+        shows = [_show(channel, kernel) for channel, kernel in zip(outputs, bank, strict=True)]
+        arrays: dict[str, np.ndarray] = {"input": shown, "outputs": np.stack([p for p, _ in shows])}
+        maps = [scale for _, scale in shows]
+        meta = {
+            "sample": cfg.sample,
+            "color": cfg.color,
+            "names": cfg.kernels if cfg.color == "grey" else ["sum over R, G, B"],
+            "maps": maps,
+            "kernels": _rounded(bank),
+        }
+        if cfg.color == "rgb":  # what each input channel adds to the one output channel
+            parts = [_show(contributions[0, c], bank[0, c]) for c in range(3)]
+            arrays["channels"] = np.stack([px for px, _ in parts])
+            meta["channel_maps"] = [scale for _, scale in parts]
+            meta["channel_names"] = [
+                f"R * {cfg.rgb_kernels[0]}",
+                f"G * {cfg.rgb_kernels[1]}",
+                f"B * {cfg.rgb_kernels[2]}",
+            ]
+        messages: list[Message] = [BinaryFrame("conv", meta, arrays)]
+        messages.append(self._pool_frame(cfg, image, outputs[0], bank[0]))
+        messages.append(self._shift_frame(cfg, image, bank[0], geometry))
+        return messages
+
+    def _pool_frame(self, cfg, image: np.ndarray, feature: np.ndarray, kernel) -> BinaryFrame:
+        """Pool the picture (every channel) or the first feature map."""
+        source = image if cfg.pool_source == "image" else feature[None]  # (C, H, W)
+        try:
+            pooled, _ = conv.pool2d(source, cfg.pool_mode, cfg.pool_size, cfg.pool_stride)
+        except ValueError as exc:
+            return _error_frame("pool", exc)
+        if cfg.pool_source == "image":  # pixels stay pixels
+            before = np.round(source * 255).astype(np.uint8)
+            after = np.round(pooled * 255).astype(np.uint8)
+            scale = {"map": "gray" if len(source) == 1 else "rgb", "scale": 1.0}
+        else:  # one scale for both, so they compare
+            both, scale = _show(np.concatenate([source.ravel(), pooled.ravel()]), kernel)
+            before = both[: source.size].reshape(source.shape)
+            after = both[source.size :].reshape(pooled.shape)
+        meta = {
+            "source": cfg.pool_source,
+            "mode": cfg.pool_mode,
+            "size": cfg.pool_size,
+            "stride": cfg.pool_stride,
+            "map": scale,
+        }
+        # (C, H, W) -> (H, W) or (H, W, 3) for drawing
+        arrays = {
+            name: a[0] if len(a) == 1 else a.transpose(1, 2, 0)
+            for name, a in (("before", before), ("after", after))
+        }
+        return BinaryFrame("pool", meta, arrays)
+
+    def _shift_frame(self, cfg, image, kernel, geometry) -> BinaryFrame:
+        """Translation demo with the first kernel and the current pooling."""
+        try:
+            demo = conv.translation_demo(
+                image,
+                kernel,
+                geometry,
+                cfg.pool_mode,
+                cfg.pool_size,
+                cfg.pool_stride,
+                cfg.shift_x,
+                cfg.shift_y,
+            )
+        except ValueError as exc:
+            return _error_frame("shift", exc)
+        conv_px, conv_map = _show(np.stack(demo.conv), kernel)  # (2, H', W')
+        pool_px, pool_map = _show(np.stack(demo.pooled), kernel)  # (2, H'', W'')
+        meta = {
+            "dx": cfg.shift_x,
+            "dy": cfg.shift_y,
+            "input_change": round(demo.input_change, 4),
+            "conv_change": round(demo.conv_change, 4),
+            "pooled_change": round(demo.pooled_change, 4),
+            "conv_map": conv_map,
+            "pool_map": pool_map,
+        }
+        return BinaryFrame("shift", meta, {"conv": conv_px, "pooled": pool_px})
+
+
+router = APIRouter(tags=["convolution"])
+
+
+@router.post("/convolution/image", response_model=Upload)
+async def upload_image(
+    request: Request,
+    file: UploadFile,
+    session: str = Query(..., max_length=64, description="The page's session id."),
+) -> dict:
+    """Use an uploaded PNG, JPEG, WebP or GIF in the session's lab (kept in memory only)."""
+    lab_session = lookup_session(request, session, ConvolutionLab.name)
+    image = await read_image(file, request.app.state.settings)  # 4xx for anything but an image
+    try:
+        return await lab_session.call(ConvolutionLab.set_upload, image)
+    except LabError as exc:
+        raise HTTPException(422, str(exc)) from None
