@@ -1,0 +1,66 @@
+"""The FastAPI app factory: ``uvicorn app.main:create_app --factory``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from app import pages, ws
+from app.config import Settings
+from app.labs import discover
+from app.sessions import SessionManager
+from app.uploads import MULTIPART_OVERHEAD, BodyLimit
+from ml_core.device import describe, pick_device
+
+log = logging.getLogger("torchplay")
+
+
+def create_app(settings: Settings | None = None, extra_labs: dict | None = None) -> FastAPI:
+    """Build the app. ``extra_labs`` (name -> Lab class) adds labs beyond app/labs (tests use it)."""
+    settings = settings or Settings()
+    labs, routers = discover()
+    labs.update(extra_labs or {})
+    device = pick_device(settings.device)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        torch.set_num_threads(settings.torch_threads)
+        manager = SessionManager(settings, labs, device)
+        app.state.sessions = manager
+        reaper = asyncio.create_task(manager.reap_forever())
+        log.info("torchplay on %s with labs %s", describe(device), ", ".join(sorted(labs)))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            manager.close_all()
+
+    app = FastAPI(title="torchplay", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.labs = labs
+    app.state.device = device
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    app.mount("/static", StaticFiles(directory=pages.ROOT / "static"), name="static")
+
+    @app.get("/api/health")
+    async def health(request: Request) -> dict:
+        return {
+            "status": "ok",
+            "device": describe(device),
+            "labs": sorted(labs),
+            "sessions": len(request.app.state.sessions.sessions),
+        }
+
+    for router in routers:
+        app.include_router(router, prefix="/api")
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    return app

@@ -1,0 +1,1 @@
+"""Wire messages as pydantic models: common.py for every lab, one module per lab."""

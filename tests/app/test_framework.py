@@ -1,0 +1,201 @@
+"""The session runtime and the websocket endpoint, with a tiny lab made for the test."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from app.config import Settings
+from app.frames import BinaryFrame, decode, to_uint8, to_uint8_signed
+from app.labs.base import Diverged, Lab, LabError
+from app.main import create_app
+from app.ws import origin_allowed
+from tests.conftest import serve
+from tests.wsclient import Frame, WSClient
+
+
+class CounterLab(Lab):
+    """Counts steps; 'diverges' when told to; finishes at a target."""
+
+    name = "counter"
+
+    def configure(self, config: dict) -> dict:
+        target = config.get("target", 1000)
+        if not isinstance(target, int) or not 1 <= target <= 10**6:
+            raise LabError("target must be an integer from 1 to 1000000")
+        self.target, self.count, self.explode = target, 0, bool(config.get("explode"))
+        self.started = time.monotonic()
+        return {"type": "configured", "lab": self.name, "config": {"target": target}}
+
+    def reset(self) -> None:
+        self.count = 0
+
+    def step(self, steps: int) -> None:
+        if self.explode:
+            raise Diverged()
+        self.count = min(self.target, self.count + steps)
+
+    def train(self, budget_s: float) -> None:
+        time.sleep(budget_s / 4)
+        self.step(1)
+
+    def finished(self) -> bool:
+        return self.count >= self.target
+
+    def metrics(self) -> dict:
+        return {"type": "metrics", "step": self.count, "loss": 1.0 / (1 + self.count)}
+
+    def frame(self) -> list:
+        grid = np.full((4, 4), self.count % 256, dtype=np.uint8)
+        return [BinaryFrame("counter", {"count": self.count}, {"grid": grid})]
+
+    def handle(self, message: dict) -> list:
+        if message["type"] == "echo":
+            return [{"type": "echo", "text": str(message.get("text", ""))[:100]}]
+        return super().handle(message)
+
+
+@pytest.fixture(scope="module")
+def server():
+    settings = Settings(device="cpu", fps=60, max_sessions=3, session_ttl_s=60)
+    with serve(create_app(settings, extra_labs={"counter": CounterLab})) as url:
+        yield url
+
+
+def test_binary_frame_round_trip():
+    arrays = {
+        "a": np.arange(7, dtype=np.uint8),
+        "b": np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3),
+        "c": np.array([[1, -2]], dtype=np.int16),
+    }
+    header, out = decode(BinaryFrame("k", {"x": 1}, arrays).encode())
+    assert header["kind"] == "k" and header["meta"] == {"x": 1}
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(out[name], array)
+        assert header["arrays"][list(arrays).index(name)]["offset"] % 8 == 0
+
+
+def test_quantisers():
+    assert to_uint8(np.array([0.0, 0.5, 1.0, 2.0, math.nan]), 0, 1).tolist() == [0, 128, 255, 255, 0]
+    assert to_uint8_signed(np.array([-2.0, 0.0, 2.0])).tolist() == [0, 128, 255]
+
+
+def test_hello_configure_step_and_metrics(server):
+    with WSClient(server, "counter") as c:
+        assert c.hello["lab"] == "counter" and c.hello["device"] == "cpu"
+        assert c.hello["resumed"] is False
+        assert c.configure({"target": 50})["config"] == {"target": 50}
+        c.send({"type": "step", "steps": 7})
+        assert c.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 7)
+        frame = c.frame("counter")
+        assert frame.meta["count"] == 7 and frame.arrays["grid"].shape == (4, 4)
+
+
+def test_play_streams_frames_until_finished(server):
+    with WSClient(server, "counter") as c:
+        c.configure({"target": 20})
+        c.send({"type": "play"})
+        assert c.wait_for("state")["state"] in ("paused", "playing")
+        finished = c.wait_for(lambda m: m.get("type") == "state" and m["state"] == "finished")
+        assert finished
+        frames = [m for m in c.seen if isinstance(m, Frame)]
+        assert len(frames) >= 2, "play mode streams frames while training"
+
+
+def test_bad_messages_get_errors_and_session_stays_usable(server):
+    with WSClient(server, "counter") as c:
+        for bad, expect in [
+            ("not json", "JSON"),
+            ("[1, 2]", "objects"),
+            ('{"type": 3}', "type"),
+            ('{"x": NaN, "type": "echo"}', "NaN"),
+            ({"type": "nope"}, "unknown message type"),
+            ({"type": "_call"}, "unknown message type"),
+            ({"type": "step", "steps": -1}, "steps"),
+            ({"type": "step", "steps": 10**9}, "steps"),
+            ({"type": "configure", "config": {"target": 0}}, "target"),
+            ({"type": "configure", "lab": "mlp", "config": {}}, "runs lab"),
+        ]:
+            c.send(bad if isinstance(bad, str) else json.dumps(bad))
+            error = c.wait_for("error")
+            assert expect in error["message"], (bad, error)
+        c.ws.send(b"\x00\x01")
+        assert "JSON text" in c.wait_for("error")["message"]
+        c.send({"type": "echo", "text": "still here"})
+        assert c.wait_for("echo")["text"] == "still here"
+
+
+def test_diverged_is_valid_json_and_pauses(server):
+    with WSClient(server, "counter") as c:
+        c.configure({"explode": True})
+        c.send({"type": "play"})
+        state = c.wait_for(lambda m: m.get("type") == "state" and m["state"] == "diverged")
+        assert "lower the learning rate" in state["message"]
+
+
+def test_reconnect_resumes_the_session(server):
+    first = WSClient(server, "counter")
+    first.configure({"target": 500})
+    first.send({"type": "step", "steps": 42})
+    first.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 42)
+    first.close()
+    with WSClient(server, "counter", session=first.session) as again:
+        assert again.hello["resumed"] is True
+        assert again.initial["config"] == {"target": 500}
+        assert again.wait_for("metrics")["step"] == 42
+
+
+def test_second_socket_takes_the_session_over(server):
+    first = WSClient(server, "counter")
+    with WSClient(server, "counter", session=first.session) as second:
+        assert second.hello["resumed"]
+        with pytest.raises(ConnectionClosed):  # the server closes the first socket
+            first.wait_for("never", timeout=5)
+
+
+def test_session_cap_and_bad_ids(server):
+    with WSClient(server, "counter", session="x.y") as c:
+        assert "session ids" in c.error["message"]
+    with WSClient(server, "nolab") as c:
+        assert "unknown lab" in c.error["message"]
+    clients = [WSClient(server, "counter") for _ in range(3)]
+    try:
+        with WSClient(server, "counter") as extra:
+            assert "server is full" in extra.error["message"]
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_foreign_origin_is_refused(server):
+    with pytest.raises(InvalidStatus):
+        WSClient(server, "counter", origin="http://evil.example")
+    host = server.removeprefix("http://")
+    with WSClient(server, "counter", origin=f"http://{host}") as c:
+        assert c.hello["lab"] == "counter"
+
+
+def test_origin_rules():
+    s = Settings(allowed_origins=["https://class.example"])
+    assert origin_allowed(None, "127.0.0.1:8000", s)
+    assert origin_allowed("http://127.0.0.1:8000", "127.0.0.1:8000", s)
+    assert origin_allowed("http://localhost:8000", "localhost:8000", s)
+    assert origin_allowed("https://class.example", "127.0.0.1:8000", s)
+    assert not origin_allowed("http://evil.example", "127.0.0.1:8000", s)
+    # DNS rebinding: the page's origin matches the Host header, but the host is not ours
+    assert not origin_allowed("http://evil.example:8000", "evil.example:8000", s)
+
+
+def test_health_and_body_limit(server):
+    import httpx
+
+    health = httpx.get(server + "/api/health").json()
+    assert health["status"] == "ok" and "counter" in health["labs"]
+    small = Settings().max_upload_bytes
+    response = httpx.post(server + "/api/health", content=b"x" * (small + 200_000))
+    assert response.status_code == 413 and "limit" in response.json()["detail"]

@@ -1,0 +1,126 @@
+"""Shared fixtures: a real uvicorn server, websocket clients and headless Chromium pages."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from app.config import Settings
+from app.main import create_app
+from tests.wsclient import WSClient
+
+CHROMIUM = os.environ.get("TORCHPLAY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    """Run ``app`` on a real uvicorn server in a thread; yield its base URL."""
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    return Settings(device="cpu", cnn={"data_dir": str(tmp_path_factory.mktemp("data"))})
+
+
+@pytest.fixture(scope="session")
+def live_server(settings) -> Iterator[str]:
+    """Base URL of one real torchplay server shared by the whole test session."""
+    with serve(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+def ws_connect(live_server):
+    """ws_connect(lab, session=None, origin=None) -> WSClient, closed after the test."""
+    clients: list[WSClient] = []
+
+    def connect(lab: str, session: str | None = None, origin: str | None = None) -> WSClient:
+        client = WSClient(live_server, lab, session=session, origin=origin)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+# ---- browser ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    """Real headless Chromium (Debian's package), driven by Playwright. Fails, never skips, without it."""
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test` (it installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+class ConsoleErrors(list):
+    def assert_none(self) -> None:
+        assert not self, "console errors on the page:\n" + "\n".join(self)
+
+
+@pytest.fixture
+def page(browser, live_server, request):
+    """A fresh page (own context). Fails the test on any console error or page error."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = ConsoleErrors()
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.console_errors = errors
+    page.set_default_timeout(20_000)
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        os.makedirs("test-artifacts", exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=f"test-artifacts/{request.node.name}.png", full_page=True)
+    context.close()
+    errors.assert_none()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
