@@ -1,11 +1,10 @@
 # torchplay: two commands set up a fresh machine (Python 3.11, pip, make).
 #   make run    install into .venv and start the app on http://127.0.0.1:8000
+#               (settings come from TORCHPLAY_* environment variables, see docs/configuration.md)
 #   make test   install into .venv (plus Chromium for browser tests) and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
 
 .PHONY: run test install install-test browser bench lint clean
 
@@ -24,7 +23,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(PY) -m uvicorn app.main:create_app --factory --host $(HOST) --port $(PORT)
+	$(PY) -m app
 
 # Browser tests need a real Chromium; Debian's package gives one (a test tool's own
 # browser download cannot work offline). Installs it when missing and we are root.

@@ -1,0 +1,23 @@
+"""``python -m app``: serve torchplay on the configured host and port (127.0.0.1:8000 by default)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from app.config import Settings
+from app.main import create_app
+
+
+def main() -> None:
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=settings.max_message_bytes + 1024,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    main()
