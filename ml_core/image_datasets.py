@@ -1,0 +1,400 @@
+"""Image classification datasets: built-in ones and readers for the standard file formats.
+
+Every dataset is an ``ImageDataset`` of uint8 images (N, H, W, C) and int64 labels, made by a loader
+with one signature, ``loader(options) -> ImageDataset``, found by name in ``DATASETS``:
+
+- ``digits``: scikit-learn's 8x8 handwritten digits, optionally upscaled (bilinear) 2-4x.
+- ``faces``: scikit-image's ``lfw_subset``: 100 faces and 100 non-faces, 25x25 grey.
+- ``shapes``: generated 32x32 RGB circles / squares / triangles / stripes of random colour, size,
+  angle and position on a noisy background: only convolutional features separate them.
+- ``mnist``, ``fashion_mnist``: IDX files; ``cifar10``: the python pickled batches, read with an
+  unpickler that admits nothing but the documented structure (a dict of numpy uint8 data, a list
+  of labels), so a doctored file cannot run code.
+
+The standard ones are read from a data directory; ``python -m ml_core.image_datasets download
+mnist`` fetches them with checksums (never at run time: the server works offline).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import io
+import pickle
+import sys
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DIGIT_CLASSES = [str(d) for d in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                 "truck"]
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read (missing or malformed files); the message says what to do."""
+
+
+@dataclass
+class ImageDataset:
+    name: str
+    title: str
+    images: np.ndarray  # (N, H, W, C) uint8, C = 1 or 3
+    labels: np.ndarray  # (N,) int64
+    classes: list[str]
+    # How a user's photo is made to look like these images (see ml_core.cnn_session.prepare):
+    light_on_dark: bool = False  # digits drawn light on dark: invert photos of ink on paper
+    ink_fill: float = 0.0  # > 0: crop to the ink and scale it to fill this fraction of the side
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        n, h, w, c = self.images.shape
+        return c, h, w
+
+
+@dataclass
+class LoadOptions:
+    data_dir: Path = Path("data")
+    samples: int | None = None  # None: all (shapes: 2000)
+    max_samples: int = 20_000
+    upscale: int = 1
+    seed: int = 0
+
+
+def _subsample(images: np.ndarray, labels: np.ndarray, options: LoadOptions):
+    """At most ``samples`` (and ``max_samples``) images, drawn at random with the seed."""
+    limit = min(options.samples or len(labels), options.max_samples, len(labels))
+    if limit >= len(labels):
+        return images, labels
+    keep = np.sort(np.random.default_rng(options.seed).choice(len(labels), limit, replace=False))
+    return images[keep], labels[keep]
+
+
+def load_digits(options: LoadOptions) -> ImageDataset:
+    from sklearn.datasets import load_digits as sk_digits
+
+    digits = sk_digits()
+    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None]  # (N, 1, 8, 8)
+    if options.upscale > 1:
+        images = F.interpolate(images, scale_factor=options.upscale, mode="bilinear",
+                               align_corners=False)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    images, labels = _subsample(images, digits.target.astype(np.int64), options)
+    side = 8 * options.upscale
+    return ImageDataset("digits", f"Handwritten digits (scikit-learn, {side}×{side})", images,
+                        labels, DIGIT_CLASSES, light_on_dark=True, ink_fill=1.0)
+
+
+def load_faces(options: LoadOptions) -> ImageDataset:
+    from skimage.data import lfw_subset
+
+    faces = lfw_subset()  # (200, 25, 25) float in [0, 1]: the first 100 are faces
+    images = np.round(faces * 255).astype(np.uint8)[..., None]
+    labels = np.repeat(np.array([0, 1], dtype=np.int64), 100)
+    images, labels = _subsample(images, labels, options)
+    return ImageDataset("faces", "Faces vs. not faces (scikit-image lfw_subset, 25×25)", images,
+                        labels, ["face", "not face"])
+
+
+SHAPE_CLASSES = ("circle", "square", "triangle", "stripes")
+
+
+def make_shapes(count: int, seed: int = 0, side: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` images (N, side, side, 3) uint8, classes in turn, and their labels (N,)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count, dtype=np.int64) % len(SHAPE_CLASSES)
+    rng.shuffle(labels)
+    images = np.empty((count, side, side, 3), dtype=np.uint8)
+    coords = np.arange(side, dtype=np.float32) + 0.5  # pixel centres
+    for start in range(0, count, 1000):  # chunks bound the (n, side, side) temporaries
+        y = labels[start : start + 1000]
+        n = len(y)
+        r = rng.uniform(0.16, 0.34, n) * side  # radius of the shape's bounding circle
+        cx, cy = (rng.uniform(r + 1, side - r - 1) for _ in range(2))
+        theta = rng.uniform(0, 2 * np.pi, n)
+        dx = coords[None, None, :] - cx[:, None, None]  # (n, 1, side)
+        dy = coords[None, :, None] - cy[:, None, None]  # (n, side, 1)
+        cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+        u, v = dx * cos + dy * sin, -dx * sin + dy * cos  # coordinates in the shape's own frame
+        half = (r * 0.8)[:, None, None]  # a square's half side
+        circle = dx**2 + dy**2 <= (r**2)[:, None, None]
+        square = (np.abs(u) <= half) & (np.abs(v) <= half)
+        # Equilateral triangle: inside three half-planes whose normals are 120 degrees apart.
+        triangle = np.ones((n, side, side), dtype=bool)
+        for k in range(3):
+            angle = theta[:, None, None] + 2 * np.pi * k / 3
+            triangle &= dx * np.cos(angle) + dy * np.sin(angle) <= (r * 0.5)[:, None, None]
+        width = rng.uniform(1.5, 3.0, n)[:, None, None]  # stripe width in pixels
+        stripes = square & (np.floor((u + half) / width) % 2 == 0)
+        masks = np.stack([circle, square, triangle, stripes])[y, np.arange(n)]  # (n, side, side)
+        background = rng.uniform(0, 1, (n, 3))
+        foreground = rng.uniform(0, 1, (n, 3))
+        # Keep the shape visible: push the colour away from the background if they are close.
+        close = np.abs(foreground - background).mean(1) < 0.3
+        foreground[close] = 1 - background[close]
+        mask = masks[..., None].astype(np.float32)
+        pixels = background[:, None, None] * (1 - mask) + foreground[:, None, None] * mask
+        pixels += rng.normal(0, 1, pixels.shape) * rng.uniform(0.02, 0.1, (n, 1, 1, 1))
+        images[start : start + n] = np.clip(np.round(pixels * 255), 0, 255).astype(np.uint8)
+    return images, labels
+
+
+def load_shapes(options: LoadOptions) -> ImageDataset:
+    count = min(options.samples or 2000, options.max_samples)
+    images, labels = make_shapes(count, seed=options.seed)
+    return ImageDataset("shapes", "Generated shapes (32×32 colour)", images, labels,
+                        list(SHAPE_CLASSES))
+
+
+# ---- IDX (MNIST, Fashion-MNIST) -------------------------------------------------------------
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(data: bytes) -> np.ndarray:
+    """Parse an IDX file: 2 zero bytes, a dtype code, the number of dims, big-endian u32 dims."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES:
+        raise DatasetError("not an IDX file (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise DatasetError("truncated IDX header")
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(IDX_DTYPES[data[2]])
+    expected = int(np.prod(dims)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise DatasetError(f"IDX file holds {len(data) - header} bytes of data, expected "
+                           f"{expected} for shape {dims}")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _read_maybe_gz(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IDX_FOLDERS = {"mnist": ("mnist", "MNIST/raw"),
+               "fashion_mnist": ("fashion_mnist", "fashion-mnist", "FashionMNIST/raw")}
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def idx_folder(name: str, data_dir: Path) -> Path | None:
+    """The folder holding the four IDX files of ``name``, or None."""
+    for sub in IDX_FOLDERS[name]:
+        folder = Path(data_dir) / sub
+        if all(_find(folder, stem) for pair in IDX_FILES.values() for stem in pair):
+            return folder
+    return None
+
+
+@functools.lru_cache(maxsize=2)
+def _read_idx_set(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for image_stem, label_stem in IDX_FILES.values():
+        x = read_idx(_read_maybe_gz(_find(folder, image_stem)))
+        y = read_idx(_read_maybe_gz(_find(folder, label_stem)))
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
+            raise DatasetError(f"{folder}: images must be (N, H, W) uint8 with N labels")
+        images.append(x)
+        labels.append(y.astype(np.int64))
+    labels_all = np.concatenate(labels)
+    if labels_all.min() < 0 or labels_all.max() > 9:
+        raise DatasetError(f"{folder}: labels must be 0..9")
+    return np.concatenate(images)[..., None], labels_all
+
+
+def _load_idx(name: str, options: LoadOptions) -> tuple[np.ndarray, np.ndarray]:
+    folder = idx_folder(name, options.data_dir)
+    if folder is None:
+        raise DatasetError(f"{name} files not found: put the four IDX files (.gz or not) in "
+                           f"{Path(options.data_dir) / IDX_FOLDERS[name][0]}")
+    return _subsample(*_read_idx_set(folder), options)
+
+
+def load_mnist(options: LoadOptions) -> ImageDataset:
+    images, labels = _load_idx("mnist", options)
+    return ImageDataset("mnist", "MNIST handwritten digits (28×28)", images, labels,
+                        DIGIT_CLASSES, light_on_dark=True, ink_fill=20 / 28)
+
+
+def load_fashion_mnist(options: LoadOptions) -> ImageDataset:
+    images, labels = _load_idx("fashion_mnist", options)
+    return ImageDataset("fashion_mnist", "Fashion-MNIST clothing (28×28)", images, labels,
+                        FASHION_CLASSES, light_on_dark=True, ink_fill=1.0)
+
+
+# ---- CIFAR-10 python batches ------------------------------------------------------------------
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise DatasetError("refused to unpickle _codecs.encode with other than latin1 text")
+    return text.encode("latin1")
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Admits only what a CIFAR batch is made of: numpy arrays and their dtypes (plus builtins
+    that pickle encodes without a class lookup: dicts, lists, bytes, str, ints)."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):  # how Python 3 writes bytes in protocol 2
+            return _latin1_encode
+        if (module, name) not in self.ALLOWED:
+            raise DatasetError(f"refused to unpickle {module}.{name}: not part of a CIFAR batch")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 batch file -> images (N, 32, 32, 3) uint8, labels (N,) int64."""
+    try:
+        batch = RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except DatasetError:
+        raise
+    except Exception as exc:
+        raise DatasetError(f"not a CIFAR-10 batch file ({type(exc).__name__})") from exc
+    if not isinstance(batch, dict):
+        raise DatasetError("not a CIFAR-10 batch: expected a dict")
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    pixels, labels = batch.get("data"), batch.get("labels")
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 \
+            or pixels.shape[1] != 3072:
+        raise DatasetError("not a CIFAR-10 batch: 'data' must be a uint8 array (N, 3072)")
+    if not isinstance(labels, list) or len(labels) != len(pixels) \
+            or not all(isinstance(v, int) and 0 <= v <= 9 for v in labels):
+        raise DatasetError("not a CIFAR-10 batch: 'labels' must be N integers 0..9")
+    # Each row is 1024 red, then 1024 green, then 1024 blue values, row-major.
+    images = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
+    return images, np.asarray(labels, dtype=np.int64)
+
+
+CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def cifar_folder(data_dir: Path) -> Path | None:
+    folder = Path(data_dir) / "cifar-10-batches-py"
+    return folder if all((folder / f).is_file() for f in CIFAR_FILES) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _read_cifar_set(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    parts = [read_cifar_batch((folder / f).read_bytes()) for f in CIFAR_FILES]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def load_cifar10(options: LoadOptions) -> ImageDataset:
+    folder = cifar_folder(options.data_dir)
+    if folder is None:
+        raise DatasetError("CIFAR-10 files not found: unpack cifar-10-python.tar.gz into "
+                           f"{Path(options.data_dir)} (a cifar-10-batches-py folder)")
+    images, labels = _subsample(*_read_cifar_set(folder), options)
+    return ImageDataset("cifar10", "CIFAR-10 photos (32×32 colour)", images, labels,
+                        CIFAR_CLASSES)
+
+
+Loader = Callable[[LoadOptions], ImageDataset]
+DATASETS: dict[str, Loader] = {
+    "digits": load_digits,
+    "faces": load_faces,
+    "shapes": load_shapes,
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
+}
+
+
+def availability(data_dir: Path) -> list[dict]:
+    """Which datasets can be loaded now, with a hint for the missing ones."""
+    found = {
+        "mnist": idx_folder("mnist", data_dir),
+        "fashion_mnist": idx_folder("fashion_mnist", data_dir),
+        "cifar10": cifar_folder(data_dir),
+    }
+    rows = []
+    for name in DATASETS:
+        row = {"name": name, "available": name not in found or found[name] is not None}
+        if not row["available"]:
+            row["hint"] = f"not in {data_dir}: python -m ml_core.image_datasets download {name}"
+        rows.append(row)
+    return rows
+
+
+def load(name: str, options: LoadOptions) -> ImageDataset:
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name](options)
+
+
+# ---- optional download (a command-line tool; never called by the server or the tests) -------
+DOWNLOADS = {
+    "mnist": ("mnist", "https://ossci-datasets.s3.amazonaws.com/mnist/", {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}),
+    "fashion_mnist": ("fashion_mnist",
+                      "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}),
+    "cifar10": (".", "https://www.cs.toronto.edu/~kriz/", {
+        "cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"}),
+}
+
+
+def download(name: str, data_dir: Path, progress: Callable[[str], None] = print) -> None:
+    """Fetch a standard dataset into data_dir, checking each file's MD5 before keeping it."""
+    import tarfile
+
+    if name not in DOWNLOADS:
+        raise DatasetError(f"nothing to download for {name!r}; choose {', '.join(DOWNLOADS)}")
+    sub, base, files = DOWNLOADS[name]
+    folder = Path(data_dir) / sub
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in files.items():
+        target = folder / filename
+        if not (target.is_file() and hashlib.md5(target.read_bytes()).hexdigest() == md5):
+            chunks, done = [], 0
+            with urllib.request.urlopen(base + filename, timeout=60) as response:
+                total = int(response.headers.get("Content-Length") or 0)
+                while chunk := response.read(1 << 20):
+                    chunks.append(chunk)
+                    done += len(chunk)
+                    progress(f"{filename}: {done / 1e6:.1f} / {total / 1e6:.1f} MB")
+            data = b"".join(chunks)
+            if hashlib.md5(data).hexdigest() != md5:
+                raise DatasetError(f"{filename}: checksum mismatch; the download is corrupt")
+            target.write_bytes(data)
+        if filename.endswith(".tar.gz"):
+            with tarfile.open(target) as archive:
+                archive.extractall(folder, filter="data")  # no paths outside folder, no devices
+        progress(f"{filename}: ok")
+
+
+if __name__ == "__main__":  # python -m ml_core.image_datasets download mnist [data_dir]
+    if len(sys.argv) < 3 or sys.argv[1] != "download":
+        sys.exit("usage: python -m ml_core.image_datasets download mnist|fashion_mnist|cifar10 "
+                 "[data_dir]")
+    download(sys.argv[2], Path(sys.argv[3] if len(sys.argv) > 3 else "data"))
