@@ -1,0 +1,171 @@
+"""The activation and loss explorer: curves and derivatives by torch, softmax, the outlier demo.
+
+Wire protocol: docs/protocol-functions.md. Nothing trains here: each change of the configuration
+recomputes the part it touches (ml_core/functions.py) and the page gets one `functions` frame with
+every curve (float32 arrays) and the numbers beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.frames import BinaryFrame
+from app.labs.base import Lab, LabError, Message
+from app.schemas.functions import LabConfig, UpdateMessage
+from ml_core.functions import (
+    ActivationParams,
+    activation_curve,
+    fit_l1,
+    fit_l2,
+    loss_curve,
+    outlier_points,
+    saturated_fraction,
+    softmax,
+)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Deep-merge ``over`` onto ``base`` (lists and scalars in ``over`` replace)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _f32(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+class FunctionsLab(Lab):
+    name = "functions"
+
+    def __init__(self, settings: Settings, device: torch.device) -> None:
+        super().__init__(settings, device)
+        self.limits = settings.functions
+        self.config = LabConfig()
+        # (config of the part, its computed result): recomputed only when the part changes.
+        self._cache: dict[str, tuple[object, dict]] = {}
+
+    def configure(self, config: dict) -> dict:
+        """Replace the whole configuration (missing parts take their defaults)."""
+        self._apply(config, base={})
+        return self.configured()
+
+    def configured(self) -> dict:
+        config = self.config.model_dump(mode="json")
+        if config["fit"]["points"] is None:
+            config["fit"]["points"] = outlier_points()
+        return {"type": "configured", "lab": self.name, "config": config}
+
+    def _apply(self, config: object, base: dict) -> None:
+        if not isinstance(config, dict):
+            raise LabError("config must be an object")
+        try:
+            parsed = LabConfig.model_validate(_merge(base, config))
+        except ValidationError as exc:
+            raise LabError.from_validation(exc) from None
+        if len(parsed.softmax.logits) > self.limits.max_logits:
+            raise LabError(f"softmax: at most {self.limits.max_logits} logits")
+        points = parsed.fit.points
+        if points is not None and len(points) > self.limits.max_points:
+            raise LabError(f"fit: at most {self.limits.max_points} points")
+        if points is not None and len(points) < 2:
+            raise LabError("fit: a line needs at least two points")
+        loss = parsed.loss
+        if loss.name in ("bce", "kl") and not 0 <= loss.target <= 1:
+            raise LabError(f"loss: the target of {loss.name} is a probability between 0 and 1")
+        previous, self.config = self.config, parsed
+        try:
+            self._compute()  # bad combinations (e.g. all points at one x) fail here
+        except LabError:
+            self.config = previous  # the session goes on as before
+            raise
+
+    def handle(self, message: dict) -> list[Message]:
+        if message.get("type") != "update":
+            return super().handle(message)
+        try:
+            request = UpdateMessage.model_validate(message)
+        except ValidationError as exc:
+            raise LabError.from_validation(exc, "update: ") from None
+        self._apply(request.config, base=self.config.model_dump(mode="json"))
+        return []
+
+    # ---- computing ---------------------------------------------------------------------------
+    def _part(self, key: str, config: object, compute) -> dict:
+        cached = self._cache.get(key)
+        if cached is None or cached[0] != config:
+            try:
+                cached = (config, compute(config))
+            except ValueError as exc:
+                raise LabError(f"{key}: {exc}") from None
+            self._cache[key] = cached
+        return cached[1]
+
+    def _compute(self) -> dict[str, dict]:
+        n = self.limits.curve_points
+        return {
+            "activation": self._part("activation", self.config.activation,
+                                     lambda c: self._activation(c, n)),
+            "loss": self._part("loss", self.config.loss, lambda c: self._loss(c, n)),
+            "softmax": self._part("softmax", self.config.softmax, self._softmax),
+            "fit": self._part("fit", self.config.fit, self._fit),
+        }
+
+    @staticmethod
+    def _activation(config, n: int) -> dict:
+        params = ActivationParams(config.slope, config.prelu_init, config.lower, config.upper,
+                                  config.training, config.seed)
+        curve = activation_curve(config.name, params, n=n)
+        arrays = {"act_x": _f32(curve.x), "act_y": _f32(curve.y), "act_dy": _f32(curve.dy)}
+        if curve.dparam is not None:
+            arrays["act_dparam"] = _f32(curve.dparam)
+        meta = {"name": config.name, "saturated": saturated_fraction(curve.dy),
+                "max_grad": float(np.abs(curve.dy).max())}
+        return {"meta": meta, "arrays": arrays}
+
+    @staticmethod
+    def _loss(config, n: int) -> dict:
+        curve = loss_curve(config.name, config.target, config.classes, config.delta, n=n)
+        arrays = {"loss_x": _f32(curve.prediction), "loss_y": _f32(curve.loss),
+                  "loss_grad": _f32(curve.grad)}
+        return {"meta": {"name": config.name, "target": config.target}, "arrays": arrays}
+
+    @staticmethod
+    def _softmax(config) -> dict:
+        result = softmax(config.logits, config.temperature)
+        k = len(config.logits)
+        meta = {"entropy": result.entropy, "max_entropy": float(np.log(k)),
+                "argmax": int(np.argmax(result.probs))}
+        arrays = {"probs": _f32(result.probs), "jacobian": _f32(result.jacobian.reshape(k, k))}
+        return {"meta": meta, "arrays": arrays}
+
+    @staticmethod
+    def _fit(config) -> dict:
+        points = torch.tensor(config.points if config.points is not None else outlier_points(),
+                              dtype=torch.float64)
+        fits = {"l1": fit_l1(points), "l2": fit_l2(points)}
+        outlier = points[-1]
+        meta = {
+            name: {
+                "slope": fit.slope,
+                "intercept": fit.intercept,
+                "loss": fit.loss,
+                # how far the line sits from the outlier, and that point's share of the loss
+                "outlier_residual": float(outlier[1] - fit.slope * outlier[0] - fit.intercept),
+            }
+            for name, fit in fits.items()
+        }
+        return {"meta": meta, "arrays": {"points": _f32(points.numpy())}}
+
+    def frame(self) -> list[Message]:
+        parts = self._compute()
+        meta = {name: part["meta"] for name, part in parts.items()}
+        arrays = {k: v for part in parts.values() for k, v in part["arrays"].items()}
+        return [BinaryFrame("functions", meta, arrays)]
