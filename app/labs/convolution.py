@@ -60,7 +60,10 @@ class ConvolutionLab(Lab):
         return self._configured()
 
     def train(self, budget_s: float) -> None:
-        raise LabError("nothing to play here: step the window with the arrows or ▶ animate")
+        """Nothing trains here; ``finished`` makes a ``play`` end at once (state "finished")."""
+
+    def finished(self) -> bool:
+        return True
 
     def frame(self) -> list[Message]:
         return list(self._messages)

@@ -1,0 +1,154 @@
+"""The convolution lab over a real websocket: the worked example, geometry, real images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml_core.convolution import output_size, preset_kernel
+from ml_core.images import load_sample, to_array
+from tests.wsclient import Frame
+
+
+def _kinds(client, kinds=("conv", "pool", "shift")) -> dict:
+    """The grid message and the three binary frames that follow a configure."""
+    got = {"grid": client.wait_for("grid")}
+    for kind in kinds:
+        got[kind] = client.frame(kind)
+    return got
+
+
+def test_classic_example_out_of_the_box(ws_connect):
+    client = ws_connect("convolution")
+    configured = client.configure({})
+    assert configured["config"]["kernel"] == [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+    assert "sobel_x" in configured["presets"] and "camera" in configured["samples"]
+    grid = client.wait_for("grid")
+    assert grid["output"] == [[4, 3, 4], [2, 4, 3], [2, 3, 4]]
+    first = grid["windows"][0]
+    assert first["products"] == [[1, 0, 1], [0, 1, 0], [0, 0, 1]] and first["total"] == 4
+    assert [w["total"] for w in grid["windows"]] == [4, 3, 4, 2, 4, 3, 2, 3, 4]
+    pool = grid["pool"]  # 2x2 max pooling, stride 2, of the 5x5 image
+    assert pool["output"] == [[1, 1], [0, 1]]
+    assert pool["windows"][1] == {"rows": [0, 1], "cols": [2, 3], "chosen": [0, 0], "result": 1}
+    assert pool["windows"][2] == {"rows": [2, 3], "cols": [0, 1], "chosen": [0, 0], "result": 0}
+
+
+@pytest.mark.parametrize(("stride", "padding", "dilation"), [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+def test_geometry_changes_the_output_size_and_windows(ws_connect, stride, padding, dilation):
+    client = ws_connect("convolution")
+    grid_side = 7
+    config = {
+        "grid": np.eye(grid_side).tolist(),
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+    }
+    client.configure(config)
+    grid = client.wait_for("grid")
+    side = output_size(grid_side, 3, stride, padding, dilation)
+    assert np.array(grid["output"]).shape == (side, side)
+    assert len(grid["windows"]) == side * side
+    last = grid["windows"][-1]
+    assert last["rows"][0] == (side - 1) * stride and last["rows"][1] - last["rows"][0] == dilation
+
+
+def test_a_kernel_that_does_not_fit_is_explained_and_the_rest_still_updates(ws_connect):
+    client = ws_connect("convolution")
+    client.configure({"kernel": np.ones((7, 7)).tolist()})
+    got = _kinds(client)
+    assert "padded input is only 5x5" in got["grid"]["error"]
+    assert got["grid"]["pool"]["output"] == [[1, 1], [0, 1]]  # pooling the image still works
+    assert got["conv"].arrays["outputs"].shape[0] == 2  # the picture is large enough for 7x7
+
+
+def test_bad_configs_are_refused_and_the_session_stays_usable(ws_connect):
+    client = ws_connect("convolution")
+    bad = [
+        ({"stride": 99}, "stride is 99; the most is 4"),
+        ({"grid": [[1, 0], [1]]}, "equal length"),
+        ({"kernel": [[1, 2, 3], [4, 5, 6]]}, "square"),
+        ({"kernels": ["sobel_z"]}, "kernels.0"),
+        ({"kernels": ["identity"] * 9}, "number of kernels is 9"),
+        ({"grid": np.zeros((17, 17)).tolist()}, "grid side is 17"),
+        ({"kernel": [[1e9]]}, "kernel"),
+        ({"sample": "upload"}, "upload one"),
+        ({"shift_x": 50}, "shift x"),
+        ({"surprise": 1}, "surprise"),
+    ]
+    for config, expected in bad:
+        with pytest.raises(ValueError, match=expected):
+            client.configure(config)
+    client.send({"type": "play"})  # nothing trains here: play ends at once
+    assert client.wait_for(lambda m: m.get("state") == "finished")["type"] == "state"
+    client.send({"type": "step"})
+    assert "nothing to step" in client.wait_for("error")["message"]
+    client.configure({"stride": 2})
+    assert np.array(client.wait_for("grid")["output"]).shape == (2, 2)
+
+
+def test_identity_on_a_real_image_gives_the_image_back(ws_connect):
+    client = ws_connect("convolution")
+    client.configure(
+        {"kernel": np.zeros((3, 3)).tolist(), "kernels": ["identity", "sobel_x"], "padding": 1}
+    )
+    got = _kinds(client)
+    conv = got["conv"]
+    image = conv.arrays["input"]
+    expected = to_array(Image.fromarray(load_sample("camera")), max_side=256, grey=True)
+    assert image.shape == (256, 256) and abs(image.astype(int) - expected).max() <= 1
+    outputs = conv.arrays["outputs"]
+    assert outputs.shape == (2, 256, 256)
+    assert conv.meta["maps"][0] == {"map": "gray", "scale": 1.0}
+    np.testing.assert_array_equal(outputs[0], image)  # identity: the same pixels
+    assert conv.meta["maps"][1]["map"] == "diverging"  # Sobel: signed, 128 = 0
+    assert conv.meta["kernels"][1][0] == preset_kernel("sobel_x").tolist()
+    flat = image.astype(float)
+    sobel = np.abs(outputs[1].astype(float) - 128)
+    # a vertical edge detector responds most where brightness changes from left to right
+    horizontal_change = np.abs(np.diff(flat, axis=1))[1:-1, :-1]
+    strong = horizontal_change > np.percentile(horizontal_change, 95)
+    assert sobel[1:-1, 1:-1][strong].mean() > 3 * sobel[1:-1, 1:-1][~strong].mean()
+
+
+def test_rgb_mode_shows_each_channel_and_their_sum(ws_connect):
+    client = ws_connect("convolution")
+    client.configure(
+        {"sample": "coffee", "color": "rgb", "rgb_kernels": ["identity", "box_blur", "sobel_y"]}
+    )
+    conv = client.frame("conv")
+    assert conv.arrays["input"].shape[2] == 3
+    assert conv.arrays["channels"].shape[0] == 3 and conv.arrays["outputs"].shape[0] == 1
+    assert conv.meta["channel_names"] == ["R * identity", "G * box_blur", "B * sobel_y"]
+    assert [m["map"] for m in conv.meta["channel_maps"]] == ["gray", "gray", "diverging"]
+    red = conv.arrays["input"][1:-1, 1:-1, 0]
+    assert abs(conv.arrays["channels"][0].astype(int) - red).max() <= 1
+
+
+def test_pooling_real_images_and_the_translation_demo(ws_connect):
+    client = ws_connect("convolution")
+    client.configure({"pool_mode": "max", "pool_size": 4, "pool_stride": 4, "shift_x": 1})
+    got = _kinds(client)
+    pool, shift = got["pool"], got["shift"]
+    assert pool.arrays["before"].shape == (256, 256) and pool.arrays["after"].shape == (64, 64)
+    before = pool.arrays["before"].astype(int)
+    assert pool.arrays["after"][0, 0] == before[:4, :4].max()
+    # a one-pixel shift changes the edge map a lot, its 4x4 max-pooled version much less
+    assert shift.meta["conv_change"] > 2 * shift.meta["pooled_change"] > 0
+    assert shift.arrays["conv"].shape[0] == 2
+    client.configure({"shift_x": 0, "shift_y": 0})
+    shift = client.frame("shift")
+    assert shift.meta["conv_change"] == shift.meta["pooled_change"] == 0
+    client.configure({"shift_x": 8, "pool_size": 8, "pool_stride": 8, "pool_source": "feature"})
+    assert client.frame("pool").meta["source"] == "feature"
+
+
+def test_reconnect_resumes_with_the_same_numbers(ws_connect):
+    first = ws_connect("convolution")
+    first.configure({"stride": 2, "padding": 1})
+    first.wait_for("grid")
+    again = ws_connect("convolution", session=first.session)
+    assert again.initial["config"]["stride"] == 2
+    grid = again.wait_for(lambda m: not isinstance(m, Frame) and m.get("type") == "grid")
+    assert np.array(grid["output"]).shape == (3, 3)
