@@ -1,0 +1,164 @@
+// Static facts of the MLP playground: default config, input features, dataset presets,
+// option lists, colours and the little dataset icons. No DOM state lives here.
+
+export const DEFAULT_CONFIG = {
+  dataset: { name: "circle", samples: 500, noise: 0.1, val_fraction: 0.5, classes: 2, seed: 0 },
+  model: {
+    hidden: [4, 2], activation: "tanh", features: ["x1", "x2"], dropout: 0.0, batch_norm: false,
+  },
+  training: {
+    optimizer: "sgd", learning_rate: 0.03, batch_size: 10, loss: "cross_entropy", weight_decay: 0.0,
+  },
+};
+
+export const LIMITS = { layers: 6, neurons: 16, classes: 8, points: 2000 };
+
+// Input features in the server's canonical order. `fn` draws the dimmed map of a feature that is
+// switched off (the server only sends maps of the features the network uses).
+export const FEATURES = [
+  { id: "x1", label: "x₁", title: "x₁ (horizontal position)", fn: (x) => x },
+  { id: "x2", label: "x₂", title: "x₂ (vertical position)", fn: (x, y) => y },
+  { id: "x1sq", label: "x₁²", title: "x₁ squared", fn: (x) => x * x },
+  { id: "x2sq", label: "x₂²", title: "x₂ squared", fn: (x, y) => y * y },
+  { id: "x1x2", label: "x₁x₂", title: "x₁ times x₂", fn: (x, y) => x * y },
+  {
+    id: "sin_x1", label: "sin πx₁", title: "sin(π x₁): one wave across the plane",
+    fn: (x) => Math.sin(Math.PI * x),
+  },
+  {
+    id: "sin_x2", label: "sin πx₂", title: "sin(π x₂): one wave across the plane",
+    fn: (x, y) => Math.sin(Math.PI * y),
+  },
+];
+export const FEATURE_LABEL = Object.fromEntries(FEATURES.map((f) => [f.id, f.label]));
+
+// Dataset presets; `multi` means the number of classes is the user's choice.
+export const PRESETS = [
+  { id: "circle", label: "Circle", multi: true },
+  { id: "xor", label: "XOR", multi: false },
+  { id: "gauss", label: "Two gaussians", multi: false },
+  { id: "spiral", label: "Spiral", multi: true },
+  { id: "moons", label: "Moons", multi: false },
+  { id: "blobs", label: "Blobs", multi: true },
+  { id: "custom", label: "Draw your own", multi: true },
+];
+
+export const ACTIVATIONS = [
+  ["tanh", "Tanh"], ["relu", "ReLU"], ["leaky_relu", "Leaky ReLU"], ["prelu", "PReLU"],
+  ["rrelu", "RReLU (randomised)"], ["sigmoid", "Sigmoid"], ["linear", "Linear (none)"],
+];
+export const OPTIMIZERS = [["sgd", "SGD"], ["momentum", "SGD + momentum"], ["adam", "Adam"]];
+export const LOSSES = [
+  ["cross_entropy", "Cross-entropy"], ["mse", "L2 (squared error)"], ["l1", "L1 (absolute error)"],
+  ["hinge", "Hinge"],
+];
+export const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+export const WEIGHT_DECAYS = [0, 0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1];
+// 0 stands for "the whole training set" (gradient descent).
+export const BATCH_SIZES = [1, 2, 5, 10, 16, 32, 64, 128, 256, 0];
+
+// Class colours: orange and blue first (as in the neuron maps: orange < 0 < blue), then six more.
+export const CLASS_RGB = [
+  [245, 147, 34], [8, 119, 189], [46, 160, 67], [214, 39, 40],
+  [148, 103, 189], [23, 190, 207], [227, 119, 194], [140, 86, 75],
+];
+export const classCss = (k) => `rgb(${CLASS_RGB[k % CLASS_RGB.length].join(",")})`;
+
+// A small seeded generator so icons look the same on every load.
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+const gauss = (r) => Math.sqrt(-2 * Math.log(r() + 1e-9)) * Math.cos(2 * Math.PI * r());
+
+// Points [x, y, label] in [-1, 1] that sketch a preset, for its icon only (the real data comes
+// from the server).
+function sketch(name) {
+  const r = rng(7);
+  const pts = [];
+  for (let i = 0; i < 70; i++) {
+    const u = r();
+    if (name === "circle") {
+      const inner = i % 2 === 0;
+      const rad = inner ? 0.45 * Math.sqrt(u) : 0.65 + 0.3 * u;
+      const a = 2 * Math.PI * r();
+      pts.push([rad * Math.cos(a), rad * Math.sin(a), inner ? 1 : 0]);
+    } else if (name === "xor") {
+      const x = 2 * u - 1, y = 2 * r() - 1;
+      pts.push([x, y, x * y > 0 ? 1 : 0]);
+    } else if (name === "gauss") {
+      const c = i % 2;
+      const m = c ? 0.45 : -0.45;
+      pts.push([m + 0.2 * gauss(r), m + 0.2 * gauss(r), c]);
+    } else if (name === "spiral") {
+      const c = i % 2, t = u;
+      const a = 3.2 * t * Math.PI + c * Math.PI;
+      pts.push([0.9 * t * Math.cos(a), 0.9 * t * Math.sin(a), c]);
+    } else if (name === "moons") {
+      const c = i % 2, a = Math.PI * u;
+      const x = c ? 1 - Math.cos(a) : Math.cos(a), y = c ? 0.5 - Math.sin(a) : Math.sin(a);
+      pts.push([0.6 * (x - 0.5) + 0.05 * gauss(r), 0.6 * (y - 0.25) + 0.05 * gauss(r), c]);
+    } else if (name === "blobs") {
+      const c = i % 4, a = (c * Math.PI) / 2 + Math.PI / 4;
+      pts.push([0.55 * Math.cos(a) + 0.13 * gauss(r), 0.55 * Math.sin(a) + 0.13 * gauss(r), c]);
+    }
+  }
+  return pts;
+}
+
+// Draw a preset's icon on a (square) canvas; "custom" gets a pencil stroke and a few dots.
+export function drawPresetIcon(canvas, name) {
+  const ctx = canvas.getContext("2d");
+  const n = canvas.width;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, n, n);
+  const pts = name === "custom"
+    ? [[-0.5, 0.5, 0], [-0.3, 0.6, 0], [-0.6, 0.25, 0], [0.45, -0.45, 1], [0.6, -0.2, 1],
+      [0.25, -0.6, 1], [0.55, 0.5, 2], [0.35, 0.6, 2]]
+    : sketch(name);
+  for (const [x, y, c] of pts) {
+    ctx.fillStyle = classCss(c);
+    ctx.beginPath();
+    ctx.arc(((x + 1) / 2) * n, ((1 - y) / 2) * n, n / 22, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  if (name === "custom") {
+    ctx.strokeStyle = "#555";
+    ctx.lineWidth = n / 16;
+    ctx.lineCap = "round";
+    ctx.beginPath();
+    ctx.moveTo(n * 0.3, n * 0.75);
+    ctx.lineTo(n * 0.72, n * 0.3);
+    ctx.stroke();
+  }
+}
+
+// A feature's map over the plane as uint8 (T*T), 128 = 0, scaled by its max |value| (the same
+// encoding the server uses for neuron maps). Row 0 is y = +1.
+export function featureGrid(fn, t) {
+  const vals = new Float32Array(t * t);
+  let max = 1e-9;
+  for (let r = 0; r < t; r++) {
+    for (let c = 0; c < t; c++) {
+      const v = fn(-1 + (2 * c) / (t - 1), 1 - (2 * r) / (t - 1));
+      vals[r * t + c] = v;
+      max = Math.max(max, Math.abs(v));
+    }
+  }
+  return Uint8Array.from(vals, (v) => Math.round(128 + (127 * v) / max));
+}
+
+// Deep-merge a partial config onto the defaults, keeping only known keys.
+export function mergeConfig(partial) {
+  const out = structuredClone(DEFAULT_CONFIG);
+  for (const section of Object.keys(out)) {
+    const given = partial && typeof partial[section] === "object" ? partial[section] : {};
+    for (const key of Object.keys(out[section])) {
+      if (given[key] !== undefined && given[key] !== null) out[section][key] = given[key];
+    }
+  }
+  return out;
+}

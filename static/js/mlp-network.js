@@ -1,0 +1,227 @@
+// The network diagram of the MLP playground: one column per layer (input features, hidden layers,
+// output), each neuron a small heat map of what it computes over the plane, and SVG links between
+// them coloured by the sign of the weight and thickened by its size.
+import { CLASS_RGB, FEATURES, LIMITS, classCss, featureGrid } from "./mlp-data.js";
+import { NEURON_LUT, paintLut, paintOutput } from "./mlp-plot.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const POSITIVE = `rgb(${CLASS_RGB[1].join(",")})`;
+const NEGATIVE = `rgb(${CLASS_RGB[0].join(",")})`;
+const THUMB = 24; // resolution of the client-drawn maps of switched-off features
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class NetworkView {
+  // root: an empty element. handlers: {toggleFeature(id), neurons(layer, delta), hover(get|null)}
+  // where get() returns {title, data, t} now (data null for output nodes: show the output map);
+  // the page calls it again on every frame so a hovered neuron's large map stays live.
+  constructor(root, handlers) {
+    this.root = root;
+    this.handlers = handlers;
+    this.root.classList.add("mlp-net");
+    this.svg = document.createElementNS(SVG, "svg");
+    this.svg.classList.add("mlp-links");
+    this.cols = el("div", "mlp-cols");
+    this.root.append(this.svg, this.cols);
+    this.shape = null;
+    this.frame = null;
+    new ResizeObserver(() => this.layoutLinks()).observe(this.root);
+    this.svg.addEventListener("mouseover", (e) => this.linkTitle(e.target));
+  }
+
+  // shape: {features: [ids], hidden: [widths], classes: k}. Rebuilds the DOM when it changed.
+  build(shape) {
+    const key = JSON.stringify(shape);
+    if (key === this.key) return;
+    this.key = key;
+    this.shape = shape;
+    this.frame = null;
+    const widest = Math.max(FEATURES.length, ...shape.hidden);
+    this.root.style.setProperty("--node", widest > 10 ? "26px" : widest > 7 ? "32px" : "40px");
+    this.cols.replaceChildren();
+    this.columns = []; // per layer: the node elements that links attach to (active only)
+    this.thumbs = []; // per hidden layer: canvases, in neuron order
+
+    // Input features: every feature is shown; a click switches it on or off.
+    const inputs = this.column("Features", `${shape.features.length} of ${FEATURES.length}`);
+    const active = [];
+    for (const f of FEATURES) {
+      const on = shape.features.includes(f.id);
+      const node = el("button", `mlp-node mlp-feature${on ? " on" : ""}`);
+      node.type = "button";
+      node.dataset.feature = f.id;
+      node.title = `${f.title}: click to ${on ? "remove it from" : "add it to"} the inputs`;
+      const canvas = el("canvas");
+      paintLut(canvas, featureGrid(f.fn, THUMB), THUMB, THUMB, NEURON_LUT);
+      node.append(canvas, el("span", "mlp-node-label", f.label));
+      node.addEventListener("click", () => this.handlers.toggleFeature(f.id));
+      this.hoverable(node, () => ({ title: f.title, data: featureGrid(f.fn, THUMB), t: THUMB }));
+      inputs.nodes.append(node);
+      if (on) active.push(node);
+    }
+    this.columns.push(active);
+
+    shape.hidden.forEach((width, layer) => {
+      const col = this.column(`Hidden ${layer + 1}`, `${width} neuron${width > 1 ? "s" : ""}`);
+      const pm = el("div", "mlp-pm");
+      for (const [delta, sign, label] of [[1, "+", "Add a neuron"], [-1, "−", "Remove a neuron"]]) {
+        const b = el("button", "mlp-pm-btn", sign);
+        b.type = "button";
+        b.title = label;
+        b.dataset.layer = layer;
+        b.dataset.delta = delta;
+        b.disabled = delta > 0 ? width >= LIMITS.neurons : width <= 1;
+        b.addEventListener("click", () => this.handlers.neurons(layer, delta));
+        pm.append(b);
+      }
+      col.head.prepend(pm);
+      const nodes = [];
+      const canvases = [];
+      for (let j = 0; j < width; j++) {
+        const node = el("div", "mlp-node mlp-hidden");
+        const canvas = el("canvas");
+        canvas.width = canvas.height = 1;
+        node.append(canvas);
+        this.hoverable(node, () => this.neuronInfo(layer, j));
+        col.nodes.append(node);
+        nodes.push(node);
+        canvases.push(canvas);
+      }
+      col.foot.classList.add("mlp-prelu");
+      this.columns.push(nodes);
+      this.thumbs.push({ canvases, foot: col.foot });
+    });
+
+    // Output: one sigmoid unit for 2 classes, k softmax units otherwise.
+    const k = shape.classes;
+    const out = this.column("Output", k > 2 ? `softmax · ${k} classes` : "sigmoid · 2 classes");
+    const outNodes = [];
+    this.outCanvas = null;
+    const units = k > 2 ? k : 1;
+    for (let c = 0; c < units; c++) {
+      const node = el("div", "mlp-node mlp-out");
+      if (k > 2) {
+        node.style.background = classCss(c);
+        node.title = `class ${c + 1}`;
+      } else {
+        this.outCanvas = el("canvas");
+        this.outCanvas.width = this.outCanvas.height = 1;
+        node.append(this.outCanvas);
+        node.title = "P(blue class): the decision map, large on the right";
+      }
+      this.hoverable(node, () => ({ title: "Output", data: null, t: 0 }));
+      out.nodes.append(node);
+      outNodes.push(node);
+    }
+    this.columns.push(outNodes);
+    this.makeLinks();
+    requestAnimationFrame(() => this.layoutLinks());
+  }
+
+  column(title, subtitle) {
+    const col = el("div", "mlp-col");
+    const head = el("div", "mlp-col-head");
+    head.append(el("div", "mlp-col-title", title), el("div", "mlp-col-sub", subtitle));
+    const nodes = el("div", "mlp-nodes");
+    const foot = el("div", "mlp-col-foot");
+    col.append(head, nodes, foot);
+    this.cols.append(col);
+    return { col, head, nodes, foot };
+  }
+
+  hoverable(node, info) {
+    node.addEventListener("mouseenter", () => this.handlers.hover(info));
+    node.addEventListener("mouseleave", () => this.handlers.hover(null));
+  }
+
+  neuronInfo(layer, j) {
+    const f = this.frame;
+    const title = `Hidden layer ${layer + 1}, neuron ${j + 1}`;
+    if (!f) return { title, data: null, t: 0 };
+    const t = f.meta.thumb;
+    const index = f.meta.layers[0] + this.shape.hidden.slice(0, layer).reduce((a, b) => a + b, 0) + j;
+    const bias = f.meta.biases?.[layer]?.[j];
+    const data = f.arrays.neurons.data.subarray(index * t * t, (index + 1) * t * t);
+    return { title: bias === undefined ? title : `${title} · bias ${bias.toFixed(2)}`, data, t };
+  }
+
+  makeLinks() {
+    this.svg.replaceChildren();
+    this.links = []; // per layer: rows (out) of columns (in) of paths
+    for (let l = 0; l + 1 < this.columns.length; l++) {
+      const rows = this.columns[l + 1].map((_, j) => this.columns[l].map((_, i) => {
+        const path = document.createElementNS(SVG, "path");
+        path.dataset.link = `${l},${j},${i}`;
+        path.append(document.createElementNS(SVG, "title"));
+        this.svg.append(path);
+        return path;
+      }));
+      this.links.push(rows);
+    }
+  }
+
+  // Curves from the right edge of each node to the left edge of the next layer's nodes.
+  layoutLinks() {
+    if (!this.links) return;
+    const box = this.root.getBoundingClientRect();
+    this.svg.setAttribute("width", box.width);
+    this.svg.setAttribute("height", box.height);
+    const anchor = (node, side) => {
+      const r = node.getBoundingClientRect();
+      return [(side ? r.right : r.left) - box.left, r.top + r.height / 2 - box.top];
+    };
+    this.links.forEach((rows, l) => rows.forEach((row, j) => row.forEach((path, i) => {
+      const [x0, y0] = anchor(this.columns[l][i], true);
+      const [x1, y1] = anchor(this.columns[l + 1][j], false);
+      const mx = (x0 + x1) / 2;
+      path.setAttribute("d", `M${x0},${y0} C${mx},${y0} ${mx},${y1} ${x1},${y1}`);
+    })));
+  }
+
+  linkTitle(target) {
+    if (target.tagName !== "path" || !this.frame) return;
+    const [l, j, i] = target.dataset.link.split(",").map(Number);
+    const w = this.frame.meta.weights?.[l]?.[j]?.[i];
+    if (w !== undefined) target.firstChild.textContent = `weight ${w.toFixed(3)}`;
+  }
+
+  // Draw one binary frame: hidden neuron maps, link weights, PReLU slopes. Frames of another
+  // shape (in flight while the network was rebuilt) are skipped.
+  update(frame) {
+    const m = frame.meta;
+    const s = this.shape;
+    if (!s || m.layers.length !== s.hidden.length + 2 || m.layers[0] !== s.features.length
+      || s.hidden.some((w, i) => m.layers[i + 1] !== w)) return;
+    this.frame = frame;
+    const t = m.thumb;
+    const neurons = frame.arrays.neurons.data;
+    let index = m.layers[0];
+    this.thumbs.forEach(({ canvases, foot }, layer) => {
+      for (const canvas of canvases) {
+        paintLut(canvas, neurons.subarray(index * t * t, (index + 1) * t * t), t, t, NEURON_LUT);
+        index++;
+      }
+      const slope = m.prelu?.[layer];
+      foot.textContent = slope === undefined || slope === null ? "" : `PReLU slope ${slope.toFixed(3)}`;
+    });
+    if (this.outCanvas) {
+      paintOutput(this.outCanvas, frame.arrays.output.data, null, m.grid, 2);
+    }
+    this.links.forEach((rows, l) => rows.forEach((row, j) => row.forEach((path, i) => {
+      const w = m.weights?.[l]?.[j]?.[i] ?? 0;
+      path.setAttribute("stroke", w >= 0 ? POSITIVE : NEGATIVE);
+      path.setAttribute("stroke-width", Math.min(8, 0.4 + 1.6 * Math.abs(w)).toFixed(2));
+      path.setAttribute("stroke-opacity", Math.min(0.9, 0.25 + 0.35 * Math.abs(w)).toFixed(2));
+    })));
+  }
+
+  // Grey out the maps (diverged) or bring them back.
+  setStale(stale) {
+    this.root.classList.toggle("stale", stale);
+  }
+}

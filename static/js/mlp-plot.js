@@ -1,0 +1,246 @@
+// The big square plot of the MLP playground: the decision map (a G x G uint8 grid scaled by CSS)
+// under a crisp overlay of the data points, plus drawing (add / erase points) with the pointer.
+import { CLASS_RGB, classCss } from "./mlp-data.js";
+
+const WHITE = [255, 255, 255];
+const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
+
+// 256-entry RGBA lookup tables. `strength` < 1 keeps backgrounds light so points stand out.
+function rampLut(low, high, strength) {
+  const lut = new Uint8ClampedArray(256 * 4);
+  for (let v = 0; v < 256; v++) {
+    const t = (v - 127.5) / 127.5; // -1 .. 1
+    const rgb = t < 0 ? mix(WHITE, low, -t * strength) : mix(WHITE, high, t * strength);
+    lut.set([...rgb, 255], v * 4);
+  }
+  return lut;
+}
+// Neuron maps: orange below zero, white at zero, blue above (same colours as the two classes).
+export const NEURON_LUT = rampLut(CLASS_RGB[0], CLASS_RGB[1], 1.0);
+const OUTPUT_LUT = rampLut(CLASS_RGB[0], CLASS_RGB[1], 0.8);
+
+// Paint a (h, w) uint8 grid onto a canvas of that size through a lookup table.
+export function paintLut(canvas, data, w, h, lut) {
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
+  }
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  for (let i = 0; i < w * h; i++) img.data.set(lut.subarray(data[i] * 4, data[i] * 4 + 4), i * 4);
+  ctx.putImageData(img, 0, 0);
+}
+
+// Paint the decision map: for 2 classes P(class 1) on the orange-blue ramp; for k classes the
+// winning class's colour, blended towards white as the confidence drops to chance (1/k).
+export function paintOutput(canvas, output, outputClass, g, k) {
+  if (k <= 2) {
+    paintLut(canvas, output, g, g, OUTPUT_LUT);
+    return;
+  }
+  if (canvas.width !== g || canvas.height !== g) {
+    canvas.width = g;
+    canvas.height = g;
+  }
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(g, g);
+  const chance = 1 / k;
+  for (let i = 0; i < g * g; i++) {
+    const conf = Math.max(0, (output[i] / 255 - chance) / (1 - chance));
+    const rgb = mix(WHITE, CLASS_RGB[outputClass[i] % CLASS_RGB.length], 0.25 + 0.6 * conf);
+    img.data.set([...rgb, 255], i * 4);
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+// Grid cell centres span [-1, 1], so a G-cell canvas must overhang the plot by half a cell on
+// each side for the cells to sit under the points they describe.
+function alignGrid(canvas, cells) {
+  const pad = 50 / (cells - 1);
+  canvas.style.left = canvas.style.top = `-${pad}%`;
+  canvas.style.width = canvas.style.height = `${100 + 2 * pad}%`;
+}
+
+export class PlotView {
+  // root: the .mlp-plot element holding canvas.mlp-boundary, canvas.mlp-neuron-large and
+  // canvas.mlp-points. handlers: {add(x, y), erase(x, y, radius), commit()}.
+  constructor(root, handlers) {
+    this.root = root;
+    this.handlers = handlers;
+    this.boundary = root.querySelector(".mlp-boundary");
+    this.large = root.querySelector(".mlp-neuron-large");
+    this.overlay = root.querySelector(".mlp-points");
+    this.train = [];
+    this.val = [];
+    this.showVal = true;
+    this.tool = null; // null (no drawing), "add" or "erase"
+    this.drawClass = 0;
+    this.dragging = false;
+    this.last = null;
+    this.pointer = null; // [x, y] of the cursor in data units, for the eraser ring
+    this.sizeOverlay();
+    new ResizeObserver(() => this.sizeOverlay()).observe(this.overlay);
+    this.overlay.addEventListener("pointerdown", (e) => this.down(e));
+    this.overlay.addEventListener("pointermove", (e) => this.move(e));
+    this.overlay.addEventListener("pointerup", (e) => this.up(e));
+    this.overlay.addEventListener("pointercancel", (e) => this.up(e));
+    this.overlay.addEventListener("pointerleave", () => {
+      this.pointer = null;
+      this.drawPoints();
+    });
+  }
+
+  setGrid(g) {
+    if (g !== this.g) {
+      this.g = g;
+      alignGrid(this.boundary, g);
+    }
+  }
+
+  drawOutput(output, outputClass, g, k) {
+    this.setGrid(g);
+    paintOutput(this.boundary, output, outputClass, g, k);
+  }
+
+  // Neutral background: no model yet, diverged, or an empty drawing.
+  blank() {
+    const ctx = this.boundary.getContext("2d");
+    ctx.fillStyle = "#f3f4f6";
+    ctx.fillRect(0, 0, this.boundary.width, this.boundary.height);
+  }
+
+  // Show one neuron's map large (hover in the network diagram), or the output again (null).
+  showNeuron(data, t) {
+    if (!data) {
+      this.large.hidden = true;
+      return;
+    }
+    alignGrid(this.large, t);
+    paintLut(this.large, data, t, t, NEURON_LUT);
+    this.large.hidden = false;
+  }
+
+  setPoints(train, val) {
+    this.train = train;
+    this.val = val;
+    this.drawPoints();
+  }
+
+  setShowVal(show) {
+    this.showVal = show;
+    this.drawPoints();
+  }
+
+  setTool(tool, drawClass) {
+    this.tool = tool;
+    this.drawClass = drawClass;
+    this.overlay.dataset.tool = tool || "none";
+    this.drawPoints();
+  }
+
+  sizeOverlay() {
+    const rect = this.overlay.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(rect.width * dpr));
+    if (this.overlay.width !== w) {
+      this.overlay.width = this.overlay.height = w;
+      this.drawPoints();
+    }
+  }
+
+  drawPoints() {
+    const ctx = this.overlay.getContext("2d");
+    const n = this.overlay.width;
+    const unit = n / (this.overlay.getBoundingClientRect().width || n);
+    ctx.clearRect(0, 0, n, n);
+    // Faint axes through the origin.
+    ctx.strokeStyle = "rgba(0, 0, 0, 0.12)";
+    ctx.lineWidth = unit;
+    ctx.beginPath();
+    ctx.moveTo(n / 2, 0);
+    ctx.lineTo(n / 2, n);
+    ctx.moveTo(0, n / 2);
+    ctx.lineTo(n, n / 2);
+    ctx.stroke();
+    const r = 4 * unit;
+    const px = (x) => ((x + 1) / 2) * n;
+    const py = (y) => ((1 - y) / 2) * n;
+    ctx.lineWidth = 1.2 * unit;
+    for (const [x, y, c] of this.train) {
+      ctx.beginPath();
+      ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
+      ctx.fillStyle = classCss(c);
+      ctx.fill();
+      ctx.strokeStyle = "#fff";
+      ctx.stroke();
+    }
+    if (this.showVal) {
+      ctx.lineWidth = 2 * unit;
+      for (const [x, y, c] of this.val) {
+        ctx.beginPath();
+        ctx.arc(px(x), py(y), r - 0.5 * unit, 0, 2 * Math.PI);
+        ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
+        ctx.fill();
+        ctx.strokeStyle = classCss(c);
+        ctx.stroke();
+      }
+    }
+    if (this.tool === "erase" && this.pointer) {
+      ctx.beginPath();
+      ctx.arc(px(this.pointer[0]), py(this.pointer[1]), this.eraseRadius() * n / 2, 0, 2 * Math.PI);
+      ctx.strokeStyle = "rgba(0, 0, 0, 0.55)";
+      ctx.setLineDash([4 * unit, 3 * unit]);
+      ctx.lineWidth = 1.5 * unit;
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+  }
+
+  // Eraser radius in data units: 14 CSS pixels.
+  eraseRadius() {
+    return (14 / (this.overlay.getBoundingClientRect().width || 400)) * 2;
+  }
+
+  toData(e) {
+    const rect = this.overlay.getBoundingClientRect();
+    const x = ((e.clientX - rect.left) / rect.width) * 2 - 1;
+    const y = 1 - ((e.clientY - rect.top) / rect.height) * 2;
+    return [Math.max(-1, Math.min(1, x)), Math.max(-1, Math.min(1, y))];
+  }
+
+  apply([x, y]) {
+    if (this.tool === "add") this.handlers.add(x, y, this.drawClass);
+    else this.handlers.erase(x, y, this.eraseRadius());
+  }
+
+  down(e) {
+    if (!this.tool || e.button !== 0) return;
+    e.preventDefault();
+    this.overlay.setPointerCapture(e.pointerId);
+    this.dragging = true;
+    this.last = this.toData(e);
+    this.apply(this.last);
+  }
+
+  move(e) {
+    this.pointer = this.toData(e);
+    if (!this.dragging) {
+      if (this.tool === "erase") this.drawPoints();
+      return;
+    }
+    const p = this.pointer;
+    // While dragging, add a point every ~10 CSS pixels of travel (erase continuously).
+    const step = (10 / (this.overlay.getBoundingClientRect().width || 400)) * 2;
+    if (this.tool === "erase" || Math.hypot(p[0] - this.last[0], p[1] - this.last[1]) >= step) {
+      this.last = p;
+      this.apply(p);
+    }
+  }
+
+  up(e) {
+    if (!this.dragging) return;
+    this.dragging = false;
+    if (this.overlay.hasPointerCapture(e.pointerId)) this.overlay.releasePointerCapture(e.pointerId);
+    this.handlers.commit();
+  }
+}

@@ -1,0 +1,177 @@
+"""The MLP playground in real headless Chromium: draw, train, share, and honest failure."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+# The boundary canvas's pixels as a list, to tell whether the picture changed.
+PIXELS = (
+    "() => { const c = document.querySelector('#boundary');"
+    " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"
+)
+# The step counter as a number (it is shown with thousands separators).
+STEP = "parseInt(document.querySelector('#step').textContent.replace(/,/g, ''))"
+
+
+def percent(page, selector: str) -> float:
+    text = page.text_content(selector) or ""
+    match = re.search(r"([\d.]+)%", text)
+    return float(match.group(1)) if match else -1.0
+
+
+def step_count(page) -> int:
+    return int((page.text_content("#step") or "0").replace(",", ""))
+
+
+def open_playground(page, url: str = "/mlp") -> None:
+    page.goto(url)
+    # The server's answer has been taken: the parameter count is filled in and a frame drawn.
+    page.wait_for_function("document.querySelector('#params').textContent !== '–'")
+    page.wait_for_function("document.querySelector('#boundary').width > 1")
+
+
+def click_at(page, x: float, y: float) -> None:
+    """Click the plot at data coordinates (x, y) in [-1, 1]."""
+    box = page.locator("#points").bounding_box()
+    page.mouse.click(box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"])
+
+
+def draw_two_clusters(page) -> None:
+    page.click("button[data-preset='custom']")
+    page.click("#btn-clear")
+    page.wait_for_selector("#empty-hint", state="visible")
+    offsets = [
+        (0, 0), (0.08, 0.05), (-0.07, 0.06), (0.05, -0.08), (-0.06, -0.05),
+        (0.1, -0.02), (-0.1, 0.0), (0.02, 0.1), (0.0, -0.1), (0.12, 0.1),
+    ]
+    for cls, (cx, cy) in enumerate([(-0.5, 0.5), (0.5, -0.5)]):
+        page.click(f".mlp-swatch[data-class='{cls}']")
+        for dx, dy in offsets:
+            click_at(page, cx + dx, cy + dy)
+    page.wait_for_selector("#empty-hint", state="hidden")
+
+
+def test_draw_points_and_train(page):
+    open_playground(page)
+    draw_two_clusters(page)
+    assert page.text_content("#samples-label") == "20 drawn"
+    # The network's first picture of the drawn data (untrained) is on the canvas.
+    page.wait_for_function("document.querySelector('#params').textContent !== '–'")
+    page.wait_for_timeout(300)
+    before = page.evaluate(PIXELS)
+    page.click("#btn-play")
+    page.wait_for_selector("#btn-play[data-state='playing']")
+    page.wait_for_function(
+        "() => ['#train-acc', '#val-acc'].every(s =>"
+        " parseFloat(document.querySelector(s).textContent) >= 90)",
+        timeout=30_000,
+    )
+    page.click("#btn-play")
+    page.wait_for_selector("#btn-play[data-state='paused']")
+    assert percent(page, "#train-acc") >= 90
+    assert percent(page, "#val-acc") >= 90
+    after = page.evaluate(PIXELS)
+    assert len(after) == len(before) > 4
+    assert after != before, "the decision map did not change while training"
+    assert step_count(page) > 0
+    page.console_errors.assert_none()
+
+
+def test_shared_link_restores_state(page):
+    open_playground(page)
+    page.click("button[data-preset='xor']")
+    page.click("#layer-add")
+    page.select_option("#activation", "relu")
+    page.select_option("#learning_rate", "0.1")
+    page.fill("#seed", "7")
+    page.press("#seed", "Enter")
+    page.click("button[data-feature='x1x2']")
+    draw_two_clusters(page)  # the drawn points travel in the link too
+    page.wait_for_function("document.querySelector('#params').textContent !== '–'")
+    page.wait_for_timeout(300)
+    url = page.url
+    assert "#s=" in url
+
+    other = page.context.new_page()
+    errors = []
+    other.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    other.on("pageerror", lambda e: errors.append(str(e)))
+    open_playground(other, url)
+    other.wait_for_selector("#empty-hint", state="hidden")
+    other.wait_for_timeout(500)
+    for selector in ["#activation", "#learning_rate", "#seed", "#optimizer", "#loss"]:
+        assert other.input_value(selector) == page.input_value(selector), selector
+    assert other.input_value("#activation") == "relu"
+    assert other.input_value("#learning_rate") == "0.1"
+    assert other.input_value("#seed") == "7"
+    assert other.text_content("#layer-count") == "3"
+    assert other.get_attribute("button[data-preset='custom']", "aria-checked") == "true"
+    assert "on" in (other.get_attribute("button[data-feature='x1x2']", "class") or "")
+    assert other.text_content("#samples-label") == "20 drawn"
+    assert other.text_content("#params") == page.text_content("#params")
+    # Same points, same train/validation split: the point overlays are identical.
+    overlay = "document.querySelector('#points').toDataURL()"
+    page.mouse.move(0, 0)
+    page.evaluate("document.querySelector('#points').dispatchEvent(new Event('pointerleave'))")
+    assert other.evaluate(overlay) == page.evaluate(overlay)
+    assert not errors, errors
+    other.close()
+
+
+def test_learning_rate_changes_without_reset(page):
+    open_playground(page)
+    page.click("#btn-play")
+    page.wait_for_function(f"{STEP} > 100")
+    # Watch the step counter from now on: a reset would send it back towards 0.
+    before = step_count(page)
+    page.evaluate(
+        "() => { window.__minStep = Infinity; window.__watch = setInterval(() =>"
+        f" {{ window.__minStep = Math.min(window.__minStep, {STEP}); }}, 5); }}"
+    )
+    page.select_option("#learning_rate", "0.1")
+    page.wait_for_function(f"{STEP} > {before + 200}")
+    page.click("#btn-play")
+    page.wait_for_selector("#btn-play[data-state='paused']")
+    assert page.evaluate("window.__minStep") >= before
+    assert page.input_value("#learning_rate") == "0.1"
+    page.evaluate("clearInterval(window.__watch)")
+
+
+def test_xor_without_hidden_layer_says_why(page):
+    open_playground(page)
+    page.click("button[data-preset='xor']")
+    page.click("#layer-remove")
+    page.click("#layer-remove")
+    assert page.is_disabled("#layer-remove")
+    note = page.locator("#notes li", has_text="hidden layer")
+    note.wait_for()
+    assert "XOR" in note.first.text_content()
+    assert page.text_content("#layer-count") == "0"
+
+
+def test_hover_neuron_shows_its_map_large(page):
+    open_playground(page)
+    page.click("#btn-step")
+    page.wait_for_function("document.querySelector('#step').textContent !== '0'")
+    page.hover(".mlp-hidden >> nth=0")
+    page.wait_for_selector(".mlp-neuron-large", state="visible")
+    assert "neuron 1" in page.text_content("#hover-title")
+    page.mouse.move(0, 0)
+    page.wait_for_selector(".mlp-neuron-large", state="hidden")
+
+
+def test_many_classes_and_bad_input(page):
+    open_playground(page)
+    page.click("button[data-preset='blobs']")
+    page.wait_for_function("document.querySelectorAll('.mlp-swatch').length === 4")
+    assert page.locator(".mlp-out").count() == 4  # one softmax unit per class
+    assert "softmax" in page.text_content(".mlp-network")
+    # A bad seed is refused with a visible message, never a console error.
+    page.fill("#seed", "-3")
+    page.press("#seed", "Enter")
+    page.wait_for_selector(".toast.error")
+    assert page.input_value("#seed") == "0"
