@@ -1,0 +1,239 @@
+"""The MLP playground's network, losses and optimizers: the plain PyTorch reference path.
+
+The network maps features (B, F) to logits (B, n_out): one logit (sigmoid output) for two
+classes, k logits (softmax output) for k classes. Each hidden layer is
+``Linear -> [BatchNorm1d] -> activation -> [Dropout]``.
+
+Randomness (initial weights, dropout masks, RReLU slopes) comes from explicit
+``torch.Generator``s, never the global RNG, so sessions on different threads stay
+deterministic under their own seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "rrelu")
+LOSSES = ("cross_entropy", "mse", "l1", "hinge")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+LEAKY_SLOPE = 0.01  # leaky ReLU's slope for x < 0 (PyTorch's default)
+PRELU_INIT = 0.25  # PReLU's learnt slope starts here (PyTorch's default), one per layer
+RRELU_LOWER, RRELU_UPPER = 1 / 8, 1 / 3  # RReLU draws its slope in [l, u]; eval uses the mean
+MOMENTUM = 0.9
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Shape of the network. ``classes`` comes from the dataset."""
+
+    hidden: tuple[int, ...] = (4, 2)
+    activation: str = "tanh"
+    features: tuple[str, ...] = ("x1", "x2")
+    dropout: float = 0.0
+    batch_norm: bool = False
+    classes: int = 2
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 if self.classes == 2 else self.classes
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """(n_features, h1, ..., n_out), e.g. (2, 4, 2, 1)."""
+        return (len(self.features), *self.hidden, self.n_outputs)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "sgd"
+    learning_rate: float = 0.03
+    batch_size: int = 10
+    loss: str = "cross_entropy"
+    weight_decay: float = 0.0  # L2 penalty, added to the gradient as PyTorch's optimizers do
+
+
+class SeededDropout(nn.Module):
+    """Inverted dropout whose masks come from ``generator`` (F.dropout takes no generator)."""
+
+    def __init__(self, p: float, generator: torch.Generator | None) -> None:
+        super().__init__()
+        self.p, self.generator = p, generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
+class SeededRReLU(nn.Module):
+    """Randomized leaky ReLU: slope ~ U(l, u) per element in training, (l + u) / 2 in eval."""
+
+    def __init__(self, generator: torch.Generator | None) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            slope = torch.empty_like(x).uniform_(RRELU_LOWER, RRELU_UPPER, generator=self.generator)
+        else:
+            slope = torch.full_like(x, (RRELU_LOWER + RRELU_UPPER) / 2)
+        return torch.where(x >= 0, x, x * slope)
+
+
+def make_activation(name: str, generator: torch.Generator | None = None) -> nn.Module:
+    if name == "linear":
+        return nn.Identity()
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(LEAKY_SLOPE)
+    if name == "prelu":
+        return nn.PReLU(1, init=PRELU_INIT)
+    if name == "rrelu":
+        return SeededRReLU(generator)
+    raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+
+
+class MLP(nn.Module):
+    """features (B, F) -> logits (B, n_out); ``forward_hidden`` also returns each hidden layer."""
+
+    def __init__(self, config: MLPConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = config
+        sizes = config.layer_sizes
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+        hidden = config.hidden
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(h) if config.batch_norm else nn.Identity() for h in hidden
+        )
+        self.acts = nn.ModuleList(make_activation(config.activation, generator) for _ in hidden)
+        self.drops = nn.ModuleList(SeededDropout(config.dropout, generator) for _ in hidden)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """PyTorch's default Linear init (U(-1/sqrt(fan_in), +)), drawn from ``generator``."""
+        with torch.no_grad():
+            for linear in self.linears:
+                bound = 1.0 / math.sqrt(linear.in_features)
+                linear.weight.uniform_(-bound, bound, generator=generator)
+                linear.bias.uniform_(-bound, bound, generator=generator)
+            for module in self.modules():
+                if isinstance(module, nn.PReLU):
+                    module.weight.fill_(PRELU_INIT)
+                elif isinstance(module, nn.BatchNorm1d):
+                    module.reset_parameters()
+
+    def forward_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, F) -> (logits (B, n_out), [hidden activations (B, h_l) per hidden layer])."""
+        hiddens = []
+        for linear, norm, act, drop in zip(
+            self.linears, self.norms, self.acts, self.drops, strict=False
+        ):
+            x = act(norm(linear(x)))
+            hiddens.append(x)  # what the neuron outputs, before dropout (eval: no dropout anyway)
+            x = drop(x)
+        return self.linears[-1](x), hiddens
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_hidden(x)[0]
+
+    def prelu_slopes(self) -> list[float] | None:
+        if self.config.activation != "prelu":
+            return None
+        return [float(act.weight.item()) for act in self.acts]
+
+
+def build_mlp(config: MLPConfig, seed: int, device: torch.device | str = "cpu") -> MLP:
+    """The network with weights drawn on the CPU from ``seed`` (same weights on every device)."""
+    model = MLP(config, generator=None)
+    model.reset_parameters(torch.Generator().manual_seed(seed))
+    model = model.to(device)
+    noise = torch.Generator(device=device).manual_seed(seed + 1)  # dropout / RReLU draws
+    for module in model.modules():
+        if isinstance(module, (SeededDropout, SeededRReLU)):
+            module.generator = noise
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """logits (B, 1) -> P(class 1) (B,) for two classes; (B, k) -> softmax (B, k) for k."""
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits[:, 0])
+    return torch.softmax(logits, dim=1)
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    """Predicted class (B,) int64: logit > 0 for two classes, argmax for k."""
+    if logits.shape[1] == 1:
+        return (logits[:, 0] > 0).long()
+    return logits.argmax(dim=1)
+
+
+def loss_fn(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean loss of logits (B, n_out) against labels (B,) int64.
+
+    cross_entropy: binary cross-entropy on the sigmoid (2 classes) or softmax cross-entropy.
+    mse / l1: squared / absolute error between the output probabilities and the one-hot
+    target (for 2 classes: P(class 1) against the 0/1 label), averaged over every element.
+    hinge: max(0, 1 - s·z) with s = ±1 on the logit for 2 classes; the multi-class margin
+    loss sum_{i != y} max(0, 1 - z_y + z_i) / k for k classes.
+    """
+    if logits.shape[1] == 1:
+        z, target = logits[:, 0], labels.to(logits.dtype)
+        if name == "cross_entropy":
+            return F.binary_cross_entropy_with_logits(z, target)
+        if name == "mse":
+            return F.mse_loss(torch.sigmoid(z), target)
+        if name == "l1":
+            return F.l1_loss(torch.sigmoid(z), target)
+        if name == "hinge":
+            return F.relu(1.0 - (2.0 * target - 1.0) * z).mean()
+    else:
+        if name == "cross_entropy":
+            return F.cross_entropy(logits, labels)
+        if name in ("mse", "l1"):
+            onehot = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+            error = F.mse_loss if name == "mse" else F.l1_loss
+            return error(torch.softmax(logits, dim=1), onehot)
+        if name == "hinge":
+            return F.multi_margin_loss(logits, labels)
+    raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+
+
+def make_optimizer(name: str, params, learning_rate: float, weight_decay: float = 0.0):
+    """sgd, momentum (SGD with momentum 0.9) or adam; weight decay is PyTorch's L2 term."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=learning_rate, weight_decay=weight_decay)
+    if name == "momentum":
+        return torch.optim.SGD(
+            params, lr=learning_rate, momentum=MOMENTUM, weight_decay=weight_decay
+        )
+    if name == "adam":
+        return torch.optim.Adam(
+            params, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=weight_decay
+        )
+    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+
+
+def set_hyperparameters(optimizer, learning_rate: float, weight_decay: float) -> None:
+    """Change the learning rate and weight decay in place (optimizer state is kept)."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+        group["weight_decay"] = weight_decay

@@ -1,0 +1,169 @@
+"""The reference MLP: shapes, activations, losses (against hand-written loops), optimizers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ml_core.mlp import (
+    ACTIVATIONS,
+    LEAKY_SLOPE,
+    LOSSES,
+    OPTIMIZERS,
+    PRELU_INIT,
+    RRELU_LOWER,
+    RRELU_UPPER,
+    MLPConfig,
+    build_mlp,
+    count_parameters,
+    loss_fn,
+    make_activation,
+    make_optimizer,
+    predictions,
+    probabilities,
+    set_hyperparameters,
+)
+
+
+def test_layers_and_parameter_count_follow_the_config():
+    config = MLPConfig(hidden=(4, 2), features=("x1", "x2", "x1sq"))
+    model = build_mlp(config, seed=0)
+    assert config.layer_sizes == (3, 4, 2, 1)
+    assert count_parameters(model) == (3 * 4 + 4) + (4 * 2 + 2) + (2 * 1 + 1)
+    k = MLPConfig(hidden=(), classes=5)
+    assert k.layer_sizes == (2, 5)
+    assert build_mlp(k, seed=0)(torch.zeros(7, 2)).shape == (7, 5)
+
+
+def test_forward_hidden_returns_every_hidden_layer():
+    model = build_mlp(MLPConfig(hidden=(5, 3, 2), activation="relu"), seed=1)
+    logits, hiddens = model.forward_hidden(torch.randn(6, 2))
+    assert logits.shape == (6, 1)
+    assert [h.shape for h in hiddens] == [(6, 5), (6, 3), (6, 2)]
+    assert all((h >= 0).all() for h in hiddens)  # relu outputs
+
+
+def test_weights_come_from_the_seed():
+    a = build_mlp(MLPConfig(), seed=3)
+    b = build_mlp(MLPConfig(), seed=3)
+    c = build_mlp(MLPConfig(), seed=4)
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
+        assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+    w = a.linears[0].weight  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 2
+    assert w.abs().max() <= 1 / math.sqrt(2)
+
+
+REFERENCE_ACTIVATIONS = {
+    "linear": lambda x: x,
+    "sigmoid": lambda x: 1 / (1 + torch.exp(-x)),
+    "tanh": lambda x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)),
+    "relu": lambda x: torch.where(x > 0, x, 0.0),
+    "leaky_relu": lambda x: torch.where(x > 0, x, LEAKY_SLOPE * x),
+    "prelu": lambda x: torch.where(x > 0, x, PRELU_INIT * x),
+    "rrelu": lambda x: torch.where(x >= 0, x, (RRELU_LOWER + RRELU_UPPER) / 2 * x),  # eval
+}
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations_match_their_formulas(name):
+    x = torch.linspace(-3, 3, 61)
+    act = make_activation(name, torch.Generator().manual_seed(0)).eval()
+    torch.testing.assert_close(act(x), REFERENCE_ACTIVATIONS[name](x), rtol=1e-5, atol=1e-6)
+
+
+def test_rrelu_draws_slopes_between_its_bounds_in_training():
+    act = make_activation("rrelu", torch.Generator().manual_seed(0)).train()
+    x = -torch.ones(1000)
+    slope = -act(x)
+    assert slope.min() >= RRELU_LOWER and slope.max() <= RRELU_UPPER
+    assert slope.std() > 0.02  # really random
+    assert torch.equal(act(torch.ones(5)), torch.ones(5))
+
+
+def test_dropout_is_seeded_and_off_in_eval():
+    config = MLPConfig(hidden=(16,), dropout=0.5)
+    x = torch.randn(32, 2)
+    a, b = build_mlp(config, seed=9), build_mlp(config, seed=9)
+    assert torch.equal(a(x), b(x))  # same masks from the same seed
+    a.eval()
+    assert torch.equal(a(x), a(x))
+    assert torch.equal(a.drops[0](torch.ones(1000)), torch.ones(1000))  # eval: untouched
+    a.train()
+    dropped = a.drops[0](torch.ones(1000))
+    assert set(dropped.unique().tolist()) == {0.0, 2.0}  # dropped or scaled by 1 / (1 - p)
+
+
+def _loop_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Nested-loop reference for every loss (2 classes: one logit; k: k logits)."""
+    batch, n_out = logits.shape
+    total = 0.0
+    for b in range(batch):
+        y = int(labels[b])
+        z = [float(v) for v in logits[b]]
+        if n_out == 1:
+            p, t = 1 / (1 + math.exp(-z[0])), float(y)
+            if name == "cross_entropy":
+                total += -(t * math.log(p) + (1 - t) * math.log(1 - p))
+            elif name == "mse":
+                total += (p - t) ** 2
+            elif name == "l1":
+                total += abs(p - t)
+            else:
+                total += max(0.0, 1 - (2 * t - 1) * z[0])
+        else:
+            exps = [math.exp(v) for v in z]
+            probs = [e / sum(exps) for e in exps]
+            if name == "cross_entropy":
+                total += -math.log(probs[y])
+            elif name in ("mse", "l1"):
+                for i in range(n_out):
+                    diff = probs[i] - (1.0 if i == y else 0.0)
+                    total += (diff**2 if name == "mse" else abs(diff)) / n_out
+            else:
+                total += sum(max(0.0, 1 - z[y] + z[i]) for i in range(n_out) if i != y) / n_out
+    return total / batch
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+@pytest.mark.parametrize("name", LOSSES)
+def test_losses_match_a_nested_loop(name, classes):
+    gen = torch.Generator().manual_seed(0)
+    n_out = 1 if classes == 2 else classes
+    logits = torch.randn(12, n_out, generator=gen) * 2
+    labels = torch.randint(0, classes, (12,), generator=gen)
+    got = float(loss_fn(name, logits, labels))
+    assert got == pytest.approx(_loop_loss(name, logits, labels), rel=1e-5)
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="unknown loss"):
+        loss_fn("huber", torch.zeros(2, 1), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="unknown activation"):
+        make_activation("swish")
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("rmsprop", [torch.zeros(1, requires_grad=True)], 0.1)
+
+
+def test_probabilities_and_predictions():
+    two = torch.tensor([[-2.0], [0.5]])
+    torch.testing.assert_close(probabilities(two), torch.sigmoid(two[:, 0]))
+    assert predictions(two).tolist() == [0, 1]
+    k = torch.tensor([[0.0, 3.0, 1.0], [2.0, 0.0, 0.0]])
+    torch.testing.assert_close(probabilities(k), F.softmax(k, dim=1))
+    assert predictions(k).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizers_take_a_step_downhill_and_change_rate_in_place(name):
+    w = torch.tensor([1.0, -2.0], requires_grad=True)
+    opt = make_optimizer(name, [w], learning_rate=0.1)
+    (w**2).sum().backward()
+    opt.step()
+    assert (w.detach().abs() < torch.tensor([1.0, 2.0])).all()
+    set_hyperparameters(opt, 0.5, 0.01)
+    assert opt.param_groups[0]["lr"] == 0.5 and opt.param_groups[0]["weight_decay"] == 0.01
+    if name == "momentum":
+        assert opt.param_groups[0]["momentum"] == 0.9
