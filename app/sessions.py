@@ -61,6 +61,7 @@ class Session:
         self._frame: list[Message] | None = None
         self._frame_lock = threading.Lock()
         self._last_frame = 0.0
+        self.frames_built = 0  # for tests and benchmarks: frames made (not skipped) so far
         self._notify: Callable[[], None] | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"session-{session_id[:8]}", daemon=True)
@@ -153,6 +154,7 @@ class Session:
         with self._frame_lock:
             self._frame = messages
         self._last_frame = now
+        self.frames_built += 1
         self._wake()
 
     def _hello(self, resumed: bool) -> dict:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import os
+import socket
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -29,6 +33,7 @@ class CounterLab(Lab):
         if not isinstance(target, int) or not 1 <= target <= 10**6:
             raise LabError("target must be an integer from 1 to 1000000")
         self.target, self.count, self.explode = target, 0, bool(config.get("explode"))
+        self.big = bool(config.get("big"))
         self.started = time.monotonic()
         return {"type": "configured", "lab": self.name, "config": {"target": target}}
 
@@ -51,7 +56,8 @@ class CounterLab(Lab):
         return {"type": "metrics", "step": self.count, "loss": 1.0 / (1 + self.count)}
 
     def frame(self) -> list:
-        grid = np.full((4, 4), self.count % 256, dtype=np.uint8)
+        side = 512 if self.big else 4  # big: 256 KB frames, to fill a slow client's buffers
+        grid = np.full((side, side), self.count % 256, dtype=np.uint8)
         return [BinaryFrame("counter", {"count": self.count}, {"grid": grid})]
 
     def handle(self, message: dict) -> list:
@@ -61,9 +67,14 @@ class CounterLab(Lab):
 
 
 @pytest.fixture(scope="module")
-def server():
+def app():
     settings = Settings(device="cpu", fps=60, max_sessions=3, session_ttl_s=60)
-    with serve(create_app(settings, extra_labs={"counter": CounterLab})) as url:
+    return create_app(settings, extra_labs={"counter": CounterLab})
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    with serve(app) as url:
         yield url
 
 
@@ -199,3 +210,42 @@ def test_health_and_body_limit(server):
     small = Settings().max_upload_bytes
     response = httpx.post(server + "/api/health", content=b"x" * (small + 200_000))
     assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+
+def _raw_socket_that_never_reads(base_url: str, session: str) -> socket.socket:
+    """A websocket handshake by hand, then silence: a browser tab too busy to read anything."""
+    port = int(base_url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws?lab=counter&session={session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+
+    def send_text(text: str) -> None:  # one masked text frame (clients must mask)
+        data, mask = text.encode(), os.urandom(4)
+        assert len(data) < 126
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask + masked)
+
+    send_text(json.dumps({"type": "configure", "config": {"target": 10**6, "big": True}}))
+    send_text(json.dumps({"type": "play"}))
+    return sock
+
+
+def test_a_slow_client_gets_fewer_frames_not_a_backlog(app, server):
+    session_id = uuid.uuid4().hex
+    sock = _raw_socket_that_never_reads(server, session_id)
+    try:
+        time.sleep(1.0)
+        session = app.state.sessions.get(session_id, "counter")
+        assert session.playing
+        before = session.frames_built
+        time.sleep(2.0)  # at 60 fps that would be 120 more frames of 256 KB each
+        assert session.frames_built - before <= 2, "frames kept coming with nobody reading them"
+        assert len(session.replies) <= 256
+        assert session._lab.count > 100, "training goes on while frames are dropped"
+    finally:
+        sock.close()
