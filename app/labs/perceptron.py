@@ -1,0 +1,231 @@
+"""The perceptron lab: walk the learning rule one data point at a time, or play it at a speed.
+
+One step is one visit of the course's steps 1-5 (choose a point, compute the output, compare,
+update if wrong, go on). The data is small (at most a few hundred points), so every frame is one
+JSON message with the weights, the line and the numbers of the last visit
+(docs/protocol-perceptron.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from pydantic import ValidationError
+
+from app.labs.base import Lab, LabError, Message
+from app.schemas.perceptron import LabConfig, PointsMessage, SetMessage
+from ml_core.perceptron import (
+    Perceptron,
+    PerceptronConfig,
+    Separability,
+    make_dataset,
+    separability,
+)
+
+
+def _notes(analysis: Separability, n: int) -> list[str]:
+    """Plain-language hints about the data, shown beside the plot."""
+    if n == 0:
+        return ["No points yet: pick a preset or click on the plot to add points."]
+    if not analysis.separable:
+        return [
+            "No straight line separates these two classes, so every pass over the data "
+            "makes at least one mistake: the perceptron never converges and stops at the "
+            "epoch limit. A network with a hidden layer can bend the boundary — open these "
+            "points in the MLP playground."
+        ]
+    if analysis.margin is None:  # one class only: any line with every point on one side
+        return ["All points have the same class: a line with every point on one side will do."]
+    return [
+        f"A straight line separates these classes. With the widest margin γ = "
+        f"{analysis.margin:.3f} and radius R = {analysis.radius:.2f}, the perceptron "
+        f"convergence theorem says that, from zero weights, it makes at most "
+        f"(R/γ)² ≈ {analysis.bound:,.0f} mistakes before a pass with none."
+    ]
+
+
+class PerceptronLab(Lab):
+    name = "perceptron"
+
+    def __init__(self, settings, device: torch.device) -> None:
+        super().__init__(settings, device)
+        self.limits = settings.perceptron
+        self.config = LabConfig()
+        # The model stays on the CPU whatever the device: one point per step, a few hundred
+        # points in all; a GPU would only add a sync per visit.
+        self.points = torch.zeros(0, 2)  # (N, 2) in [-1, 1]²
+        self.labels = torch.zeros(0, dtype=torch.int64)  # (N,) in {−1, +1}
+        self.model: Perceptron | None = None
+        self.analysis = Separability(separable=False, radius=1.0)
+        self._credit = 0.0  # visits owed to play mode (fractions carry over between slices)
+
+    # ---- configuration -------------------------------------------------------------------
+    def _validate(self, config: dict) -> LabConfig:
+        try:
+            cfg = LabConfig.model_validate(config)
+        except ValidationError as exc:
+            raise LabError.from_validation(exc, "configure: ") from None
+        if cfg.dataset.samples > self.limits.max_points:
+            raise LabError(f"at most {self.limits.max_points} points")
+        if cfg.perceptron.max_epochs > self.limits.max_epochs:
+            raise LabError(f"at most {self.limits.max_epochs} epochs")
+        if cfg.perceptron.speed > self.limits.max_speed:
+            raise LabError(f"at most {self.limits.max_speed:g} points a second")
+        a, b = cfg.perceptron.line
+        if cfg.perceptron.init == "line" and abs(a.x - b.x) + abs(a.y - b.y) < 1e-3:
+            raise LabError("the two handles of the line must be apart")
+        return cfg
+
+    def configure(self, config: dict) -> dict:
+        cfg = self._validate(config)
+        data = cfg.dataset
+        if data.name == "custom":  # keep the points on the plot; the user edits them
+            points, labels = self.points, self.labels
+        else:
+            points, labels = make_dataset(data.name, data.samples, data.noise, data.seed)
+        self.config = cfg
+        self._set_data(points, labels)
+        return self._configured()
+
+    def _model_config(self) -> PerceptronConfig:
+        p = self.config.perceptron
+        return PerceptronConfig(
+            learning_rate=p.learning_rate,
+            init=p.init,
+            line=((p.line[0].x, p.line[0].y), (p.line[1].x, p.line[1].y)),
+            order=p.order,
+            max_epochs=p.max_epochs,
+            seed=p.seed,
+        )
+
+    def _set_data(self, points: torch.Tensor, labels: torch.Tensor) -> None:
+        self.points, self.labels = points, labels
+        self.analysis = separability(points, labels)
+        self.model = Perceptron(points, labels, self._model_config()) if len(points) else None
+        self._credit = 0.0
+
+    def _configured(self) -> dict:
+        rows = torch.cat([self.points.double(), self.labels[:, None].double()], 1)  # (N, 3)
+        return {
+            "type": "configured",
+            "lab": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "data": {"points": [[round(x, 5), round(y, 5), int(c)] for x, y, c in rows.tolist()]},
+            "analysis": self.analysis.to_dict(),
+            "notes": _notes(self.analysis, len(self.points)),
+        }
+
+    # ---- lab messages ----------------------------------------------------------------------
+    def handle(self, message: dict) -> list[Message]:
+        kind = message.get("type")
+        if kind == "points":
+            try:
+                request = PointsMessage.model_validate(message)
+            except ValidationError as exc:
+                raise LabError.from_validation(exc, "points: ") from None
+            if len(request.points) > self.limits.max_points:
+                raise LabError(f"at most {self.limits.max_points} points")
+            rows = torch.tensor(request.points, dtype=torch.float32).reshape(-1, 3)  # (N, 3)
+            self.config = self.config.model_copy(
+                update={"dataset": self.config.dataset.model_copy(update={"name": "custom"})}
+            )
+            self._set_data(rows[:, :2].contiguous(), rows[:, 2].to(torch.int64))
+            return [self._configured()]
+        if kind == "set":
+            try:
+                request = SetMessage.model_validate(message)
+            except ValidationError as exc:
+                raise LabError.from_validation(exc, "set: ") from None
+            changes = request.model_dump(exclude={"type"}, exclude_none=True)
+            merged = {**self.config.perceptron.model_dump(), **changes}
+            cfg = self._validate(
+                {"dataset": self.config.dataset.model_dump(), "perceptron": merged}
+            )
+            self.config = cfg
+            if self.model is not None:  # no reset: the run goes on with the new λ / limit
+                self.model.config.learning_rate = cfg.perceptron.learning_rate
+                self.model.config.max_epochs = cfg.perceptron.max_epochs
+            return [{"type": "updated", "config": self.config.model_dump(mode="json")}]
+        return super().handle(message)
+
+    # ---- running -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        if self.model is not None:
+            self.model.reset()
+        self._credit = 0.0
+
+    def step(self, steps: int) -> None:
+        if self.model is None:
+            raise LabError("no points yet: pick a preset or click on the plot to add points")
+        self.model.run(steps)  # a finished run stays as it is; the page offers reset
+
+    def train(self, budget_s: float) -> None:
+        """About `budget_s` seconds of play at `speed` visits a second (sleeps the rest)."""
+        if self.model is None or self.model.finished:
+            return
+        deadline = time.monotonic() + budget_s
+        self._credit += self.config.perceptron.speed * budget_s
+        visits = int(self._credit)
+        self._credit -= visits
+        done = 0
+        while done < visits and not self.model.finished and time.monotonic() < deadline:
+            done += self.model.run(min(64, visits - done))
+        rest = deadline - time.monotonic()
+        if rest > 0 and not self.model.finished:
+            time.sleep(rest)  # the worker thread's own time: commands are read between slices
+
+    def finished(self) -> bool:
+        return self.model is None or self.model.finished
+
+    # ---- what the page draws ----------------------------------------------------------------
+    def metrics(self) -> dict | None:
+        m = self.model
+        if m is None:
+            return None
+        return {
+            "type": "metrics",
+            "step": m.visits,
+            "epoch": m.epoch,
+            "mistakes": m.mistakes,
+            "accuracy": m.accuracy(),
+            "converged": m.converged,
+        }
+
+    def _status(self) -> str:
+        m = self.model
+        if m is None:
+            return "empty"
+        if m.converged:
+            return "converged"
+        if m.finished:
+            return "gave_up"
+        return "running" if m.visits else "ready"
+
+    @torch.no_grad()
+    def frame(self) -> list[Message]:
+        m = self.model
+        if m is None:
+            return [{"type": "perceptron", "status": "empty", "n": 0}]
+        wrong = (m.output(m.points) != m.labels).nonzero().flatten()  # (M,) misclassified rows
+        return [
+            {
+                "type": "perceptron",
+                "status": self._status(),
+                "n": m.n,
+                "w": m.w.tolist(),
+                "b": m.b,
+                "line": m.line(),
+                "learning_rate": m.config.learning_rate,
+                "epoch": m.epoch,
+                "visits": m.visits,
+                "mistakes": m.mistakes,
+                "streak": m.streak,
+                "next_index": m.next_index,
+                # Mistakes per pass begun (a copy: it is sent while the worker goes on).
+                "epoch_mistakes": m.epoch_mistakes[: m.epoch + (m.visits % m.n > 0)],
+                "wrong": wrong.tolist(),
+                "max_epochs": m.config.max_epochs,
+                "last": m.last.to_dict() if m.last is not None else None,
+            }
+        ]

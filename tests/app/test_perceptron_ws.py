@@ -1,0 +1,140 @@
+"""The perceptron lab over a real websocket: configure, step, play to convergence, bad input."""
+
+import pytest
+
+
+def _is(kind):
+    return lambda m: isinstance(m, dict) and m.get("type") == kind
+
+
+def _frame(client, test=lambda f: True, timeout=20.0):
+    return client.wait_for(lambda m: _is("perceptron")(m) and test(m), timeout)
+
+
+def _configure(client, config):
+    client.send({"type": "configure", "lab": "perceptron", "config": config})
+    return client.wait_for("configured")
+
+
+def test_configure_reports_data_and_separability(ws_connect):
+    client = ws_connect("perceptron")
+    assert client.hello["limits"]["max_points"] >= 2
+    assert client.initial["data"]["points"]  # a preset is ready before any configure
+    configured = _configure(client, {"dataset": {"name": "margin", "samples": 24, "seed": 2}})
+    points = configured["data"]["points"]
+    assert len(points) == 24 and {p[2] for p in points} == {-1, 1}
+    assert configured["analysis"]["separable"] and configured["analysis"]["bound"] > 0
+    assert "(R/γ)²" in configured["notes"][0]
+    xor = _configure(client, {"dataset": {"name": "xor", "samples": 20}})
+    assert not xor["analysis"]["separable"]
+    assert "No straight line" in xor["notes"][0]
+
+
+def test_step_walks_one_point_and_updates_by_the_rule(ws_connect):
+    client = ws_connect("perceptron")
+    _configure(
+        client,
+        {"dataset": {"name": "separable", "samples": 20}, "perceptron": {"learning_rate": 0.5}},
+    )
+    client.send({"type": "step", "steps": 1})
+    metrics = client.wait_for(lambda m: _is("metrics")(m) and m["step"] > 0)
+    assert metrics["step"] == 1 and metrics["epoch"] == 0
+    frame = _frame(client, lambda f: f["visits"] == 1)
+    last = frame["last"]
+    assert last["index"] == 0 and frame["next_index"] == 1
+    # zero weights: wᵀx + b = 0, sign(0) = +1; a −1 target makes the first update.
+    assert last["activation"] == 0 and last["output"] == 1
+    if last["target"] == -1:
+        assert not last["correct"]
+        assert last["w_after"] == pytest.approx([0.5 * -2 * v for v in last["x"]])
+        assert last["b_after"] == pytest.approx(-1.0)
+    else:
+        assert last["correct"] and last["w_after"] == [0, 0]
+    client.send({"type": "step", "steps": 5})
+    frame = _frame(client, lambda f: f["visits"] == 6)
+    assert frame["last"]["index"] == 5
+
+
+def test_play_until_converged(ws_connect):
+    client = ws_connect("perceptron")
+    _configure(
+        client, {"dataset": {"name": "margin", "samples": 30}, "perceptron": {"speed": 2000}}
+    )
+    client.send({"type": "play"})
+    client.wait_for(lambda m: _is("state")(m) and m["state"] == "playing")
+    finished = client.wait_for(lambda m: _is("state")(m) and m["state"] == "finished")
+    assert finished["state"] == "finished"
+    frame = _frame(client, lambda f: f["status"] == "converged")
+    assert frame["wrong"] == [] and frame["streak"] >= 30
+    assert sum(frame["epoch_mistakes"]) == frame["mistakes"]
+    line = frame["line"]
+    w, b = frame["w"], frame["b"]
+    for p in line:  # the drawn line is where wᵀx + b = 0
+        assert w[0] * p[0] + w[1] * p[1] + b == pytest.approx(0, abs=1e-9)
+
+
+def test_xor_stops_at_the_epoch_limit(ws_connect):
+    client = ws_connect("perceptron")
+    _configure(
+        client,
+        {
+            "dataset": {"name": "xor", "samples": 20},
+            "perceptron": {"speed": 2000, "max_epochs": 15},
+        },
+    )
+    client.send({"type": "play"})
+    client.wait_for(lambda m: _is("state")(m) and m["state"] == "finished")
+    frame = _frame(client, lambda f: f["status"] == "gave_up")
+    assert frame["epoch"] == 15 and len(frame["wrong"]) > 0
+
+
+def test_draw_points_set_and_bad_input(ws_connect):
+    client = ws_connect("perceptron")
+    drawn = [[-0.5, 0.2, -1], [0.6, 0.1, 1], [0.3, -0.7, 1]]
+    client.send({"type": "points", "points": drawn})
+    configured = client.wait_for("configured")
+    assert configured["config"]["dataset"]["name"] == "custom"
+    assert [p[2] for p in configured["data"]["points"]] == [-1, 1, 1]
+
+    bad = [
+        {"type": "points", "points": [[0.1, 0.2, 0]]},  # label must be ±1
+        {"type": "points", "points": [[3, 0, 1]]},  # outside the plot
+        {"type": "points", "points": [[0, 0, 1]] * 10_000},  # too many
+        {"type": "configure", "lab": "perceptron", "config": {"perceptron": {"learning_rate": -1}}},
+        {"type": "configure", "lab": "perceptron", "config": {"dataset": {"name": "spiral"}}},
+        {"type": "configure", "lab": "perceptron", "config": {"perceptron": {"speed": 1e12}}},
+        {"type": "set", "max_epochs": 10**9},
+        {"type": "teleport"},
+    ]
+    for message in bad:
+        client.send(message)
+        error = client.wait_for("error")
+        assert error["message"]
+    # The session is still usable and still has the drawn points.
+    client.send({"type": "set", "learning_rate": 0.25})
+    updated = client.wait_for("updated")
+    assert updated["config"]["perceptron"]["learning_rate"] == 0.25
+    client.send({"type": "step", "steps": 3})
+    frame = _frame(client, lambda f: f["visits"] == 3)
+    assert frame["n"] == 3 and frame["learning_rate"] == 0.25
+
+
+def test_line_init_and_reconnect_resumes(ws_connect):
+    client = ws_connect("perceptron")
+    line = [{"x": -0.8, "y": -0.4}, {"x": 0.8, "y": 0.4}]
+    _configure(
+        client, {"dataset": {"name": "margin"}, "perceptron": {"init": "line", "line": line}}
+    )
+    frame = _frame(client)
+    w, b = frame["w"], frame["b"]
+    for h in line:  # the initial line passes through the two handles
+        assert w[0] * h["x"] + w[1] * h["y"] + b == pytest.approx(0, abs=1e-9)
+    client.send({"type": "step", "steps": 4})
+    _frame(client, lambda f: f["visits"] == 4)
+    session = client.session
+    client.close()
+    again = ws_connect("perceptron", session=session)
+    assert again.hello["resumed"]
+    configured = again.initial
+    assert configured["config"]["perceptron"]["init"] == "line"
+    assert _frame(again)["visits"] == 4
