@@ -66,7 +66,8 @@ class Surface:
     fn: Callable[[Tensor], Tensor]  # (..., 2) -> (...)
     bounds: tuple[float, float, float, float]  # xmin, xmax, ymin, ymax
     start: tuple[float, float]  # a start point that shows the surface's lesson
-    log_scale: bool  # draw log(1 + f - fmin): Rosenbrock spans four orders of magnitude
+    log_scale: bool  # draw log(1 + f - fmin) (Rosenbrock spans four orders of magnitude), else
+    # sqrt(f - fmin): a quadratic's contours come out evenly spaced, detail near the minimum
     note: str
 
     @property
@@ -85,7 +86,7 @@ SURFACES: dict[str, Surface] = {
                 "One minimum and every path leads to it: gradient descent works here."),
         Surface("valley", "Elongated valley", _valley, (-6, 6, -6, 6), (-5.0, 3.0), False,
                 "Steep walls, flat floor: GD zig-zags across; momentum and Adam run along it."),
-        Surface("saddle", "Saddle point", _saddle, (-3, 3, -3, 3), (-2.5, 0.0), False,
+        Surface("saddle", "Saddle point", _saddle, (-2, 2, -2, 2), (-1.8, 0.0), False,
                 "The gradient vanishes at the saddle too: started on the ridge, GD stops there."),
         Surface("wells", "Local minima", _wells, (-4, 4, -4, 4), (0.0, -0.3), False,
                 "Four valleys, one deepest: where you start decides where you end."),
@@ -118,7 +119,8 @@ def hessian(surface: Surface, point: Tensor) -> Tensor:
 def grid(surface: Surface, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Heat map of the surface: (uint8 (size, size) with row 0 at the top = ymax, raw float (size, size)).
 
-    The uint8 grid is ``f`` (or ``log(1 + f - fmin)``) scaled to 0..255 over the window.
+    The uint8 grid is ``sqrt(f - fmin)`` (or ``log(1 + f - fmin)``) scaled to 0..255 over the
+    window: monotone in ``f``, so contours of the grid are contours of the loss.
     """
     xmin, xmax, ymin, ymax = surface.bounds
     xs = torch.linspace(xmin, xmax, size, dtype=DTYPE)
@@ -126,7 +128,8 @@ def grid(surface: Surface, size: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
     with torch.no_grad():
         values = surface.fn(torch.stack([xx, yy], dim=-1))  # (size, size)
-    shown = torch.log1p(values - values.min()) if surface.log_scale else values
+    above = values - values.min()
+    shown = torch.log1p(above) if surface.log_scale else torch.sqrt(above)
     lo, hi = shown.min(), shown.max()
     scaled = (shown - lo) / (hi - lo).clamp_min(1e-12)
     return (scaled * 255).round().to(torch.uint8).numpy(), values.numpy()
