@@ -1,0 +1,207 @@
+"""The MLP playground over a real websocket (real uvicorn): configure, play, frames, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.wsclient import Frame
+
+
+def _is(kind):
+    return lambda m: isinstance(m, dict) and m.get("type") == kind
+
+
+def _metrics(client, test=lambda m: True, timeout=20.0):
+    return client.wait_for(lambda m: _is("metrics")(m) and test(m), timeout)
+
+
+def _error(client, message):
+    client.send(message)
+    return client.wait_for(lambda m: _is("error")(m) or _is("configured")(m) or _is("updated")(m))
+
+
+def _play_until(client, test, timeout=30.0):
+    client.send({"type": "play"})
+    client.wait_for(lambda m: _is("state")(m) and m["state"] == "playing")
+    try:
+        return _metrics(client, test, timeout)
+    finally:
+        client.send({"type": "pause"})
+
+
+def test_configure_reports_full_config_model_and_data(ws_connect):
+    client = ws_connect("mlp")
+    assert client.hello["limits"]["max_neurons"] >= 8
+    assert client.initial["config"]["dataset"]["name"] == "circle"  # ready before any configure
+    reply = client.configure(
+        {
+            "dataset": {"name": "spiral", "classes": 3, "samples": 300, "val_fraction": 0.2},
+            "model": {"hidden": [8, 8], "features": ["x1x2", "x1", "x2"]},
+        },
+        lab="mlp",
+    )
+    config = reply["config"]
+    assert config["training"] == {
+        "optimizer": "sgd",
+        "learning_rate": 0.03,
+        "batch_size": 10,
+        "loss": "cross_entropy",
+        "weight_decay": 0.0,
+    }  # defaults
+    assert config["model"]["features"] == ["x1", "x2", "x1x2"]  # the diagram's fixed order
+    model = reply["model"]
+    assert model["layers"] == [3, 8, 8, 3] and model["device"] == "cpu"
+    assert model["parameters"] == (3 * 8 + 8) + (8 * 8 + 8) + (8 * 3 + 3)
+    assert len(reply["data"]["train"]) == 240 and len(reply["data"]["val"]) == 60
+    assert {p[2] for p in reply["data"]["train"]} == {0, 1, 2}
+    assert all(abs(p[0]) <= 1 and abs(p[1]) <= 1 for p in reply["data"]["train"])
+
+
+def test_play_learns_the_circle_then_pauses(ws_connect):
+    client = ws_connect("mlp")
+    client.configure({"training": {"learning_rate": 0.1}})
+    first = _metrics(client)
+    assert first["step"] == 0 and first["val_accuracy"] < 0.9
+    m = _play_until(client, lambda m: (m["val_accuracy"] or 0) > 0.9)
+    assert m["step"] > 0 and m["epoch"] > 0 and m["train_loss"] < first["train_loss"]
+    client.wait_for(lambda m: _is("state")(m) and m["state"] == "paused")
+    frame = client.frame("mlp")
+    meta = frame.meta
+    assert meta["layers"] == [2, 4, 2, 1] and meta["classes"] == 2
+    assert frame.arrays["output"].shape == (meta["grid"], meta["grid"])
+    assert frame.arrays["neurons"].shape == (2 + 4 + 2, meta["thumb"], meta["thumb"])
+    assert frame.arrays["output"].dtype == np.uint8
+    # learnt circle: the centre is class 0 (inner disc), the corners class 1
+    g = meta["grid"]
+    assert frame.arrays["output_class"][g // 2, g // 2] == 0
+    assert frame.arrays["output_class"][0, 0] == 1
+    assert [len(w) for w in meta["weights"]] == [4, 2, 1] and len(meta["weights"][0][0]) == 2
+
+
+def test_step_reports_metrics_and_a_frame(ws_connect):
+    client = ws_connect("mlp")
+    client.configure({"dataset": {"samples": 100}})  # 50 training points, 5 steps an epoch
+    client.send({"type": "step", "steps": 7})
+    m = _metrics(client, lambda m: m["step"] > 0)
+    assert (m["step"], m["epoch"]) == (7, 1)
+    frame = client.frame("mlp")
+    assert frame.meta["step"] == 7
+    client.send({"type": "reset"})
+    assert _metrics(client, lambda m: m["step"] == 0)["epoch"] == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "says"),
+    [
+        (
+            {"type": "configure", "config": {"model": {"hidden": [4] * 7}}},
+            "at most 6 hidden layers",
+        ),
+        ({"type": "configure", "config": {"model": {"hidden": [17]}}}, "at most 16 neurons"),
+        ({"type": "configure", "config": {"dataset": {"samples": 5000}}}, "at most 2000 points"),
+        ({"type": "configure", "config": {"dataset": {"name": "xor", "classes": 3}}}, "exactly 2"),
+        ({"type": "configure", "config": {"model": {"activation": "swish"}}}, "activation"),
+        ({"type": "configure", "config": {"training": {"learning_rate": 50}}}, "learning_rate"),
+        ({"type": "configure", "config": {"training": {"learning_rate": "NaN"}}}, "learning_rate"),
+        ({"type": "configure", "config": {"model": {"features": []}}}, "features"),
+        ({"type": "configure", "config": {"model": {"features": ["x1", "x1"]}}}, "at most once"),
+        (
+            {
+                "type": "configure",
+                "config": {"model": {"batch_norm": True}, "training": {"batch_size": 1}},
+            },
+            "batch norm",
+        ),
+        ({"type": "configure", "config": {"dataset": {"nope": 1}}}, "nope"),
+        ({"type": "points", "points": [[0, 0, 0], [2, 0, 1]]}, "points"),
+        ({"type": "points", "points": [[0, 0, 9]]}, "labels go from 0 to 7"),
+        ({"type": "points", "points": "all of them"}, "points"),
+        ({"type": "set", "training": {"optimizer": "adam"}}, "optimizer"),
+        ({"type": "set", "training": {"learning_rate": -1}}, "learning_rate"),
+        ({"type": "step", "steps": 20_000}, "at most 10000 steps"),
+        ({"type": "warp"}, "unknown message type"),
+    ],
+)
+def test_bad_messages_get_a_clear_error_and_the_session_goes_on(ws_connect, message, says):
+    client = ws_connect("mlp")
+    client.configure({"dataset": {"name": "gauss"}})
+    reply = _error(client, message)
+    assert reply["type"] == "error" and says in reply["message"], reply
+    assert client.configure({"dataset": {"name": "moons"}})["config"]["dataset"]["name"] == "moons"
+    client.send({"type": "step", "steps": 2})
+    assert _metrics(client, lambda m: m["step"] == 2)
+
+
+def test_garbage_text_is_an_error_not_a_crash(ws_connect):
+    client = ws_connect("mlp")
+    client.send("{not json")
+    assert client.wait_for("error")
+    client.send({"type": "step", "steps": 1})
+    assert _metrics(client, lambda m: m["step"] == 1)
+
+
+def test_points_make_a_custom_dataset(ws_connect):
+    client = ws_connect("mlp")
+    client.configure({"dataset": {"name": "custom", "val_fraction": 0.0}})
+    points = [[-0.5, -0.5, 0], [-0.6, -0.4, 0], [0.5, 0.5, 1], [0.6, 0.4, 2]]
+    client.send({"type": "points", "points": points})
+    reply = client.wait_for("configured")
+    assert reply["config"]["dataset"]["name"] == "custom"
+    assert reply["config"]["dataset"]["classes"] == 3 and reply["model"]["layers"][-1] == 3
+    assert sorted(map(tuple, reply["data"]["train"])) == sorted(map(tuple, points))
+    # the drawing survives a change of the network
+    again = client.configure(
+        {"dataset": {"name": "custom", "val_fraction": 0.0}, "model": {"hidden": [3]}}
+    )
+    assert len(again["data"]["train"]) == 4
+    client.send({"type": "points", "points": []})
+    empty = client.wait_for("configured")
+    assert empty["data"]["train"] == [] and any("Draw points" in n for n in empty["notes"])
+
+
+def test_learning_rate_changes_without_a_reset(ws_connect):
+    client = ws_connect("mlp")
+    client.configure({})
+    client.send({"type": "step", "steps": 30})
+    _metrics(client, lambda m: m["step"] == 30)
+    client.send({"type": "set", "training": {"learning_rate": 0.3, "weight_decay": 0.001}})
+    updated = client.wait_for("updated")
+    assert updated["config"]["training"]["learning_rate"] == 0.3
+    assert updated["config"]["training"]["weight_decay"] == 0.001
+    client.send({"type": "step", "steps": 5})
+    assert _metrics(client, lambda m: m["step"] > 30)["step"] == 35  # kept going, no reset
+
+
+def test_a_huge_learning_rate_reports_diverged_as_valid_json(ws_connect):
+    client = ws_connect("mlp")
+    client.configure(
+        {"model": {"hidden": [8] * 6, "activation": "linear"}, "training": {"learning_rate": 10}}
+    )
+    client.send({"type": "play"})
+    state = client.wait_for(lambda m: _is("state")(m) and m["state"] == "diverged")
+    assert state["message"] == "diverged — lower the learning rate"
+    json.dumps(client.seen, default=lambda f: None, allow_nan=False)  # nothing NaN came through
+    metrics = _metrics(client)
+    assert all(v is None or np.isfinite(v) for k, v in metrics.items() if k != "type")
+    # lower the rate and go on
+    client.send({"type": "set", "training": {"learning_rate": 0.01}})
+    client.wait_for("updated")
+    client.send({"type": "step", "steps": 3})
+    assert _metrics(client, lambda m: m["step"] == 3)
+
+
+def test_reconnect_with_the_same_session_resumes(ws_connect):
+    first = ws_connect("mlp")
+    first.configure({"dataset": {"name": "moons", "seed": 5}, "model": {"hidden": [6]}})
+    first.send({"type": "step", "steps": 12})
+    _metrics(first, lambda m: m["step"] == 12)
+    first.close()
+    second = ws_connect("mlp", session=first.session)
+    assert second.hello["resumed"] is True
+    assert second.initial["config"]["dataset"]["name"] == "moons"
+    assert second.initial["model"]["layers"] == [2, 6, 1]
+    assert _metrics(second)["step"] == 12
+    assert isinstance(second.frame("mlp"), Frame)
