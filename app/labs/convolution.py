@@ -97,9 +97,21 @@ class ConvolutionLab(Lab):
             "lab": self.name,
             "config": self.config.model_dump(),
             "presets": list(conv.PRESETS),
+            "preset_kernels": self._presets_at(len(self.config.kernel)),
             "samples": list(SAMPLE_IMAGES),
             "has_upload": self.upload is not None,
         }
+
+    @staticmethod
+    def _presets_at(size: int) -> dict[str, list]:
+        """Every preset that exists at this kernel size, for the page's "load" menu."""
+        kernels = {}
+        for name in conv.PRESETS:
+            try:
+                kernels[name] = _rounded(conv.preset_kernel(name, size))
+            except ValueError:
+                continue  # e.g. Sobel at 1x1
+        return kernels
 
     def _compute(self, cfg: ConvolutionConfig) -> list[Message]:
         geometry = conv.Geometry(cfg.stride, cfg.padding, cfg.dilation)
