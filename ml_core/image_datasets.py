@@ -313,6 +313,55 @@ def load_cifar10(options: LoadOptions) -> ImageDataset:
                         CIFAR_CLASSES)
 
 
+def prepare_image(image: np.ndarray, dataset: ImageDataset) -> np.ndarray:
+    """A user's picture (H, W) or (H, W, 3) uint8 -> (h, w, C) uint8 like the dataset's images.
+
+    Digit-like sets (light ink on dark, ``ink_fill`` > 0): photos of dark ink on light paper are
+    inverted, the paper level becomes 0, the ink is cropped, centred and scaled to fill the same
+    share of the frame as in the training images. Others: centre-cropped to the aspect, resized.
+    """
+    from PIL import Image
+
+    channels, height, width = dataset.input_shape
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 3 and channels == 1:
+        array = np.asarray(Image.fromarray(array).convert("L"))
+    elif array.ndim == 2 and channels == 3:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if dataset.light_on_dark and dataset.ink_fill > 0 and array.ndim == 2:
+        grey = array.astype(np.float32)
+        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+        if np.median(border) > 127:  # ink on paper: make the ink the bright part
+            grey, border = 255 - grey, 255 - border
+        background = float(np.median(border))
+        grey = np.clip((grey - background) / max(grey.max() - background, 1.0), 0, 1)
+        rows, cols = np.nonzero(grey > 0.2)
+        if len(rows):  # crop to the ink, pad to a square so the aspect survives
+            grey = grey[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+            side = max(grey.shape)
+            square = np.zeros((side, side), np.float32)
+            top, left = (side - grey.shape[0]) // 2, (side - grey.shape[1]) // 2
+            square[top : top + grey.shape[0], left : left + grey.shape[1]] = grey
+            grey = square
+        box = max(1, round(dataset.ink_fill * height))
+        ink = Image.fromarray(np.round(grey * 255).astype(np.uint8)).resize(
+            (box, box), Image.Resampling.LANCZOS if box < grey.shape[0] else Image.Resampling.BILINEAR)
+        canvas = np.zeros((height, width), np.uint8)
+        top, left = (height - box) // 2, (width - box) // 2
+        canvas[top : top + box, left : left + box] = np.asarray(ink)
+        return canvas[..., None]
+    h, w = array.shape[:2]
+    target = width / height
+    if w / h > target:  # too wide: crop the sides
+        crop = round(h * target)
+        array = array[:, (w - crop) // 2 : (w - crop) // 2 + crop]
+    else:
+        crop = round(w / target)
+        array = array[(h - crop) // 2 : (h - crop) // 2 + crop]
+    resized = np.asarray(Image.fromarray(array).resize((width, height), Image.Resampling.LANCZOS))
+    return resized.reshape(height, width, channels)
+
+
 Loader = Callable[[LoadOptions], ImageDataset]
 DATASETS: dict[str, Loader] = {
     "digits": load_digits,
