@@ -34,23 +34,22 @@ export const FEATURE_LABEL = Object.fromEntries(FEATURES.map((f) => [f.id, f.lab
 
 // Dataset presets; `multi` means the number of classes is the user's choice.
 export const PRESETS = [
-  { id: "circle", label: "Circle", multi: true },
-  { id: "xor", label: "XOR", multi: false },
-  { id: "gauss", label: "Two gaussians", multi: false },
-  { id: "spiral", label: "Spiral", multi: true },
-  { id: "moons", label: "Moons", multi: false },
-  { id: "blobs", label: "Blobs", multi: true },
-  { id: "custom", label: "Draw your own", multi: true },
+  { id: "circle", label: "Circle", title: "A disc inside a ring (k classes: k rings)", multi: true },
+  { id: "xor", label: "XOR", title: "Opposite quadrants share a class", multi: false },
+  { id: "gauss", label: "Gauss", title: "Two gaussian clouds", multi: false },
+  { id: "spiral", label: "Spiral", title: "Interleaved spiral arms, one per class", multi: true },
+  { id: "moons", label: "Moons", title: "Two interleaving half moons", multi: false },
+  { id: "blobs", label: "Blobs", title: "k gaussian blobs, one per class", multi: true },
+  { id: "custom", label: "Draw", title: "Draw your own: click or drag on the plot", multi: true },
 ];
 
 export const ACTIVATIONS = [
   ["tanh", "Tanh"], ["relu", "ReLU"], ["leaky_relu", "Leaky ReLU"], ["prelu", "PReLU"],
-  ["rrelu", "RReLU (randomised)"], ["sigmoid", "Sigmoid"], ["linear", "Linear (none)"],
+  ["rrelu", "RReLU"], ["sigmoid", "Sigmoid"], ["linear", "Linear"],
 ];
-export const OPTIMIZERS = [["sgd", "SGD"], ["momentum", "SGD + momentum"], ["adam", "Adam"]];
+export const OPTIMIZERS = [["sgd", "SGD"], ["momentum", "Momentum"], ["adam", "Adam"]];
 export const LOSSES = [
-  ["cross_entropy", "Cross-entropy"], ["mse", "L2 (squared error)"], ["l1", "L1 (absolute error)"],
-  ["hinge", "Hinge"],
+  ["cross_entropy", "Cross-entropy"], ["mse", "L2 (MSE)"], ["l1", "L1"], ["hinge", "Hinge"],
 ];
 export const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 export const WEIGHT_DECAYS = [0, 0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1];

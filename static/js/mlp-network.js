@@ -42,13 +42,19 @@ export class NetworkView {
     this.shape = shape;
     this.frame = null;
     const widest = Math.max(FEATURES.length, ...shape.hidden);
+    // Many layers: short column titles so the heads do not run into each other.
+    const compact = shape.hidden.length >= 4;
+    this.compact = compact;
+    this.root.classList.toggle("compact", compact);
     this.root.style.setProperty("--node", widest > 10 ? "26px" : widest > 7 ? "32px" : "40px");
     this.cols.replaceChildren();
     this.columns = []; // per layer: the node elements that links attach to (active only)
     this.thumbs = []; // per hidden layer: canvases, in neuron order
 
     // Input features: every feature is shown; a click switches it on or off.
-    const inputs = this.column("Features", `${shape.features.length} of ${FEATURES.length}`);
+    const inputs = compact
+      ? this.column("In", `${shape.features.length}/${FEATURES.length}`)
+      : this.column("Features", `${shape.features.length} of ${FEATURES.length}`);
     const active = [];
     for (const f of FEATURES) {
       const on = shape.features.includes(f.id);
@@ -67,7 +73,9 @@ export class NetworkView {
     this.columns.push(active);
 
     shape.hidden.forEach((width, layer) => {
-      const col = this.column(`Hidden ${layer + 1}`, `${width} neuron${width > 1 ? "s" : ""}`);
+      const col = compact
+        ? this.column(`H${layer + 1}`, `${width}`)
+        : this.column(`Hidden ${layer + 1}`, `${width} neuron${width > 1 ? "s" : ""}`);
       const pm = el("div", "mlp-pm");
       for (const [delta, sign, label] of [[1, "+", "Add a neuron"], [-1, "−", "Remove a neuron"]]) {
         const b = el("button", "mlp-pm-btn", sign);
@@ -99,7 +107,9 @@ export class NetworkView {
 
     // Output: one sigmoid unit for 2 classes, k softmax units otherwise.
     const k = shape.classes;
-    const out = this.column("Output", k > 2 ? `softmax · ${k} classes` : "sigmoid · 2 classes");
+    const out = compact
+      ? this.column("Out", k > 2 ? "softmax" : "sigmoid")
+      : this.column("Output", k > 2 ? `softmax · ${k} classes` : "sigmoid · 2 classes");
     const outNodes = [];
     this.outCanvas = null;
     const units = k > 2 ? k : 1;
@@ -141,7 +151,7 @@ export class NetworkView {
 
   neuronInfo(layer, j) {
     const f = this.frame;
-    const title = `Hidden layer ${layer + 1}, neuron ${j + 1}`;
+    const title = `Layer ${layer + 1} · neuron ${j + 1}`;
     if (!f) return { title, data: null, t: 0 };
     const t = f.meta.thumb;
     const index = f.meta.layers[0] + this.shape.hidden.slice(0, layer).reduce((a, b) => a + b, 0) + j;
@@ -207,7 +217,9 @@ export class NetworkView {
         index++;
       }
       const slope = m.prelu?.[layer];
-      foot.textContent = slope === undefined || slope === null ? "" : `PReLU slope ${slope.toFixed(3)}`;
+      const label = this.compact ? "a " : "PReLU a = ";
+      foot.textContent = slope === undefined || slope === null ? "" : label + slope.toFixed(2);
+      foot.title = "The slope PReLU learnt for negative inputs in this layer";
     });
     if (this.outCanvas) {
       paintOutput(this.outCanvas, frame.arrays.output.data, null, m.grid, 2);

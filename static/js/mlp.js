@@ -32,6 +32,7 @@ let hover = null; // getter of the hovered neuron's map, or null
 let tool = cfg.dataset.name === "custom" ? "add" : null;
 let drawClass = 0;
 let warnedFull = false;
+let engine = ""; // where and how the server trains: "cpu · fast path"
 
 function cleanPoints(list) {
   if (!Array.isArray(list)) return null;
@@ -155,7 +156,8 @@ sock.on("metrics", (m) => {
   $("#val-loss").textContent = fmt(m.val_loss, 4);
   $("#train-acc").textContent = pct(m.train_accuracy);
   $("#val-acc").textContent = pct(m.val_accuracy);
-  if (m.epochs_per_s) $("#speed").textContent = `${m.epochs_per_s.toFixed(0)} epochs/s`;
+  const rate = m.epochs_per_s ? `${m.epochs_per_s.toFixed(0)} epochs/s · ` : "";
+  $("#speed").textContent = rate + engine;
   if (m.train_loss !== null && m.train_loss !== undefined) chart.push(m.step, [m.train_loss, m.val_loss]);
 });
 
@@ -185,6 +187,9 @@ function adopt(msg) {
   $("#step").textContent = "0";
   if (msg.model) {
     $("#params").textContent = msg.model.parameters.toLocaleString("en-US");
+    engine = [msg.model.device, msg.model.engine && `${msg.model.engine} path`]
+      .filter(Boolean).join(" · ");
+    $("#speed").textContent = engine;
   }
   const notes = $("#notes");
   notes.replaceChildren(...(msg.notes || []).map((text) => {
@@ -285,7 +290,7 @@ for (const preset of PRESETS) {
   button.className = "mlp-preset";
   button.dataset.preset = preset.id;
   button.setAttribute("role", "radio");
-  button.title = preset.label;
+  button.title = preset.title;
   const icon = document.createElement("canvas");
   icon.width = icon.height = 96;
   drawPresetIcon(icon, preset.id);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import pytest
@@ -175,3 +177,26 @@ def test_many_classes_and_bad_input(page):
     page.press("#seed", "Enter")
     page.wait_for_selector(".toast.error")
     assert page.input_value("#seed") == "0"
+
+
+def test_divergence_stops_with_a_clear_banner(page):
+    # A partial config in the link (as the perceptron lab's "open in MLP playground" makes one):
+    # six linear layers at learning rate 10 blow up within a few epochs.
+    state = {"config": {"model": {"hidden": [8] * 6, "activation": "linear"},
+                        "training": {"learning_rate": 10}}}
+    raw = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
+    open_playground(page, f"/mlp#s={raw}")
+    assert page.input_value("#learning_rate") == "10"
+    assert page.text_content("#layer-count") == "6"
+    page.click("#btn-play")
+    banner = page.locator("#diverged")
+    banner.wait_for(timeout=30_000)
+    assert "diverged — lower the learning rate" in banner.text_content().lower()
+    assert page.get_attribute("#btn-play", "data-state") == "paused"
+    # No garbage picture: the map is blanked to one neutral colour.
+    pixels = page.evaluate(PIXELS)
+    assert len(set(zip(pixels[0::4], pixels[1::4], pixels[2::4], strict=True))) == 1
+    # One click lowers the learning rate and starts afresh.
+    page.click("#btn-lower-lr")
+    banner.wait_for(state="hidden")
+    assert page.input_value("#learning_rate") == "1"
