@@ -1,0 +1,573 @@
+// CNN lab page: build a convolutional net, train it on the server, watch what it learns.
+// Wire contract: docs/protocol-cnn.md. Panels are drawn by cnn-views.js, the architecture editor
+// is cnn-builder.js, "your own image" is cnn-own.js; this module owns the socket, the config
+// draft and the training controls.
+//
+// Editing: every change goes into `draft` (a full config). Architecture and data edits are checked
+// at once with `inspect` (shapes, parameter counts, impossible layers); nothing resets until the
+// user presses "Apply & reset" — or play/step, which apply pending changes first.
+import { LabSocket } from "./ws.js";
+import { LineChart } from "./charts.js";
+import { $, on, slider, showError, toast, fmt, pct } from "./ui.js";
+import { loadState, saveState } from "./state.js";
+import { Builder, fmtInt } from "./cnn-builder.js";
+import { drawImage, drawTiles, fitTiles } from "./cnn-draw.js";
+import {
+  renderMaps, renderKernels, renderProbs, renderConfusion, renderPerClass, renderGallery, esc,
+} from "./cnn-views.js";
+import { OwnImage } from "./cnn-own.js";
+
+const LIMITS = window.TORCHPLAY_LIMITS || {};
+const LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1];
+const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((b) => b <= (LIMITS.max_batch_size ?? 512));
+const STEP_BATCHES = 10;
+
+const sock = new LabSocket("cnn");
+const saved = loadState({ config: null });
+
+const ui = {
+  live: null,          // the last `configured` message
+  draft: null,         // full config being edited
+  playing: false,
+  awaitingConfigure: false,
+  playAfterConfigure: false,
+  lastStep: -1,
+  lastValStep: null,
+  lastEval: null,
+  mapIndex: 0,
+  mapsSource: "val",
+  selectedHard: new Set(),
+  inspectTimer: 0,
+  firstConfigured: true,
+};
+
+// ---------------------------------------------------------------- charts
+const lossChart = new LineChart($("#chart-loss"), {
+  series: [{ label: "train loss", color: "#ee4c2c" }, { label: "validation loss", color: "#1f77b4" }],
+  yLabel: "loss", height: 200,
+});
+const accChart = new LineChart($("#chart-acc"), {
+  series: [{ label: "train accuracy", color: "#ee4c2c" }, { label: "validation accuracy", color: "#1f77b4" }],
+  yLabel: "accuracy", height: 200, yRange: [0, 1],
+});
+for (const chart of [lossChart, accChart]) chart.plot.series[2].spanGaps = true;  // val points are sparse
+
+function clearCurves() {
+  lossChart.clear();
+  accChart.clear();
+  ui.lastValStep = null;
+  ui.lastStep = -1;
+}
+
+// ---------------------------------------------------------------- builder
+const builder = new Builder($("#blocks"), {
+  limits: LIMITS,
+  onChange: (arch) => {
+    ui.draft.architecture = structuredClone(arch);
+    $("#preset").value = "";
+    draftChanged();
+  },
+});
+
+// ---------------------------------------------------------------- data & training controls
+const controls = {
+  dataset: $("#dataset"), upscale: $("#upscale"), val_fraction: $("#val_fraction"),
+  test_fraction: $("#test_fraction"), samples: $("#samples"), label_noise: $("#label_noise"),
+  weighted_loss: $("#weighted_loss"), optimizer: $("#optimizer"), learning_rate: $("#learning_rate"),
+  batch_size: $("#batch_size"), epochs: $("#epochs"), weight_decay: $("#weight_decay"), seed: $("#seed"),
+};
+$("#learning_rate").innerHTML = LEARNING_RATES.map((v) => `<option value="${v}">${v}</option>`).join("");
+controls.batch_size.max = BATCH_SIZES.length - 1;
+controls.epochs.max = LIMITS.max_epochs ?? 200;
+slider(controls.upscale, $("#upscale-out"), (v) => `×${v}`);
+slider(controls.label_noise, $("#noise-out"), (v) => pct(v, 0));
+slider(controls.batch_size, $("#batch-out"), (v) => BATCH_SIZES[v]);
+slider(controls.epochs, $("#epochs-out"), (v) => v);
+slider($("#imbalance-fraction"), $("#imbalance-out"), (v) => `to ${pct(v, 0)}`);
+slider($("#aug-shift"), $("#aug-shift-out"), (v) => `${v}px`);
+slider($("#aug-rotate"), $("#aug-rotate-out"), (v) => `±${v}°`);
+slider($("#aug-jitter"), $("#aug-jitter-out"), (v) => v.toFixed(2));
+const splitLabel = () => {
+  const v = Number(controls.val_fraction.value);
+  const t = Number(controls.test_fraction.value);
+  $("#split-out").textContent = `${Math.round(100 * (1 - v - t))} / ${Math.round(100 * v)} / ${Math.round(100 * t)} %`;
+};
+
+function readControls() {
+  const d = ui.draft;
+  d.dataset = controls.dataset.value;
+  d.upscale = Number(controls.upscale.value);
+  d.val_fraction = Number(controls.val_fraction.value);
+  d.test_fraction = Number(controls.test_fraction.value);
+  d.samples = controls.samples.value ? Number(controls.samples.value) : null;
+  d.label_noise = Number(controls.label_noise.value);
+  d.weighted_loss = controls.weighted_loss.checked;
+  d.optimizer = controls.optimizer.value;
+  d.learning_rate = Number(controls.learning_rate.value);
+  d.batch_size = BATCH_SIZES[Number(controls.batch_size.value)];
+  d.epochs = Number(controls.epochs.value);
+  d.weight_decay = Number(controls.weight_decay.value);
+  d.seed = Math.max(0, Math.min(2147483647, Math.floor(Number(controls.seed.value) || 0)));
+  d.imbalance = {
+    classes: [...document.querySelectorAll("#imbalance-classes [aria-pressed=true]")].map((b) => Number(b.dataset.k)),
+    fraction: Number($("#imbalance-fraction").value),
+  };
+  d.augment = {
+    flip: $("#aug-flip").checked, shift: Number($("#aug-shift").value),
+    rotate: Number($("#aug-rotate").value), color_jitter: Number($("#aug-jitter").value),
+  };
+}
+
+function writeControls(c, live) {
+  const datasets = live.datasets || [];
+  controls.dataset.innerHTML = datasets.map((d) => {
+    const off = d.available === false;
+    return `<option value="${esc(d.name)}"${off ? " disabled" : ""} title="${esc(d.hint || d.title || "")}">` +
+      `${esc(d.title || d.name)}${off ? " (not installed)" : ""}</option>`;
+  }).join("");
+  controls.dataset.value = c.dataset;
+  const missing = datasets.filter((d) => d.available === false).map((d) => d.hint).filter(Boolean);
+  $("#dataset-hint").textContent = missing.length ? `More datasets: ${missing.join("; ")}.` : "";
+  controls.upscale.value = c.upscale;
+  controls.val_fraction.value = c.val_fraction;
+  controls.test_fraction.value = c.test_fraction;
+  const sampleOptions = [null, 100, 200, 500, 1000, 2000, 5000, 10000, 20000];
+  if (c.samples !== null && !sampleOptions.includes(c.samples)) sampleOptions.push(c.samples);
+  controls.samples.innerHTML = sampleOptions.map((n) => `<option value="${n ?? ""}">${n === null ? "all" : fmtInt(n)}</option>`).join("");
+  controls.samples.value = c.samples ?? "";
+  controls.label_noise.value = c.label_noise;
+  controls.weighted_loss.checked = c.weighted_loss;
+  controls.optimizer.value = c.optimizer;
+  if (!LEARNING_RATES.includes(c.learning_rate)) {
+    controls.learning_rate.insertAdjacentHTML("beforeend", `<option value="${c.learning_rate}">${c.learning_rate}</option>`);
+  }
+  controls.learning_rate.value = c.learning_rate;
+  const bi = BATCH_SIZES.indexOf(c.batch_size);
+  controls.batch_size.value = bi >= 0 ? bi : BATCH_SIZES.indexOf(64);
+  controls.epochs.value = c.epochs;
+  controls.weight_decay.value = c.weight_decay;
+  controls.seed.value = c.seed;
+  const classes = live.dataset.classes;
+  $("#imbalance-classes").innerHTML = classes.map((name, k) =>
+    `<button type="button" class="cnn-chip" data-k="${k}" aria-pressed="${c.imbalance.classes.includes(k)}">${esc(name)}</button>`).join("");
+  $("#imbalance-fraction").value = c.imbalance.fraction;
+  $("#aug-flip").checked = c.augment.flip;
+  $("#aug-shift").value = c.augment.shift;
+  $("#aug-rotate").value = c.augment.rotate;
+  $("#aug-jitter").value = c.augment.color_jitter;
+  for (const el of document.querySelectorAll("#cnn input[type=range]")) el.dispatchEvent(new Event("input"));
+  $("#upscale-field").hidden = c.dataset !== "digits";
+  splitLabel();
+}
+
+function draftChanged() {
+  if (!ui.draft) return;
+  readControls();
+  $("#upscale-field").hidden = ui.draft.dataset !== "digits";
+  splitLabel();
+  const pending = JSON.stringify(ui.draft) !== JSON.stringify(ui.live.config);
+  $("#config-pending").hidden = !pending;
+  $("#btn-apply").classList.toggle("pulse", pending);
+  $("#btn-apply").classList.toggle("primary", pending);
+  $("#arch-pending").textContent = pending ? "changes not applied yet" : "";
+  clearTimeout(ui.inspectTimer);
+  ui.inspectTimer = setTimeout(() => sock.send({ type: "inspect", config: ui.draft }), 150);
+}
+
+on($("#cnn"), "input", ".cnn-data input, .cnn-data select, .cnn-train input, .cnn-train select", () => draftChanged());
+on($("#cnn"), "change", ".cnn-data select, .cnn-train select, .cnn-data input[type=checkbox]", () => draftChanged());
+on($("#imbalance-classes"), "click", "button", (e, b) => {
+  b.setAttribute("aria-pressed", String(b.getAttribute("aria-pressed") !== "true"));
+  draftChanged();
+});
+controls.dataset.addEventListener("change", () => {
+  // a new dataset has other classes: drop the imbalance choice and apply at once
+  ui.draft.imbalance.classes = [];
+  for (const b of document.querySelectorAll("#imbalance-classes button")) b.setAttribute("aria-pressed", "false");
+  readControls();
+  apply();
+});
+$("#preset").addEventListener("change", (e) => {
+  const preset = ui.live?.presets?.[e.target.value];
+  if (!preset) return;
+  ui.draft.architecture = structuredClone(preset);
+  builder.set(preset);
+  if (e.target.value === "lenet5" && ui.draft.dataset === "digits" && ui.draft.upscale < 4) {
+    controls.upscale.value = 4;
+    controls.upscale.dispatchEvent(new Event("input"));
+    toast("LeNet-5 needs larger inputs: digits are upscaled ×4 (32×32).");
+  }
+  draftChanged();
+  $("#preset").value = e.target.value;
+});
+
+function apply({ play = false } = {}) {
+  readControls();
+  ui.awaitingConfigure = true;
+  ui.playAfterConfigure = play;
+  sock.send({ type: "configure", lab: "cnn", config: ui.draft });
+}
+
+// ---------------------------------------------------------------- transport
+function setPlaying(playing) {
+  ui.playing = playing;
+  const btn = $("#btn-play");
+  btn.dataset.state = playing ? "playing" : "paused";
+  btn.setAttribute("aria-label", playing ? "Pause" : "Play");
+}
+
+function isPending() {
+  return ui.live && JSON.stringify(ui.draft) !== JSON.stringify(ui.live.config);
+}
+
+function play() {
+  if (ui.playing) {
+    sock.send({ type: "pause" });
+    setPlaying(false);
+    return;
+  }
+  if (isPending()) apply({ play: true });
+  else sock.send({ type: "play" });
+  setPlaying(true);
+  runState("");
+}
+
+$("#btn-play").addEventListener("click", play);
+$("#btn-step").addEventListener("click", () => {
+  if (isPending()) apply();
+  sock.send({ type: "step", steps: STEP_BATCHES });
+  setPlaying(false);
+});
+$("#btn-reset").addEventListener("click", () => {
+  sock.send({ type: "reset" });
+  setPlaying(false);
+  clearCurves();
+  runState("");
+});
+$("#btn-apply").addEventListener("click", () => apply());
+document.addEventListener("keydown", (e) => {
+  if (e.code !== "Space" || e.target.closest("input, select, textarea, button, [contenteditable]")) return;
+  e.preventDefault();
+  play();
+});
+
+function runState(text, kind = "") {
+  const el = $("#run-state");
+  el.textContent = text;
+  el.className = `cnn-state ${kind}`;
+}
+
+// ---------------------------------------------------------------- socket: configuration
+sock.on("hello", (m) => { ui.resumed = m.resumed; });
+
+sock.on("configured", (m) => {
+  const first = ui.firstConfigured;
+  ui.firstConfigured = false;
+  if (first && !ui.resumed && saved.config && JSON.stringify(saved.config) !== JSON.stringify(m.config)) {
+    // a shared link: build what it describes
+    ui.live = m;
+    ui.draft = structuredClone(m.config);
+    Object.assign(ui.draft, saved.config);
+    ui.awaitingConfigure = true;
+    sock.send({ type: "configure", lab: "cnn", config: ui.draft });
+    return;
+  }
+  ui.live = m;
+  ui.draft = structuredClone(m.config);
+  ui.awaitingConfigure = false;
+  writeControls(m.config, m);
+  builder.set(m.config.architecture);
+  builder.setShapes({ ok: true, error: null, input_shape: m.dataset.input_shape, layers: m.layers, total_params: m.total_params });
+  showShapes({ ok: true, total_params: m.total_params });
+  $("#preset").value = Object.entries(m.presets || {}).find(([, a]) => JSON.stringify(a) === JSON.stringify(m.config.architecture))?.[0] || "";
+  renderDataSummary(m.dataset);
+  own.setSamples(m.samples || [], m.dataset);
+  $("#btn-save").href = `/api/cnn/model?session=${sock.sessionId}`;
+  $("#config-pending").hidden = true;
+  $("#btn-apply").classList.remove("pulse", "primary");
+  $("#arch-pending").textContent = "";
+  saveState({ config: m.config });
+  clearCurves();
+  ui.mapIndex = 0;
+  ui.selectedHard.clear();
+  clearResults();
+  if (ui.playAfterConfigure) sock.send({ type: "play" });
+  ui.playAfterConfigure = false;
+  if (ui.resumed) sock.send({ type: "refresh" });
+  ui.resumed = false;
+});
+
+sock.on("error", (m) => {
+  if (ui.awaitingConfigure) {
+    ui.awaitingConfigure = false;
+    ui.playAfterConfigure = false;
+    setPlaying(false);
+    showArchError(m.message);
+  }
+});
+
+sock.on("shapes", (m) => {
+  builder.setShapes(m);
+  showShapes(m);
+});
+
+function showShapes(m) {
+  $("#total-params").textContent = m.total_params != null ? fmtInt(m.total_params) : "–";
+  if (m.ok) {
+    $("#arch-error").hidden = true;
+    $("#btn-apply").disabled = false;
+    $("#btn-play").disabled = false;
+  } else {
+    showArchError(m.error);
+  }
+}
+
+function showArchError(message) {
+  const el = $("#arch-error");
+  el.textContent = `Cannot build this network: ${message}`;
+  el.hidden = false;
+  $("#btn-apply").disabled = true;
+  $("#btn-play").disabled = !ui.playing;
+}
+
+function renderDataSummary(ds) {
+  const extra = [];
+  if (ds.flipped) extra.push(`<span class="cnn-flag">${fmtInt(ds.flipped)} labels flipped</span>`);
+  if (ds.dropped) extra.push(`<span class="cnn-flag">${fmtInt(ds.dropped)} dropped</span>`);
+  $("#counts").innerHTML =
+    `<div class="cnn-split"><span><b class="num">${fmtInt(ds.train)}</b> train</span>` +
+    `<span><b class="num">${fmtInt(ds.val)}</b> validation</span><span><b class="num">${fmtInt(ds.test)}</b> test</span>` +
+    `<span class="muted">${ds.input_shape.join("×")} ${ds.grey ? "grey" : "RGB"}</span></div>${extra.join(" ")}`;
+  const max = Math.max(1, ...ds.train_counts);
+  $("#class-bars").innerHTML = ds.classes.map((c, k) =>
+    `<div class="cnn-cbar" title="${esc(c)}: ${ds.train_counts[k]} training images">` +
+    `<i style="height:${((ds.train_counts[k] / max) * 100).toFixed(1)}%"></i><span>${esc(c)}</span></div>`).join("");
+  $("#btn-restore").hidden = !ds.dropped;
+}
+
+function clearResults() {
+  $("#layers").innerHTML = "";
+  $("#kernels").innerHTML = "";
+  $("#confusion").innerHTML = "";
+  $("#per-class").innerHTML = '<p class="cnn-empty muted">Press play: after each validation pass the matrix ' +
+    "shows which classes the net confuses, and the bars how often each class is right.</p>";
+  $("#eval-caption").textContent = "";
+  $("#eval-note").hidden = true;
+  $("#gallery").innerHTML = '<p class="cnn-empty muted">Train to see the mistakes.</p>';
+  $("#hardest").innerHTML = '<p class="cnn-empty muted">Train to see which images are hardest.</p>';
+  $("#test-result").textContent = "";
+  $("#gap-note").hidden = true;
+  updateDrop();
+}
+
+// ---------------------------------------------------------------- socket: training
+sock.on("state", (m) => {
+  setPlaying(m.state === "playing");
+  if (m.state === "diverged") {
+    runState(m.message || "diverged — lower the learning rate", "bad");
+    const fix = document.createElement("button");
+    fix.type = "button";
+    fix.className = "cnn-small";
+    fix.textContent = "Lower it ×10 and restart";
+    fix.addEventListener("click", () => {
+      const lr = Math.max(1e-6, ui.draft.learning_rate / 10);
+      const option = LEARNING_RATES.reduce((a, b) => (Math.abs(Math.log(b / lr)) < Math.abs(Math.log(a / lr)) ? b : a));
+      controls.learning_rate.value = option;
+      readControls();
+      apply();
+      runState("");
+    });
+    $("#run-state").append(" ", fix);
+  }
+  else if (m.state === "finished") runState(`Finished ${ui.live?.config.epochs} epochs. Check the test accuracy, or raise the epochs.`, "good");
+  else if (m.state === "playing") runState("");
+});
+
+sock.on("metrics", (m) => {
+  if (m.step < ui.lastStep) clearCurves();
+  ui.lastStep = m.step;
+  $("#epoch").textContent = m.epoch === null ? "0" : m.epoch.toFixed(1);
+  $("#step").textContent = fmtInt(m.step);
+  $("#train-acc").textContent = pct(m.train_acc);
+  $("#val-acc").textContent = pct(m.val_acc);
+  $("#speed").textContent = m.images_per_s ? fmtInt(Math.round(m.images_per_s)) : "–";
+  $("#progress").style.width = `${Math.min(100, (100 * (m.epoch || 0)) / (m.epochs || 1))}%`;
+  const gap = m.train_acc !== null && m.val_acc !== null ? m.train_acc - m.val_acc : null;
+  $("#gap").textContent = gap === null ? "–" : `${gap >= 0 ? "+" : ""}${(gap * 100).toFixed(1)}`;
+  $("#gap").classList.toggle("bad", gap !== null && gap > 0.05);
+  gapNote(m, gap);
+  if (m.step === 0 && m.train_loss === null) return;
+  const fresh = m.val_step !== null && m.val_step !== ui.lastValStep;
+  ui.lastValStep = m.val_step;
+  lossChart.push(m.step, [m.train_loss, fresh ? m.val_loss : null]);
+  accChart.push(m.step, [m.train_acc, fresh ? m.val_acc : null]);
+});
+
+function gapNote(m, gap) {
+  const el = $("#gap-note");
+  if (gap === null || gap < 0.05 || m.epoch < 1) {
+    el.hidden = true;
+    return;
+  }
+  el.hidden = false;
+  el.innerHTML = `<b>Overfitting:</b> training accuracy is ${(gap * 100).toFixed(1)} points above validation ` +
+    `(${pct(m.train_acc)} vs ${pct(m.val_acc)}). The net is memorising the training images — ` +
+    `try dropout, augmentation, weight decay, more data or fewer epochs.`;
+}
+
+sock.on("history", (m) => {
+  clearCurves();
+  let lastVal = null;
+  for (const p of m.points) {
+    const fresh = p.val_loss !== null && p.val_loss !== lastVal;
+    lastVal = p.val_loss;
+    lossChart.push(p.step, [p.train_loss, fresh ? p.val_loss : null]);
+    accChart.push(p.step, [p.train_acc, fresh ? p.val_acc : null]);
+    ui.lastStep = p.step;
+  }
+});
+
+$("#btn-test").addEventListener("click", () => {
+  sock.send({ type: "test" });
+  $("#test-result").textContent = "evaluating…";
+});
+sock.on("test_result", (m) => {
+  $("#test-result").innerHTML = `Test accuracy <b class="num">${pct(m.accuracy, 1)}</b> ` +
+    `<span class="muted">on ${fmtInt(m.counts.reduce((a, b) => a + b, 0))} held-out images, step ${fmtInt(m.step)}</span>`;
+});
+
+// ---------------------------------------------------------------- evaluation
+sock.on("evaluation", (ev) => {
+  ui.lastEval = ev;
+  renderConfusion($("#confusion"), ev);
+  renderPerClass($("#per-class"), ev);
+  $("#eval-caption").textContent = `${pct(ev.accuracy, 1)} of ${fmtInt(ev.counts.reduce((a, b) => a + b, 0))} validation images · epoch ${ev.epoch.toFixed(1)}`;
+  const worst = ev.per_class_accuracy.reduce((w, a, k) => (a !== null && (w < 0 || a < ev.per_class_accuracy[w]) ? k : w), -1);
+  const note = $("#eval-note");
+  if (worst >= 0 && ev.accuracy - ev.per_class_accuracy[worst] > 0.2) {
+    const shrunk = ui.live.config.imbalance.classes.includes(worst);
+    note.hidden = false;
+    note.innerHTML = `Overall accuracy is <b>${pct(ev.accuracy)}</b>, but class <b>${esc(ev.classes[worst])}</b> ` +
+      `is right only <b>${pct(ev.per_class_accuracy[worst])}</b> of the time.` +
+      (shrunk ? " It was shrunk by the class-imbalance control: try the weighted loss or augmentation." : "");
+  } else note.hidden = true;
+});
+
+// ---------------------------------------------------------------- frames
+const kernelRoot = $("#kernels");
+sock.on("frame:cnn.kernels", (f) => renderKernels(kernelRoot, f));
+
+sock.on("frame:cnn.maps", (f) => {
+  const m = f.meta;
+  ui.mapsSource = m.source;
+  if (m.source === "val") ui.mapIndex = m.index;
+  const input = f.arrays.input;
+  const [h, w, c] = input.shape;
+  drawImage($("#maps-input"), input.data, h, w, c);
+  const classes = m.classes;
+  $("#img-index").textContent = m.source === "val" ? `val #${m.index}` : "your image";
+  const right = m.label === null ? "" : m.pred === m.label ? "right" : "wrong";
+  $("#maps-caption").innerHTML = (m.label !== null ? `True: <b>${esc(classes[m.label])}</b> / ` : "") +
+    `Pred: <b class="${right}">${esc(classes[m.pred])}</b> <span class="muted">(${pct(m.confidence)})</span>`;
+  renderProbs($("#maps-probs"), classes, f.arrays.probs.data, { truth: m.label });
+  renderMaps($("#layers"), m.layers, (l) => f.arrays[`L${l.index}`], { colormap: $("#map-colors").value });
+});
+
+function selectImage(index) {
+  const n = ui.live?.dataset.val || 1;
+  ui.mapIndex = ((index % n) + n) % n;
+  sock.send({ type: "select_image", index: ui.mapIndex });
+}
+$("#img-prev").addEventListener("click", () => selectImage(ui.mapIndex - 1));
+$("#img-next").addEventListener("click", () => selectImage(ui.mapIndex + 1));
+$("#img-random").addEventListener("click", () => selectImage(Math.floor(Math.random() * (ui.live?.dataset.val || 1))));
+$("#map-colors").addEventListener("change", () => selectImage(ui.mapIndex));
+
+sock.on("frame:cnn.gallery", (f) => {
+  const m = f.meta;
+  const classes = ui.live.dataset.classes;
+  $("#gallery-caption").textContent = `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong` +
+    (m.total_wrong > m.true.length ? ` · ${m.true.length} most confident shown` : "");
+  renderGallery($("#gallery"), f.arrays.images, (k) => ({
+    caption: `True: ${esc(classes[m.true[k]])} / Pred: ${esc(classes[m.pred[k]])} <span class="muted">(${pct(m.confidence[k])})</span>`,
+    title: `Validation image #${m.indices[k]}: click to see its feature maps`,
+    data: { index: m.indices[k] },
+  }), "No mistakes on the validation images.");
+});
+on($("#gallery"), "click", "figure", (e, fig) => {
+  selectImage(Number(fig.dataset.index));
+  $(".cnn-inside").scrollIntoView({ behavior: "smooth", block: "start" });
+});
+
+sock.on("frame:cnn.hardest", (f) => {
+  const m = f.meta;
+  const classes = ui.live.dataset.classes;
+  const ids = new Set(m.ids);
+  for (const id of [...ui.selectedHard]) if (!ids.has(id)) ui.selectedHard.delete(id);
+  renderGallery($("#hardest"), f.arrays.images, (k) => ({
+    caption: `Label: ${esc(classes[m.labels[k]])} / Pred: ${esc(classes[m.preds[k]])}` +
+      `<br><span class="muted">loss ${fmt(m.losses[k], 2)}</span>${m.flipped[k] ? ' <span class="cnn-flag">flipped</span>' : ""}`,
+    cls: `${m.flipped[k] ? "flipped" : ""} ${ui.selectedHard.has(m.ids[k]) ? "selected" : ""}`,
+    title: "Click to select it for dropping",
+    data: { id: m.ids[k] },
+  }), "Nothing yet.");
+  updateDrop();
+});
+on($("#hardest"), "click", "figure", (e, fig) => {
+  const id = Number(fig.dataset.id);
+  if (ui.selectedHard.has(id)) ui.selectedHard.delete(id);
+  else ui.selectedHard.add(id);
+  fig.classList.toggle("selected", ui.selectedHard.has(id));
+  updateDrop();
+});
+function updateDrop() {
+  const n = ui.selectedHard.size;
+  $("#btn-drop").disabled = n === 0;
+  $("#btn-drop").textContent = n ? `Drop ${n} selected & retrain` : "Drop selected & retrain";
+}
+$("#btn-drop").addEventListener("click", () => {
+  sock.send({ type: "drop", ids: [...ui.selectedHard].slice(0, 1000) });
+  ui.selectedHard.clear();
+  updateDrop();
+});
+$("#btn-restore").addEventListener("click", () => sock.send({ type: "restore" }));
+sock.on("dropped", (m) => {
+  toast(m.total_dropped ? `${m.dropped} images dropped (${m.total_dropped} in all); training restarts.` : "Every dropped image is back; training restarts.");
+  ui.live.dataset.train = m.train;
+  ui.live.dataset.train_counts = m.train_counts;
+  ui.live.dataset.dropped = m.total_dropped;
+  renderDataSummary(ui.live.dataset);
+  clearCurves();
+  setPlaying(false);
+});
+
+// ---------------------------------------------------------------- augmentation preview
+$("#btn-augment").addEventListener("click", () => {
+  if (isPending()) apply();
+  sock.send({ type: "augment_preview" });
+});
+sock.on("frame:cnn.augment", (f) => {
+  $("#aug-preview").hidden = false;
+  for (const name of ["original", "augmented"]) {
+    const arr = f.arrays[name];
+    const [n, h, w, c] = arr.shape;
+    const canvas = $(`#aug-${name}`);
+    const layout = drawTiles(canvas, arr.data, { n, h, w, c, mode: "hwc", cols: 8 });
+    fitTiles(canvas, layout, h, w, 30);
+  }
+});
+
+// ---------------------------------------------------------------- your own image, model file
+const own = new OwnImage(sock, { mapColors: () => $("#map-colors").value });
+
+$("#model-file").addEventListener("change", async (e) => {
+  const file = e.target.files[0];
+  e.target.value = "";
+  if (!file) return;
+  try {
+    await sock.upload("/api/cnn/model", file);
+    toast(`Loaded ${file.name}.`);
+  } catch (err) {
+    showError(`Could not load the model: ${err.message}`);
+  }
+});
