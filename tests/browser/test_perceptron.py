@@ -1,0 +1,179 @@
+"""The perceptron page in headless Chromium: what a student sees while stepping and playing."""
+
+import base64
+import json
+import re
+
+import pytest
+
+from ml_core.perceptron import make_dataset
+
+pytestmark = pytest.mark.browser
+
+# Darkest of the 3×3 pixels around each plot point (r + g + b): the line is #1f2430 (115).
+DARKEST = """(pts) => {
+  const c = document.querySelector('#canvas');
+  const ctx = c.getContext('2d');
+  return pts.map(([x, y]) => {
+    const px = Math.round((x + 1) / 2 * c.width), py = Math.round((1 - y) / 2 * c.height);
+    const d = ctx.getImageData(px - 1, py - 1, 3, 3).data;
+    let m = 765;
+    for (let i = 0; i < d.length; i += 4) m = Math.min(m, d[i] + d[i + 1] + d[i + 2]);
+    return m;
+  });
+}"""
+
+
+def weights(page) -> tuple[list[float], float]:
+    text = page.inner_text("#weights")
+    w1, w2, b = map(float, re.search(r"w = \((\S+), (\S+)\), b = (\S+?)(?:\s|$)", text).groups())
+    return [w1, w2], b
+
+
+def line_samples(w, b, count=40):
+    """Points of wᵀx + b = 0 inside the plot, away from its ends."""
+    if abs(w[1]) >= abs(w[0]):
+        xs = [-0.95 + 1.9 * i / (count - 1) for i in range(count)]
+        pts = [(x, -(w[0] * x + b) / w[1]) for x in xs]
+    else:
+        ys = [-0.95 + 1.9 * i / (count - 1) for i in range(count)]
+        pts = [(-(w[1] * y + b) / w[0], y) for y in ys]
+    return [p for p in pts if abs(p[0]) < 0.95 and abs(p[1]) < 0.95]
+
+
+def line_drawn(page, w, b) -> float:
+    """Fraction of points on the line wᵀx + b = 0 where the canvas shows the dark line."""
+    samples = line_samples(w, b)
+    assert len(samples) >= 8
+    darkest = page.evaluate(DARKEST, samples)
+    return sum(v < 200 for v in darkest) / len(darkest)
+
+
+def step_until_update(page, limit=40) -> None:
+    before = int(page.inner_text("#mistakes"))
+    for _ in range(limit):
+        visits = int(page.inner_text("#visits"))
+        page.click("#btn-step")
+        page.wait_for_function(f"document.querySelector('#visits').textContent == '{visits + 1}'")
+        if int(page.inner_text("#mistakes")) > before:
+            return
+    raise AssertionError("no update within the step limit")
+
+
+def open_page(page):
+    page.goto("/perceptron")
+    page.wait_for_function("document.querySelector('#s1').textContent.includes('Press Step')")
+
+
+def test_stepping_shows_the_update_and_moves_the_line(page):
+    open_page(page)
+    assert weights(page) == ([0.0, 0.0], 0.0)  # zero weights: no line yet
+    assert "no line yet" in page.inner_text("#weights")
+
+    step_until_update(page)
+    assert "wrong, update" in page.inner_text("#s3")
+    update = page.inner_text("#s4")
+    assert "w = (0.000, 0.000) + " in update and "λ(target − output)" in update
+    w, b = weights(page)
+    assert w != [0.0, 0.0]
+    assert line_drawn(page, w, b) > 0.7
+    first = page.evaluate("document.querySelector('#canvas').toDataURL()")
+
+    step_until_update(page)
+    w2, b2 = weights(page)
+    assert (w2, b2) != (w, b)
+    assert f"w = ({w[0]:.3f}, {w[1]:.3f}) + " in page.inner_text("#s4").replace("−", "-")
+    assert line_drawn(page, w2, b2) > 0.7
+    assert page.evaluate("document.querySelector('#canvas').toDataURL()") != first
+    assert int(page.inner_text("#mistakes")) == 2
+    assert page.inner_text("#streak").endswith("/30")
+
+
+def test_play_converges_and_says_so(page):
+    open_page(page)
+    page.select_option("#dataset", "margin")
+    page.wait_for_function("document.querySelector('#notes').textContent.includes('(R/γ)²')")
+    page.evaluate(
+        "const s = document.querySelector('#speed'); s.value = 100;"
+        "s.dispatchEvent(new Event('input'))"
+    )
+    page.click("#btn-play")
+    page.wait_for_selector("#banner.good:not([hidden])")
+    assert "Converged" in page.inner_text("#banner")
+    assert page.is_disabled("#btn-step")
+    assert page.is_hidden("#mlp-link")
+    w, b = weights(page)
+    assert line_drawn(page, w, b) > 0.6
+
+
+def test_xor_never_converges_and_opens_the_mlp_playground(page):
+    open_page(page)
+    page.select_option("#dataset", "xor")
+    page.wait_for_function(
+        "document.querySelector('#notes').textContent.includes('No straight line')"
+    )
+    page.fill("#max_epochs", "12")
+    page.press("#max_epochs", "Enter")
+    page.evaluate(
+        "const s = document.querySelector('#speed'); s.value = 100;"
+        "s.dispatchEvent(new Event('input'))"
+    )
+    page.click("#btn-play")
+    page.wait_for_selector("#banner.bad:not([hidden])")
+    banner = page.inner_text("#banner")
+    assert "Never converges" in banner and "No straight line separates" in banner
+    assert page.inner_text("#epoch") == "12"
+
+    page.click("#mlp-link")
+    page.wait_for_url(re.compile(r"/mlp#s="))
+    encoded = page.url.split("#s=", 1)[1]
+    state = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    assert state["config"]["model"]["hidden"] == [4]
+    assert state["config"]["model"]["activation"] == "tanh"
+    assert state["config"]["dataset"]["name"] == "custom"
+    points, labels = make_dataset("xor", 30)  # the page's default: 30 points, seed 0
+    assert len(state["points"]) == 30
+    for (x, y, label), p, t in zip(state["points"], points.tolist(), labels.tolist(), strict=True):
+        assert (x, y) == pytest.approx(p, abs=1e-4)
+        assert label == (1 if t == 1 else 0)  # −1 → 0, +1 → 1
+    page.wait_for_selector("body[data-lab='mlp']")
+
+
+def test_draw_points_and_drag_the_initial_line(page):
+    open_page(page)
+    page.click("#btn-clear")
+    page.wait_for_selector("#empty-hint:not([hidden])")
+    box = page.locator("#canvas").bounding_box()
+
+    def click_at(x, y):
+        page.mouse.click(
+            box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"]
+        )
+
+    click_at(0.5, 0.5)
+    page.click("#draw-class button[data-label='-1']")
+    click_at(-0.5, -0.4)
+    page.wait_for_function("document.querySelector('#streak').textContent == '0/2'")
+    assert page.input_value("#dataset") == "custom"
+
+    page.click("#init button[data-init='line']")
+    page.wait_for_function("!document.querySelector('#weights').textContent.includes('no line')")
+    w, b = weights(page)  # the default line through (-0.6, -0.2) and (0.6, 0.3)
+    assert w[0] * -0.6 + w[1] * -0.2 + b == pytest.approx(0, abs=0.01)
+    before = page.inner_text("#weights")
+    page.locator("#canvas").scroll_into_view_if_needed()
+    box = page.locator("#canvas").bounding_box()
+    # Drag the first handle from (-0.6, -0.2) to (-0.3, 0.8).
+    start = (box["x"] + 0.2 * box["width"], box["y"] + 0.6 * box["height"])
+    end = (box["x"] + 0.35 * box["width"], box["y"] + 0.1 * box["height"])
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=6)
+    page.mouse.up()
+    page.wait_for_function(f"document.querySelector('#weights').textContent != {before!r}")
+    w, b = weights(page)
+    for hx, hy in ((-0.3, 0.8), (0.6, 0.3)):  # the line goes through both handles
+        assert w[0] * hx + w[1] * hy + b == pytest.approx(0, abs=0.01)
+    assert line_drawn(page, w, b) > 0.6
+    assert page.input_value("#dataset") == "custom"  # the drawing is kept
+    assert page.inner_text("#streak") == "0/2"
