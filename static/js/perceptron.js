@@ -293,7 +293,9 @@ function renderSteps() {
   }
   const w = frame && frame.w ? frame.w : [0, 0];
   $("#weights").textContent = frame && frame.w
-    ? `now: w = ${vec(w)}, b = ${n3(frame.b)}` + (frame.line ? "" : " (w = 0: no line yet, every point gets sign(b))")
+    ? `now: w = ${vec(w)}, b = ${n3(frame.b)}` + (frame.line ? ""
+      : Math.hypot(...w) < 1e-9 ? " (w = 0: no line yet, every point gets sign(b))"
+        : " (the line lies outside the plot: every point here gets the same output)")
     : "";
 }
 
