@@ -231,6 +231,13 @@ function cellGrid(root, rows, cols, make) {
 }
 
 function renderImageGrid() {
+  const focused = document.activeElement?.closest?.("#image-grid .cell[data-r]");
+  const refocus = focused ? `.cell[data-r="${focused.dataset.r}"][data-c="${focused.dataset.c}"]` : null;
+  drawImageGrid();
+  if (refocus) $(refocus, $("#image-grid"))?.focus();
+}
+
+function drawImageGrid() {
   const p = state.padding;
   const image = state.grid;
   const n = image.length;
@@ -242,7 +249,14 @@ function renderImageGrid() {
     const inside = r >= p && r < n + p && c >= p && c < m + p;
     const value = inside ? image[r - p][c - p] : 0;
     const cell = el("div", { class: `cell${inside ? "" : " pad"}${value ? " on" : ""}`, text: num(value) });
-    if (inside) { cell.dataset.r = r - p; cell.dataset.c = c - p; cell.title = "click to flip"; }
+    if (inside) {
+      cell.dataset.r = r - p;
+      cell.dataset.c = c - p;
+      cell.title = "click to flip";
+      cell.tabIndex = 0;
+      cell.setAttribute("role", "button");
+      cell.setAttribute("aria-label", `pixel row ${r - p + 1}, column ${c - p + 1}: ${num(value)}`);
+    }
     const key = `${r},${c}`;
     if (taps.has(key)) {
       cell.classList.add("tap");
@@ -252,11 +266,18 @@ function renderImageGrid() {
   });
 }
 
-on($("#image-grid"), "click", ".cell[data-r]", (_, cell) => {
+function flip(cell) {
   const r = Number(cell.dataset.r);
   const c = Number(cell.dataset.c);
   state.grid[r][c] = state.grid[r][c] === 1 ? 0 : 1;
+  renderImageGrid(); // at once; the server's numbers follow
   commit();
+}
+on($("#image-grid"), "click", ".cell[data-r]", (_, cell) => flip(cell));
+on($("#image-grid"), "keydown", ".cell[data-r]", (event, cell) => {
+  if (event.key !== "Enter" && event.key !== " ") return;
+  event.preventDefault();
+  flip(cell);
 });
 
 function renderKernelGrid() {
@@ -363,7 +384,7 @@ $("#btn-animate").addEventListener("click", (event) => {
   button.setAttribute("aria-pressed", String(Boolean(timer)));
 });
 document.addEventListener("keydown", (event) => {
-  if (event.target.closest("input, select, textarea")) return;
+  if (event.target.closest?.("input, select, textarea, [role='button']")) return;
   if (event.key === "ArrowRight") stepWindow(1);
   if (event.key === "ArrowLeft") stepWindow(-1);
 });

@@ -47,9 +47,22 @@ def test_stepping_the_window_updates_the_products_and_sum(page):
     assert page.locator("#window-label").inner_text().startswith("window 2 of 9")
     assert page.locator("#products").inner_text() != first_products
     assert page.locator("#image-grid .cell.tap").count() == 9
+    page.keyboard.press("ArrowRight")  # the arrow keys step too
+    assert page.locator("#window-label").inner_text().startswith("window 3 of 9")
+    page.click("#btn-animate")  # animated: the window moves on by itself
+    page.wait_for_function(
+        "document.querySelector('#window-label').textContent.startsWith('window 5 of 9')"
+    )
+    page.click("#btn-animate")
+    assert page.get_attribute("#btn-animate", "aria-pressed") == "false"
     # flipping the top-left pixel off changes the first output from 4 to 3
     page.click("#btn-first")
     page.click("#image-grid .cell[data-r='0'][data-c='0']")
+    page.wait_for_function("document.querySelector('#window-sum b').textContent === '3'")
+    page.focus("#image-grid .cell[data-r='0'][data-c='2']")  # and by keyboard
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#window-sum b').textContent === '2'")
+    page.keyboard.press("Space")
     page.wait_for_function("document.querySelector('#window-sum b').textContent === '3'")
     assert page.locator("#output-grid .cell").first.text_content() == "3"
     # a kernel weight typed into the grid is used
