@@ -1,0 +1,81 @@
+"""The gradient-descent lab in real headless Chromium: click a start, watch the race, read the ends."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+# Pixels of the trajectory layer close to one optimizer's colour (momentum's green, #06d6a0).
+GREEN_PIXELS = """() => {
+  const c = document.querySelector('#paths');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (d[i] < 60 && d[i + 1] > 180 && d[i + 2] > 120 && d[i + 2] < 200 && d[i + 3] > 200) n++;
+  return n;
+}"""
+# Non-background pixels of the heat map (it is drawn once the surface frame arrives).
+HEAT_DRAWN = "document.querySelector('#heat').width > 1"
+
+
+def open_lab(page, surface: str) -> None:
+    page.goto("/descent")
+    page.wait_for_function(HEAT_DRAWN)
+    page.click(f"#surfaces [data-surface={surface}]")
+    page.wait_for_function(f"document.querySelector('#surface-title').textContent !== 'Loss surface'"
+                           f" && document.querySelector('[data-surface={surface}]')"
+                           ".getAttribute('aria-pressed') === 'true'")
+
+
+def click_surface(page, fx: float, fy: float) -> None:
+    """Click the surface at fractions (fx, fy) of its width and height from the top left."""
+    box = page.locator("#paths").bounding_box()
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+
+def test_click_a_start_point_and_see_the_trajectories(page):
+    open_lab(page, "bowl")
+    before = page.evaluate(GREEN_PIXELS)
+    click_surface(page, 0.85, 0.15)  # upper right of the bowl
+    page.wait_for_function("document.querySelector('.opt[data-kind=gd] [data-stat=ending]')"
+                           ".dataset.ending === 'global_minimum'", timeout=30_000)
+    after = page.evaluate(GREEN_PIXELS)
+    assert after > 3 * max(before, 10), (before, after)  # a drawn path, not just a dot
+    text = page.text_content(".opt[data-kind=gd] [data-stat=ending]")
+    assert "reached the global minimum" in text
+    steps = page.text_content(".opt[data-kind=gd] [data-stat=steps]")
+    assert int(steps.split()[-1]) > 10
+    page.screenshot(path="/tmp/descent-bowl.png", full_page=True)
+
+
+def test_saddle_ridge_stalls_gd_and_the_page_says_so(page):
+    open_lab(page, "saddle")
+    page.click("#btn-ridge")
+    page.wait_for_function("document.querySelector('.opt[data-kind=gd] [data-stat=ending]')"
+                           ".dataset.ending === 'saddle'", timeout=30_000)
+    text = page.text_content(".opt[data-kind=gd] [data-stat=ending]")
+    assert "saddle point" in text and "Hessian eigenvalues -1.00" in text
+    page.wait_for_function("document.querySelector('.opt[data-kind=sgd] [data-stat=ending]')"
+                           ".dataset.ending === 'global_minimum'", timeout=30_000)
+    page.screenshot(path="/tmp/descent-saddle.png", full_page=True)
+
+
+def test_learning_rate_change_and_shared_link(page):
+    open_lab(page, "valley")
+    page.locator(".opt[data-kind=gd] [data-field=lr]").fill("0")  # 10^0 = 1: past 2/curvature
+    page.locator(".opt[data-kind=gd] [data-field=lr]").dispatch_event("change")
+    page.wait_for_function("document.querySelector('.opt[data-kind=gd] [data-out=lr]').textContent === '1'")
+    page.click("#btn-step")
+    page.click("#btn-play")
+    page.wait_for_function("document.querySelector('.opt[data-kind=gd] [data-stat=ending]')"
+                           ".dataset.ending === 'diverged'", timeout=30_000)
+    # The configuration is in the URL: a new tab with the link gets the same surface and rate.
+    url = page.url
+    assert "#s=" in url
+    other = page.context.new_page()
+    other.goto(url)
+    other.wait_for_function("document.querySelector('[data-surface=valley]')"
+                            ".getAttribute('aria-pressed') === 'true'")
+    assert other.text_content(".opt[data-kind=gd] [data-out=lr]") == "1"
+    other.close()
