@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ml_core.checkpoint import CheckpointError, check_weights, load_weights, to_bytes
 from ml_core.cnn import PRESETS, Architecture, LayerInfo, build_model, feature_maps, infer_shapes
 from ml_core.image_datasets import ImageDataset
 from ml_core.pitfalls import AugmentConfig, augment, class_weights, flip_labels, imbalance
@@ -89,12 +90,15 @@ class Evaluation:
     @property
     def per_class_accuracy(self) -> list[float | None]:
         counts = self.counts
-        return [float(self.confusion[c, c] / counts[c]) if counts[c] else None
-                for c in range(len(counts))]
+        return [
+            float(self.confusion[c, c] / counts[c]) if counts[c] else None
+            for c in range(len(counts))
+        ]
 
 
-def split_indices(labels: np.ndarray, val_fraction: float, test_fraction: float,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stratified (train, val, test) indices: each class is split in the same proportions."""
     parts: tuple[list, list, list] = ([], [], [])
     for c in np.unique(labels):
@@ -110,8 +114,13 @@ def split_indices(labels: np.ndarray, val_fraction: float, test_fraction: float,
 
 
 class CNNSession:
-    def __init__(self, config: CNNConfig, dataset: ImageDataset, device: torch.device,
-                 max_parameters: int | None = None) -> None:
+    def __init__(
+        self,
+        config: CNNConfig,
+        dataset: ImageDataset,
+        device: torch.device,
+        max_parameters: int | None = None,
+    ) -> None:
         self.config, self.dataset, self.device = config, dataset, device
         self.classes = dataset.classes
         self.input_shape = dataset.input_shape
@@ -124,8 +133,9 @@ class CNNSession:
             labels, config.val_fraction, config.test_fraction, rng
         )
         if config.imbalance.classes:  # pitfalls touch the training split only
-            train = train[imbalance(labels[train], config.imbalance.classes,
-                                    config.imbalance.fraction, rng)]
+            train = train[
+                imbalance(labels[train], config.imbalance.classes, config.imbalance.fraction, rng)
+            ]
         self.train_ids = train  # dataset indices: the stable ids that "drop" refers to
         noisy, self.flipped = flip_labels(labels[train], config.label_noise, len(self.classes), rng)
         self.train_labels = noisy
@@ -154,8 +164,9 @@ class CNNSession:
         self.optimizer = self._make_optimizer()
         active = ~self.dropped
         weights = class_weights(self.train_labels[active], len(self.classes))
-        self.loss_weights = (torch.from_numpy(weights).to(self.device)
-                             if self.config.weighted_loss else None)
+        self.loss_weights = (
+            torch.from_numpy(weights).to(self.device) if self.config.weighted_loss else None
+        )
         self.batches = torch.Generator().manual_seed(self.config.seed)
         self.augment_rng = torch.Generator(self.device).manual_seed(self.config.seed)
         self.active = torch.from_numpy(np.flatnonzero(active)).to(self.device)
@@ -174,7 +185,11 @@ class CNNSession:
         self.history: list[dict] = []
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        params, lr, wd = self.model.parameters(), self.config.learning_rate, self.config.weight_decay
+        params, lr, wd = (
+            self.model.parameters(),
+            self.config.learning_rate,
+            self.config.weight_decay,
+        )
         return {
             "sgd": lambda: torch.optim.SGD(params, lr, weight_decay=wd),
             "momentum": lambda: torch.optim.SGD(params, lr, momentum=0.9, weight_decay=wd),
@@ -222,8 +237,13 @@ class CNNSession:
             pred = logits.argmax(1)
             self.sample_loss[idx] = losses.detach()
             self.sample_pred[idx] = pred
-            self._sums += torch.stack([losses.detach().sum(), (pred == y).sum(),
-                                       torch.tensor(len(idx), device=self.device)])
+            self._sums += torch.stack(
+                [
+                    losses.detach().sum(),
+                    (pred == y).sum(),
+                    torch.tensor(len(idx), device=self.device),
+                ]
+            )
         self.steps += 1
         self.samples_seen += len(idx)
         if self.position >= len(self.order):
@@ -271,8 +291,16 @@ class CNNSession:
         loss = F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item() if len(y) else None
         confusion = torch.bincount(y * k + p.argmax(1), minlength=k * k).reshape(k, k)
         accuracy = float(confusion.trace() / max(len(y), 1))
-        return Evaluation(split, self.steps, self.epoch, loss, accuracy, confusion.cpu().numpy(),
-                          p.cpu().numpy().astype(np.float32), y.cpu().numpy())
+        return Evaluation(
+            split,
+            self.steps,
+            self.epoch,
+            loss,
+            accuracy,
+            confusion.cpu().numpy(),
+            p.cpu().numpy().astype(np.float32),
+            y.cpu().numpy(),
+        )
 
     def evaluate_val(self) -> Evaluation:
         start = time.perf_counter()
@@ -281,9 +309,16 @@ class CNNSession:
         self.eval_cost = time.perf_counter() - start
         self.last_eval_time = time.perf_counter()
         train_loss, train_acc = self.read_train_metrics(consume=False)
-        self.history.append({"step": self.steps, "epoch": round(self.epoch, 3),
-                             "train_loss": train_loss, "train_acc": train_acc,
-                             "val_loss": self.evaluation.loss, "val_acc": self.evaluation.accuracy})
+        self.history.append(
+            {
+                "step": self.steps,
+                "epoch": round(self.epoch, 3),
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": self.evaluation.loss,
+                "val_acc": self.evaluation.accuracy,
+            }
+        )
         if len(self.history) > 1000:  # thin the older half: long runs keep their shape
             self.history = self.history[:500:2] + self.history[500:]
         return self.evaluation
@@ -311,9 +346,14 @@ class CNNSession:
         wrong = np.flatnonzero(preds != ev.labels)
         confidence = ev.probs[wrong, preds[wrong]]
         order = wrong[np.argsort(-confidence, kind="stable")][:limit]
-        return {"indices": order, "true": ev.labels[order], "pred": preds[order],
-                "confidence": ev.probs[order, preds[order]], "total_wrong": len(wrong),
-                "images": self.display(self.x_val[torch.from_numpy(order).to(self.device)])}
+        return {
+            "indices": order,
+            "true": ev.labels[order],
+            "pred": preds[order],
+            "confidence": ev.probs[order, preds[order]],
+            "total_wrong": len(wrong),
+            "images": self.display(self.x_val[torch.from_numpy(order).to(self.device)]),
+        }
 
     def hardest(self, limit: int) -> dict | None:
         """The active training images with the highest loss the last time they were seen."""
@@ -328,10 +368,15 @@ class CNNSession:
             self.model.eval()
             probs = torch.softmax(self.model(self.normalise(self.x_train[top])), 1)
             self.model.train()
-        return {"ids": self.train_ids[positions], "labels": self.train_labels[positions],
-                "preds": self.sample_pred[top].cpu().numpy(), "losses": losses[top].cpu().numpy(),
-                "confidence": probs.max(1).values.cpu().numpy(),
-                "flipped": self.flipped[positions], "images": self.display(self.x_train[top])}
+        return {
+            "ids": self.train_ids[positions],
+            "labels": self.train_labels[positions],
+            "preds": self.sample_pred[top].cpu().numpy(),
+            "losses": losses[top].cpu().numpy(),
+            "confidence": probs.max(1).values.cpu().numpy(),
+            "flipped": self.flipped[positions],
+            "images": self.display(self.x_train[top]),
+        }
 
     def drop(self, ids: list[int]) -> int:
         """Leave these training images (dataset ids) out and restart training; returns count."""
@@ -379,12 +424,54 @@ class CNNSession:
 
     def augment_preview(self, count: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(originals, augmented, labels) for ``count`` random training images."""
-        pick = self.active[torch.randperm(len(self.active), generator=self.batches)[:count]
-                           .to(self.device)]
+        pick = self.active[
+            torch.randperm(len(self.active), generator=self.batches)[:count].to(self.device)
+        ]
         x = self.x_train[pick]
         out = augment(x.float() / 255, self.config.augment, self.augment_rng)
         out = (out * 255).round().clamp(0, 255).to(torch.uint8)
         return self.display(x), self.display(out), self.y_train[pick].cpu().numpy()
+
+    # ---- save / load -----------------------------------------------------------------------
+    def checkpoint(self) -> bytes:
+        """The model as safetensors bytes, with its config and normalisation in the metadata."""
+        extra = {
+            "classes": self.classes,
+            "input_shape": list(self.input_shape),
+            "mean": self.mean.flatten().tolist(),
+            "std": self.std.flatten().tolist(),
+            "step": self.steps,
+        }
+        return to_bytes(self.model, "cnn", self.config.to_dict(), extra)
+
+    def load_checkpoint(self, tensors: dict[str, torch.Tensor], extra: dict) -> None:
+        """Weights and normalisation from a checkpoint made for this config; then validate."""
+        if extra.get("classes") != self.classes or extra.get("input_shape") != list(
+            self.input_shape
+        ):
+            raise CheckpointError(
+                f"the model was made for classes {extra.get('classes')} and input "
+                f"{extra.get('input_shape')}; this dataset has {self.classes} and "
+                f"{list(self.input_shape)}"
+            )
+        channels = self.input_shape[0]
+        stats = []
+        for key in ("mean", "std"):
+            values = extra.get(key)
+            if (
+                not isinstance(values, list)
+                or len(values) != channels
+                or not all(isinstance(v, int | float) and np.isfinite(v) for v in values)
+            ):
+                raise CheckpointError(f"the model file's {key} must be {channels} numbers")
+            stats.append(torch.tensor(values, dtype=torch.float32, device=self.device))
+        if (stats[1] <= 0).any():
+            raise CheckpointError("the model file's std must be positive")
+        check_weights(self.model, tensors)  # before reset: a bad file leaves the run as it was
+        self.reset()
+        load_weights(self.model, {k: v.to(self.device) for k, v in tensors.items()})
+        self.mean, self.std = (t.reshape(1, channels, 1, 1) for t in stats)
+        self.evaluate_val()
 
 
 def _finite(value: float) -> float | None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import Architecture, ConvBlock, FCLayer
 from ml_core.cnn_session import CNNConfig, CNNSession, Imbalance, TrainingDiverged, split_indices
 from ml_core.image_datasets import LoadOptions, load, prepare_image
@@ -169,3 +170,48 @@ def test_a_huge_learning_rate_diverges_loudly(digits):
     session = CNNSession(tiny_config(False, optimizer="sgd", learning_rate=1e6), digits, CPU)
     with pytest.raises(TrainingDiverged):
         session.train_steps(30)
+
+
+def test_a_saved_model_loads_back_to_the_same_predictions(trained, digits):
+    data = trained.checkpoint()
+    config, extra, tensors = from_bytes(data, "cnn")
+    assert config == trained.config.to_dict() and extra["classes"] == trained.classes
+    fresh = CNNSession(CNNConfig.from_dict(config), digits, CPU)
+    assert fresh.evaluate("val").accuracy < 0.5  # untrained
+    fresh.load_checkpoint(tensors, extra)
+    np.testing.assert_allclose(fresh.evaluate("val").probs, trained.evaluate("val").probs,
+                               atol=1e-5)
+
+
+def test_model_files_that_do_not_fit_are_refused(trained, digits):
+    config, extra, tensors = from_bytes(trained.checkpoint(), "cnn")
+    other = CNNSession(tiny_config(), digits, CPU)
+    with pytest.raises(CheckpointError, match=r"conv1.weight has shape \(16, 1, 3, 3\) but"):
+        other.load_checkpoint(tensors, extra)
+    fewer = {k: v for k, v in tensors.items() if not k.startswith("fc1")}
+    with pytest.raises(CheckpointError, match="missing: fc1.bias, fc1.weight"):
+        trained.load_checkpoint(fewer, extra)
+    assert trained.steps > 0  # a refused file leaves the run as it was
+    with pytest.raises(CheckpointError, match="classes"):
+        other.load_checkpoint(tensors, {**extra, "classes": ["a", "b"]})
+    with pytest.raises(CheckpointError, match="not a torchplay mlp model"):
+        from_bytes(trained.checkpoint(), "mlp")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"", "too short"), (b"\xff" * 64, "bad header length"),
+     (b"\x0c\0\0\0\0\0\0\0" + b'{"a": "b"}  ', "no metadata")],
+)
+def test_garbage_model_files_are_refused(data, message):
+    with pytest.raises(CheckpointError, match=message):
+        from_bytes(data, "cnn")
+
+
+def test_a_pickled_torch_file_is_refused_without_unpickling(tmp_path, trained):
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(trained.model.state_dict(), buffer)  # a zip of pickles: must never be loaded
+    with pytest.raises(CheckpointError, match="not a safetensors model file"):
+        from_bytes(buffer.getvalue(), "cnn")
