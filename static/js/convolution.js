@@ -40,12 +40,16 @@ let poolIndex = 0;
 let timer = null;
 
 function sanitize(s) {
+  // a hand-edited or old link: drop unknown keys and names, fall back to defaults for bad grids
+  for (const key of Object.keys(s)) if (!(key in DEFAULTS)) delete s[key];
   const square = (g) => Array.isArray(g) && g.length > 0 && g.every((r) => Array.isArray(r) && r.length === g[0].length
     && r.every((v) => Number.isFinite(v)));
   if (!square(s.grid)) s.grid = structuredClone(CLASSIC_IMAGE);
   if (!square(s.kernel) || s.kernel.length !== s.kernel[0].length) s.kernel = structuredClone(CLASSIC_KERNEL);
-  if (!Array.isArray(s.kernels) || !s.kernels.length) s.kernels = [...DEFAULTS.kernels];
-  if (!Array.isArray(s.rgb_kernels) || s.rgb_kernels.length !== 3) s.rgb_kernels = [...DEFAULTS.rgb_kernels];
+  const known = (list) => Array.isArray(list) && list.every((name) => name in NAMES);
+  if (!known(s.kernels) || !s.kernels.length) s.kernels = [...DEFAULTS.kernels];
+  if (!known(s.rgb_kernels) || s.rgb_kernels.length !== 3) s.rgb_kernels = [...DEFAULTS.rgb_kernels];
+  if (!(s.sample in SAMPLE_NAMES)) s.sample = DEFAULTS.sample;
   return s;
 }
 

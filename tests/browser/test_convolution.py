@@ -84,6 +84,13 @@ def test_stride_and_padding_change_the_output_size_and_grid(page):
     assert page.locator("#image-grid .cell.pad").count() == 7 * 7 - 5 * 5  # the zero border
     # the first window now sits on the padding: its sum is the centre pixel + bottom-right pixel
     assert page.locator("#window-sum b").text_content() == "2"
+    # the URL is a shareable link to this configuration
+    link = page.url
+    page.goto("about:blank")
+    page.goto(link)
+    page.wait_for_function("document.querySelectorAll('#output-grid .cell').length === 9")
+    assert page.locator("#stride").input_value() == "2"
+    assert page.locator("#image-grid .cell.pad").count() == 7 * 7 - 5 * 5
     # a kernel too large for the image is explained, not crashed on
     _set_range(page, "#ksize", 7)
     _set_range(page, "#padding", 0)
