@@ -30,10 +30,10 @@ function number(field, value, min, max, label, step = 1) {
 
 function tools(kind, i, n) {
   return `<span class="cnn-tools">
-    <button type="button" data-act="up" data-kind="${kind}" data-i="${i}" title="Move up" aria-label="Move up"${i === 0 ? " disabled" : ""}>↑</button>
-    <button type="button" data-act="down" data-kind="${kind}" data-i="${i}" title="Move down" aria-label="Move down"${i === n - 1 ? " disabled" : ""}>↓</button>
-    <button type="button" data-act="copy" data-kind="${kind}" data-i="${i}" title="Duplicate" aria-label="Duplicate"><svg viewBox="0 0 16 16" aria-hidden="true"><path d="M5 1h9v9h-2V3H5zM2 5h8v9H2z"/></svg></button>
-    <button type="button" data-act="remove" data-kind="${kind}" data-i="${i}" title="Remove" aria-label="Remove">×</button>
+    <button type="button" data-act="up" data-list="${kind}" data-i="${i}" title="Move up" aria-label="Move up"${i === 0 ? " disabled" : ""}>↑</button>
+    <button type="button" data-act="down" data-list="${kind}" data-i="${i}" title="Move down" aria-label="Move down"${i === n - 1 ? " disabled" : ""}>↓</button>
+    <button type="button" data-act="copy" data-list="${kind}" data-i="${i}" title="Duplicate" aria-label="Duplicate"><svg viewBox="0 0 16 16" aria-hidden="true"><path d="M5 1h9v9h-2V3H5zM2 5h8v9H2z"/></svg></button>
+    <button type="button" data-act="remove" data-list="${kind}" data-i="${i}" title="Remove" aria-label="Remove">×</button>
   </span>`;
 }
 
@@ -46,7 +46,7 @@ export class Builder {
     this.shapes = null;
     on(root, "input", "[data-field]", (e, el) => this.edit(el));
     on(root, "change", "[data-field]", (e, el) => this.edit(el));
-    on(root, "click", "button[data-act]", (e, el) => this.act(el.dataset.act, el.dataset.kind, Number(el.dataset.i)));
+    on(root, "click", "button[data-act]", (e, el) => this.act(el.dataset.act, el.dataset.list, Number(el.dataset.i)));
   }
 
   get maxBlocks() { return this.limits.max_blocks ?? 8; }
@@ -126,7 +126,7 @@ export class Builder {
         <div class="cnn-block-error" data-error="${i + 1}" hidden></div>
       </li>`);
     });
-    parts.push(`<li class="cnn-add"><button type="button" data-act="add" data-kind="block" data-i="0"${blocks.length >= this.maxBlocks ? " disabled" : ""}>+ conv block</button></li>`);
+    parts.push(`<li class="cnn-add"><button type="button" data-act="add" data-list="block" data-i="0"${blocks.length >= this.maxBlocks ? " disabled" : ""}>+ conv block</button></li>`);
     parts.push(`<li class="cnn-io"><b>Flatten</b><span class="cnn-shape" data-shape="flatten"></span></li>`);
     fc.forEach((f, i) => {
       parts.push(`<li class="cnn-block cnn-fc" data-kind="fc" data-i="${i}">
@@ -140,7 +140,7 @@ export class Builder {
         <div class="cnn-block-error" data-error="fc${i + 1}" hidden></div>
       </li>`);
     });
-    parts.push(`<li class="cnn-add"><button type="button" data-act="add" data-kind="fc" data-i="0"${fc.length >= this.maxFc ? " disabled" : ""}>+ fully-connected layer</button></li>`);
+    parts.push(`<li class="cnn-add"><button type="button" data-act="add" data-list="fc" data-i="0"${fc.length >= this.maxFc ? " disabled" : ""}>+ fully-connected layer</button></li>`);
     parts.push(`<li class="cnn-io"><b>Output</b><span class="cnn-shape" data-shape="output"></span></li>`);
     this.root.innerHTML = parts.join("");
     if (this.shapes) this.setShapes(this.shapes);

@@ -1,0 +1,197 @@
+"""The CNN lab in real headless Chromium: build a net, train it, look inside, probe it with a picture."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image, ImageDraw
+
+pytestmark = pytest.mark.browser
+
+# A canvas's pixels as a list, to tell whether a picture changed.
+PIXELS = (
+    "(sel) => { const c = document.querySelector(sel);"
+    " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"
+)
+STEP = "parseInt(document.querySelector('#step').textContent.replace(/,/g, ''))"
+
+
+def open_lab(page) -> None:
+    page.goto("/cnn")
+    # the server's `configured` has been taken: the parameter count and the layer shapes are in
+    page.wait_for_function("document.querySelector('#total-params').textContent !== '–'")
+    page.wait_for_selector("#blocks .cnn-layer-chip")
+
+
+def set_field(page, block: int, field: str, value) -> None:
+    """Type into field `field` of conv block `block` (0-based) of the architecture builder."""
+    page.fill(f"#blocks [data-kind=block][data-i='{block}'] [data-field='{field}']", str(value))
+
+
+def confusion_total(page) -> int:
+    cells = page.locator("#confusion tbody td").all_inner_texts()
+    return sum(int(c) for c in cells)
+
+
+def percent(text: str) -> float:
+    match = re.search(r"([\d.]+)%", text)
+    assert match, f"no percentage in {text!r}"
+    return float(match.group(1))
+
+
+def png(draw) -> bytes:
+    image = Image.new("RGB", (120, 120), "white")
+    draw(ImageDraw.Draw(image))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def train_until_evaluated(page) -> None:
+    page.click("#btn-play")
+    page.wait_for_selector("#confusion tbody td")
+    page.wait_for_selector("#kernels canvas")
+    page.wait_for_selector("#layers canvas")
+
+
+def pause(page) -> None:
+    if page.get_attribute("#btn-play", "data-state") == "playing":
+        page.click("#btn-play")
+    page.wait_for_function("document.querySelector('#btn-play').dataset.state === 'paused'")
+
+
+def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
+    open_lab(page)
+    assert page.locator("#blocks [data-kind=block]").count() == 2  # the default preset
+    # build: a third conv block, 8 channels in the first one
+    page.click("#blocks button[data-act=add][data-list=block]")
+    page.wait_for_selector("#blocks [data-kind=block][data-i='2']")
+    set_field(page, 0, "channels", 8)
+    page.select_option("#blocks [data-kind=block][data-i='2'] [data-field=pool]", "none")
+    # the server's shape inference answers under each block: conv3 keeps the 4×4 maps of pool2
+    page.wait_for_function(
+        "[...document.querySelectorAll('#blocks .cnn-layer-chip')]"
+        ".some(e => e.textContent.includes('conv3') && e.textContent.includes('×4×4'))"
+    )
+    page.wait_for_function(
+        "[...document.querySelectorAll('#blocks .cnn-layer-chip')]"
+        ".some(e => e.textContent.includes('conv1') && e.textContent.includes('8×16×16'))"
+    )
+    assert page.is_visible("#config-pending")
+    page.click("#btn-apply")
+    page.wait_for_selector("#config-pending", state="hidden")
+    page.wait_for_function("document.querySelectorAll('#blocks [data-kind=block]').length === 3")
+
+    train_until_evaluated(page)
+    kernels = page.evaluate(PIXELS, "#kernels canvas")
+    maps = page.evaluate(PIXELS, "#layers canvas")
+    seen = confusion_total(page)
+    confusion = page.locator("#confusion tbody").inner_text()
+    step = page.evaluate(STEP)
+    assert seen > 0
+    # three conv layers of kernels; feature maps of conv1..conv3 (and their batch norm, relu, pool)
+    assert page.locator("#kernels .cnn-layer").count() == 3
+    assert page.locator("#layers [data-layer]").count() >= 9
+    # keep training: the kernels, maps and confusion matrix are redrawn with what the net learned
+    page.wait_for_function(f"{STEP} > {step + 60}")
+    page.wait_for_function(
+        "(before) => document.querySelector('#confusion tbody').innerText !== before", arg=confusion
+    )
+    pause(page)
+    assert page.evaluate(PIXELS, "#kernels canvas") != kernels
+    assert page.evaluate(PIXELS, "#layers canvas") != maps
+    assert confusion_total(page) == seen  # same validation images, new predictions
+    assert percent(page.text_content("#val-acc")) > 50
+    assert page.locator("#per-class .cnn-pc").count() == 10
+    # curves, and the test accuracy on demand
+    assert page.evaluate("document.querySelectorAll('#chart-acc canvas').length") >= 1
+    page.click("#btn-test")
+    page.wait_for_function("document.querySelector('#test-result').textContent.includes('Test accuracy')")
+    assert percent(page.text_content("#test-result")) > 50
+    page.screenshot(path="/tmp/cnn-trained.png", full_page=True)
+
+
+def test_upload_draw_and_see_probabilities_and_feature_maps(page, tmp_path):
+    open_lab(page)
+    page.click("#btn-step")
+    page.wait_for_function(f"{STEP} >= 10")
+    # a "7" drawn on white paper, as a photo of ink would be
+    path = tmp_path / "seven.png"
+    path.write_bytes(png(lambda d: d.line([(25, 25), (95, 25), (50, 105)], fill="black", width=12)))
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector("#own-result", state="visible")
+    assert page.is_hidden("#upload-error")
+    probs = page.locator("#own-probs .cnn-prob-val").all_inner_texts()
+    assert len(probs) == 10
+    assert abs(sum(percent(p) for p in probs) - 100) < 1.5
+    assert "seven.png" in page.text_content("#own-pred")
+    # what the net sees: the preprocessed 16×16 picture; then every spatial layer's maps
+    assert page.evaluate("document.querySelector('#own-input').width") == 16
+    assert page.locator("#own-layers [data-layer]").count() >= 8
+    first = page.evaluate(PIXELS, "#own-layers canvas")
+    assert len(set(first)) > 4  # a real picture, not a blank canvas
+    # the streamed feature maps now follow the uploaded picture too (the next frame shows it)
+    page.click("#btn-step")
+    page.wait_for_function("document.querySelector('#img-index').textContent === 'your image'")
+
+    # draw a digit on the pad: it is classified when the stroke ends
+    page.locator("#pad").scroll_into_view_if_needed()
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 100, box["y"] + 40)
+    page.mouse.down()
+    for y in range(40, 170, 10):
+        page.mouse.move(box["x"] + 100, box["y"] + y)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#own-pred').textContent.includes('your drawing')")
+    assert page.evaluate(PIXELS, "#own-layers canvas") != first
+    # a bundled sample picture
+    page.select_option("#sample", index=1)
+    page.wait_for_function(
+        "(name) => document.querySelector('#own-pred').textContent.includes(name)",
+        arg=page.locator("#sample option").nth(1).inner_text(),
+    )
+    page.screenshot(path="/tmp/cnn-own-image.png", full_page=True)
+
+
+def test_a_bad_upload_shows_a_clear_message(page):
+    open_lab(page)
+    page.set_input_files(
+        "#upload", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": b"not an image"}]
+    )
+    page.wait_for_selector("#upload-error", state="visible")
+    message = page.text_content("#upload-error")
+    assert "photo.png" in message
+    assert "not a PNG, JPEG, WebP or GIF" in message
+    assert page.is_hidden("#own-result")
+    # the page goes on working: a good picture afterwards is classified and the message goes
+    page.set_input_files(
+        "#upload", files=[{"name": "dot.png", "mimeType": "image/png",
+                           "buffer": png(lambda d: d.ellipse([40, 40, 80, 80], fill="black"))}]
+    )
+    page.wait_for_selector("#own-result", state="visible")
+    assert page.is_hidden("#upload-error")
+    # Chromium logs the refused request as "Failed to load resource"; that one line is expected
+    expected = "console.error: Failed to load resource: the server responded with a status of 400"
+    assert any(e.startswith(expected) for e in page.console_errors)
+    page.console_errors[:] = [e for e in page.console_errors if not e.startswith(expected)]
+
+
+def test_an_impossible_architecture_is_explained_before_training(page):
+    open_lab(page)
+    # stride 4 shrinks 16×16 to 4×4, pooling to 2×2: block 2's 3×3 kernel no longer fits
+    set_field(page, 0, "stride", 4)
+    set_field(page, 1, "padding", 0)
+    page.wait_for_selector("#arch-error", state="visible")
+    assert "conv2" in page.text_content("#arch-error")
+    assert "2×2" in page.text_content("#arch-error")
+    block = page.locator("#blocks [data-kind=block][data-i='1']")
+    assert "bad" in (block.get_attribute("class") or "")
+    assert "kernel" in block.locator(".cnn-block-error").inner_text()
+    assert page.is_disabled("#btn-apply")
+    # fixing it (padding back) clears the message and shapes come back
+    set_field(page, 1, "padding", 1)
+    page.wait_for_selector("#arch-error", state="hidden")
+    assert not page.is_disabled("#btn-apply")
+    assert "bad" not in (block.get_attribute("class") or "")
