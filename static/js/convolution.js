@@ -334,7 +334,8 @@ function renderWalk() {
   const cols = grid.output[0].length;
   cellGrid(out, rows, cols, (r, c) => {
     const index = r * cols + c;
-    const cell = el("div", { class: `cell value${index === windowIndex ? " current" : ""}`, text: num(grid.output[r][c]) });
+    const when = index === windowIndex ? " current" : index > windowIndex ? " later" : "";
+    const cell = el("div", { class: `cell value${when}`, text: num(grid.output[r][c]) });
     cell.dataset.index = index;
     cell.title = "show this window";
     return cell;
