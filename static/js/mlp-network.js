@@ -42,19 +42,15 @@ export class NetworkView {
     this.shape = shape;
     this.frame = null;
     const widest = Math.max(FEATURES.length, ...shape.hidden);
-    // Many layers: short column titles so the heads do not run into each other.
-    const compact = shape.hidden.length >= 4;
-    this.compact = compact;
-    this.root.classList.toggle("compact", compact);
     this.root.style.setProperty("--node", widest > 10 ? "26px" : widest > 7 ? "32px" : "40px");
     this.cols.replaceChildren();
     this.columns = []; // per layer: the node elements that links attach to (active only)
     this.thumbs = []; // per hidden layer: canvases, in neuron order
 
     // Input features: every feature is shown; a click switches it on or off.
-    const inputs = compact
-      ? this.column("In", `${shape.features.length}/${FEATURES.length}`)
-      : this.column("Features", `${shape.features.length} of ${FEATURES.length}`);
+    const n = shape.features.length;
+    const all = FEATURES.length;
+    const inputs = this.column(["Features", "In"], [`${n} of ${all}`, `${n}/${all}`]);
     const active = [];
     for (const f of FEATURES) {
       const on = shape.features.includes(f.id);
@@ -73,9 +69,8 @@ export class NetworkView {
     this.columns.push(active);
 
     shape.hidden.forEach((width, layer) => {
-      const col = compact
-        ? this.column(`H${layer + 1}`, `${width}`)
-        : this.column(`Hidden ${layer + 1}`, `${width} neuron${width > 1 ? "s" : ""}`);
+      const neurons = `${width} neuron${width > 1 ? "s" : ""}`;
+      const col = this.column([`Hidden ${layer + 1}`, `H${layer + 1}`], [neurons, `${width}`]);
       const pm = el("div", "mlp-pm");
       for (const [delta, sign, label] of [[1, "+", "Add a neuron"], [-1, "−", "Remove a neuron"]]) {
         const b = el("button", "mlp-pm-btn", sign);
@@ -107,9 +102,8 @@ export class NetworkView {
 
     // Output: one sigmoid unit for 2 classes, k softmax units otherwise.
     const k = shape.classes;
-    const out = compact
-      ? this.column("Out", k > 2 ? "softmax" : "sigmoid")
-      : this.column("Output", k > 2 ? `softmax · ${k} classes` : "sigmoid · 2 classes");
+    const kind = k > 2 ? [`softmax · ${k} classes`, "softmax"] : ["sigmoid · 2 classes", "sigmoid"];
+    const out = this.column(["Output", "Out"], kind);
     const outNodes = [];
     this.outCanvas = null;
     const units = k > 2 ? k : 1;
@@ -133,10 +127,16 @@ export class NetworkView {
     requestAnimationFrame(() => this.layoutLinks());
   }
 
+  // A column with a head of [long, short] title and subtitle (short ones when space is tight).
   column(title, subtitle) {
     const col = el("div", "mlp-col");
     const head = el("div", "mlp-col-head");
-    head.append(el("div", "mlp-col-title", title), el("div", "mlp-col-sub", subtitle));
+    const both = (cls, [long, short]) => {
+      const line = el("div", cls);
+      line.append(el("span", "long", long), el("span", "short", short));
+      return line;
+    };
+    head.append(both("mlp-col-title", title), both("mlp-col-sub", subtitle));
     const nodes = el("div", "mlp-nodes");
     const foot = el("div", "mlp-col-foot");
     col.append(head, nodes, foot);
@@ -178,6 +178,10 @@ export class NetworkView {
   // Curves from the right edge of each node to the left edge of the next layer's nodes.
   layoutLinks() {
     if (!this.links) return;
+    // Short column titles when each column has less than ~90 px.
+    const perColumn = this.root.clientWidth / (this.shape.hidden.length + 2);
+    this.compact = perColumn < 90;
+    this.root.classList.toggle("compact", this.compact);
     const box = this.root.getBoundingClientRect();
     this.svg.setAttribute("width", box.width);
     this.svg.setAttribute("height", box.height);

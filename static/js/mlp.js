@@ -32,6 +32,7 @@ let hover = null; // getter of the hovered neuron's map, or null
 let tool = cfg.dataset.name === "custom" ? "add" : null;
 let drawClass = 0;
 let warnedFull = false;
+let accepted = null; // the last config the server took
 let engine = ""; // where and how the server trains: "cpu · fast path"
 
 function cleanPoints(list) {
@@ -131,8 +132,16 @@ sock.on("configured", (msg) => {
   adopt(msg);
 });
 
+// ws.js has shown the message already. A refused configure leaves the server as it was, so the
+// controls go back to the last config it accepted.
 sock.on("error", () => {
-  pending = Math.max(0, pending - 1); // ws.js already showed it with showError
+  if (pending === 0) return;
+  pending--;
+  if (pending === 0 && accepted) {
+    cfg = structuredClone(accepted);
+    renderControls();
+    share();
+  }
 });
 
 sock.on("updated", (msg) => {
@@ -178,6 +187,7 @@ const drawFrame = rafThrottle(() => {
 // Take the server's answer: the normalised config, the data split, the model and the notes.
 function adopt(msg) {
   cfg = mergeConfig(msg.config);
+  accepted = structuredClone(cfg);
   data = msg.data || { train: [], val: [] };
   frame = null;
   lastStep = -1;
@@ -315,7 +325,8 @@ const batchIndex = (size) => {
 function describeBatch(size) {
   const n = trainCount();
   if (size >= LIMITS.points || (n && size >= n)) {
-    return ["all", "full batch: plain gradient descent, one step per epoch"];
+    return [size >= LIMITS.points ? "all" : String(size),
+      `full batch (all ${n || ""} training points): plain gradient descent, one step per epoch`];
   }
   if (size === 1) return ["1", "one point per step: pure stochastic gradient descent"];
   return [String(size), `mini-batch SGD: ${n ? Math.ceil(n / size) : "?"} steps per epoch`];

@@ -200,3 +200,17 @@ def test_divergence_stops_with_a_clear_banner(page):
     page.click("#btn-lower-lr")
     banner.wait_for(state="hidden")
     assert page.input_value("#learning_rate") == "1"
+
+
+def test_refused_config_is_explained_and_rolled_back(page):
+    open_playground(page)
+    page.evaluate("document.querySelector('#batch_size').value = 0")  # batch size 1
+    page.dispatch_event("#batch_size", "change")
+    page.wait_for_function("document.querySelector('#batch-label').textContent === '1'")
+    page.wait_for_function("document.querySelector('#notes').textContent.includes('stochastic')")
+    page.click("#batch_norm")  # batch norm cannot normalise a batch of one point
+    error = page.locator(".toast.error")
+    error.wait_for()
+    assert "batch" in error.text_content().lower()
+    page.wait_for_function("!document.querySelector('#batch_norm').checked")
+    assert "batch_norm%22%3Atrue" not in page.url
