@@ -325,9 +325,20 @@ function renderStatus() {
 function renderChart() {
   const history = frame && frame.epoch_mistakes ? frame.epoch_mistakes : [];
   if (history.length < chartLength) { chart.clear(); chartLength = 0; }
-  if (!frame || !frame.visits) { if (chartLength) chart.clear(); chartLength = 0; return; }
+  if (!frame || !frame.visits) {
+    if (chartLength) chart.clear();
+    chartLength = 0;
+    $("#epoch-caption").textContent = "One point per epoch: a pass with no mistake ends the run.";
+    return;
+  }
   for (let i = Math.max(0, chartLength - 1); i < history.length; i++) chart.push(i + 1, [history[i]]);
   chartLength = history.length;
+  const running = frame.visits % frame.n > 0 && frame.status !== "converged";
+  const done = running ? history.slice(0, -1) : history;
+  const parts = [];
+  if (running) parts.push(`epoch ${history.length} so far: ${history[history.length - 1]} mistakes`);
+  if (done.length) parts.push(`last complete epoch: ${done[done.length - 1]} mistakes`);
+  $("#epoch-caption").textContent = parts.join(" · ");
 }
 
 // ---- controls -------------------------------------------------------------------------------
@@ -457,15 +468,16 @@ $("#max_epochs").addEventListener("change", (e) => {
   if (!(v >= 1 && v <= LIMITS.max_epochs)) { showError(`Epochs: 1 to ${LIMITS.max_epochs}.`); renderControls(); return; }
   sock.send({ type: "set", max_epochs: v });
 });
+const sendSet = rafThrottle((change) => sock.send({ type: "set", ...change })); // one per frame
 $("#learning_rate").addEventListener("input", (e) => {
   const lr = roundNice(LR.toValue(Number(e.target.value)));
   $("#lr-label").textContent = lr;
-  sock.send({ type: "set", learning_rate: lr });
+  sendSet({ learning_rate: lr });
 });
 $("#speed").addEventListener("input", (e) => {
   const speed = roundNice(SPEED.toValue(Number(e.target.value)));
   $("#speed-label").textContent = `${speed} /s`;
-  sock.send({ type: "set", speed });
+  sendSet({ speed });
 });
 
 // ---- the canvas: add / erase points, drag the line's handles ---------------------------------
