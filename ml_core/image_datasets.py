@@ -33,10 +33,30 @@ import torch
 import torch.nn.functional as F
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot"]
-CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                 "truck"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+CIFAR_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 class DatasetError(ValueError):
@@ -84,13 +104,21 @@ def load_digits(options: LoadOptions) -> ImageDataset:
     digits = sk_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None]  # (N, 1, 8, 8)
     if options.upscale > 1:
-        images = F.interpolate(images, scale_factor=options.upscale, mode="bilinear",
-                               align_corners=False)
+        images = F.interpolate(
+            images, scale_factor=options.upscale, mode="bilinear", align_corners=False
+        )
     images = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     images, labels = _subsample(images, digits.target.astype(np.int64), options)
     side = 8 * options.upscale
-    return ImageDataset("digits", f"Handwritten digits (scikit-learn, {side}×{side})", images,
-                        labels, DIGIT_CLASSES, light_on_dark=True, ink_fill=1.0)
+    return ImageDataset(
+        "digits",
+        f"Handwritten digits (scikit-learn, {side}×{side})",
+        images,
+        labels,
+        DIGIT_CLASSES,
+        light_on_dark=True,
+        ink_fill=1.0,
+    )
 
 
 def load_faces(options: LoadOptions) -> ImageDataset:
@@ -100,8 +128,13 @@ def load_faces(options: LoadOptions) -> ImageDataset:
     images = np.round(faces * 255).astype(np.uint8)[..., None]
     labels = np.repeat(np.array([0, 1], dtype=np.int64), 100)
     images, labels = _subsample(images, labels, options)
-    return ImageDataset("faces", "Faces vs. not faces (scikit-image lfw_subset, 25×25)", images,
-                        labels, ["face", "not face"])
+    return ImageDataset(
+        "faces",
+        "Faces vs. not faces (scikit-image lfw_subset, 25×25)",
+        images,
+        labels,
+        ["face", "not face"],
+    )
 
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "stripes")
@@ -150,8 +183,9 @@ def make_shapes(count: int, seed: int = 0, side: int = 32) -> tuple[np.ndarray, 
 def load_shapes(options: LoadOptions) -> ImageDataset:
     count = min(options.samples or 2000, options.max_samples)
     images, labels = make_shapes(count, seed=options.seed)
-    return ImageDataset("shapes", "Generated shapes (32×32 colour)", images, labels,
-                        list(SHAPE_CLASSES))
+    return ImageDataset(
+        "shapes", "Generated shapes (32×32 colour)", images, labels, list(SHAPE_CLASSES)
+    )
 
 
 # ---- IDX (MNIST, Fashion-MNIST) -------------------------------------------------------------
@@ -170,9 +204,15 @@ def read_idx(data: bytes) -> np.ndarray:
     dtype = np.dtype(IDX_DTYPES[data[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(data) - header != expected:
-        raise DatasetError(f"IDX file holds {len(data) - header} bytes of data, expected "
-                           f"{expected} for shape {dims}")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+        raise DatasetError(
+            f"IDX file holds {len(data) - header} bytes of data, expected "
+            f"{expected} for shape {dims}"
+        )
+    return (
+        np.frombuffer(data, dtype=dtype, offset=header)
+        .reshape(dims)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def _read_maybe_gz(path: Path) -> bytes:
@@ -184,8 +224,10 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-IDX_FOLDERS = {"mnist": ("mnist", "MNIST/raw"),
-               "fashion_mnist": ("fashion_mnist", "fashion-mnist", "FashionMNIST/raw")}
+IDX_FOLDERS = {
+    "mnist": ("mnist", "MNIST/raw"),
+    "fashion_mnist": ("fashion_mnist", "fashion-mnist", "FashionMNIST/raw"),
+}
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -223,21 +265,37 @@ def _read_idx_set(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def _load_idx(name: str, options: LoadOptions) -> tuple[np.ndarray, np.ndarray]:
     folder = idx_folder(name, options.data_dir)
     if folder is None:
-        raise DatasetError(f"{name} files not found: put the four IDX files (.gz or not) in "
-                           f"{Path(options.data_dir) / IDX_FOLDERS[name][0]}")
+        raise DatasetError(
+            f"{name} files not found: put the four IDX files (.gz or not) in "
+            f"{Path(options.data_dir) / IDX_FOLDERS[name][0]}"
+        )
     return _subsample(*_read_idx_set(folder), options)
 
 
 def load_mnist(options: LoadOptions) -> ImageDataset:
     images, labels = _load_idx("mnist", options)
-    return ImageDataset("mnist", "MNIST handwritten digits (28×28)", images, labels,
-                        DIGIT_CLASSES, light_on_dark=True, ink_fill=20 / 28)
+    return ImageDataset(
+        "mnist",
+        "MNIST handwritten digits (28×28)",
+        images,
+        labels,
+        DIGIT_CLASSES,
+        light_on_dark=True,
+        ink_fill=20 / 28,
+    )
 
 
 def load_fashion_mnist(options: LoadOptions) -> ImageDataset:
     images, labels = _load_idx("fashion_mnist", options)
-    return ImageDataset("fashion_mnist", "Fashion-MNIST clothing (28×28)", images, labels,
-                        FASHION_CLASSES, light_on_dark=True, ink_fill=1.0)
+    return ImageDataset(
+        "fashion_mnist",
+        "Fashion-MNIST clothing (28×28)",
+        images,
+        labels,
+        FASHION_CLASSES,
+        light_on_dark=True,
+        ink_fill=1.0,
+    )
 
 
 # ---- CIFAR-10 python batches ------------------------------------------------------------------
@@ -278,11 +336,18 @@ def read_cifar_batch(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError("not a CIFAR-10 batch: expected a dict")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
     pixels, labels = batch.get("data"), batch.get("labels")
-    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 \
-            or pixels.shape[1] != 3072:
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.dtype != np.uint8
+        or pixels.ndim != 2
+        or pixels.shape[1] != 3072
+    ):
         raise DatasetError("not a CIFAR-10 batch: 'data' must be a uint8 array (N, 3072)")
-    if not isinstance(labels, list) or len(labels) != len(pixels) \
-            or not all(isinstance(v, int) and 0 <= v <= 9 for v in labels):
+    if (
+        not isinstance(labels, list)
+        or len(labels) != len(pixels)
+        or not all(isinstance(v, int) and 0 <= v <= 9 for v in labels)
+    ):
         raise DatasetError("not a CIFAR-10 batch: 'labels' must be N integers 0..9")
     # Each row is 1024 red, then 1024 green, then 1024 blue values, row-major.
     images = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
@@ -306,11 +371,12 @@ def _read_cifar_set(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def load_cifar10(options: LoadOptions) -> ImageDataset:
     folder = cifar_folder(options.data_dir)
     if folder is None:
-        raise DatasetError("CIFAR-10 files not found: unpack cifar-10-python.tar.gz into "
-                           f"{Path(options.data_dir)} (a cifar-10-batches-py folder)")
+        raise DatasetError(
+            "CIFAR-10 files not found: unpack cifar-10-python.tar.gz into "
+            f"{Path(options.data_dir)} (a cifar-10-batches-py folder)"
+        )
     images, labels = _subsample(*_read_cifar_set(folder), options)
-    return ImageDataset("cifar10", "CIFAR-10 photos (32×32 colour)", images, labels,
-                        CIFAR_CLASSES)
+    return ImageDataset("cifar10", "CIFAR-10 photos (32×32 colour)", images, labels, CIFAR_CLASSES)
 
 
 def prepare_image(image: np.ndarray, dataset: ImageDataset) -> np.ndarray:
@@ -345,7 +411,9 @@ def prepare_image(image: np.ndarray, dataset: ImageDataset) -> np.ndarray:
             grey = square
         box = max(1, round(dataset.ink_fill * height))
         ink = Image.fromarray(np.round(grey * 255).astype(np.uint8)).resize(
-            (box, box), Image.Resampling.LANCZOS if box < grey.shape[0] else Image.Resampling.BILINEAR)
+            (box, box),
+            Image.Resampling.LANCZOS if box < grey.shape[0] else Image.Resampling.BILINEAR,
+        )
         canvas = np.zeros((height, width), np.uint8)
         top, left = (height - box) // 2, (width - box) // 2
         canvas[top : top + box, left : left + box] = np.asarray(ink)
@@ -373,6 +441,16 @@ DATASETS: dict[str, Loader] = {
 }
 
 
+TITLES = {
+    "digits": "Handwritten digits (scikit-learn)",
+    "faces": "Faces vs. not faces (scikit-image)",
+    "shapes": "Generated shapes (colour)",
+    "mnist": "MNIST digits",
+    "fashion_mnist": "Fashion-MNIST clothing",
+    "cifar10": "CIFAR-10 photos",
+}
+
+
 def availability(data_dir: Path) -> list[dict]:
     """Which datasets can be loaded now, with a hint for the missing ones."""
     found = {
@@ -382,7 +460,8 @@ def availability(data_dir: Path) -> list[dict]:
     }
     rows = []
     for name in DATASETS:
-        row = {"name": name, "available": name not in found or found[name] is not None}
+        row = {"name": name, "title": TITLES[name],
+               "available": name not in found or found[name] is not None}
         if not row["available"]:
             row["hint"] = f"not in {data_dir}: python -m ml_core.image_datasets download {name}"
         rows.append(row)
@@ -397,19 +476,31 @@ def load(name: str, options: LoadOptions) -> ImageDataset:
 
 # ---- optional download (a command-line tool; never called by the server or the tests) -------
 DOWNLOADS = {
-    "mnist": ("mnist", "https://ossci-datasets.s3.amazonaws.com/mnist/", {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}),
-    "fashion_mnist": ("fashion_mnist",
-                      "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}),
-    "cifar10": (".", "https://www.cs.toronto.edu/~kriz/", {
-        "cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"}),
+    "mnist": (
+        "mnist",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        {
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+    ),
+    "fashion_mnist": (
+        "fashion_mnist",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        {
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+    ),
+    "cifar10": (
+        ".",
+        "https://www.cs.toronto.edu/~kriz/",
+        {"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
+    ),
 }
 
 
@@ -444,6 +535,8 @@ def download(name: str, data_dir: Path, progress: Callable[[str], None] = print)
 
 if __name__ == "__main__":  # python -m ml_core.image_datasets download mnist [data_dir]
     if len(sys.argv) < 3 or sys.argv[1] != "download":
-        sys.exit("usage: python -m ml_core.image_datasets download mnist|fashion_mnist|cifar10 "
-                 "[data_dir]")
+        sys.exit(
+            "usage: python -m ml_core.image_datasets download mnist|fashion_mnist|cifar10 "
+            "[data_dir]"
+        )
     download(sys.argv[2], Path(sys.argv[3] if len(sys.argv) > 3 else "data"))

@@ -98,6 +98,7 @@ def test_fashion_mnist_uses_its_own_folder_and_classes(tmp_path):
     dataset = load("fashion_mnist", LoadOptions(data_dir=tmp_path))
     assert dataset.classes[9] == "Ankle boot" and len(dataset.labels) == 40
     rows = {row["name"]: row["available"] for row in availability(tmp_path)}
+    assert all(row["title"] for row in availability(tmp_path))
     assert rows == {"digits": True, "faces": True, "shapes": True, "mnist": False,
                     "fashion_mnist": True, "cifar10": False}
 

@@ -1,0 +1,426 @@
+"""The CNN lab: build a convolutional net, train it live, look inside it, probe it with an image.
+
+The training itself lives in ``ml_core.cnn_session``; this module validates client input, turns the
+session's tensors into wire messages (uint8 binary frames, capped in channels and resolution, see
+docs/protocol-cnn.md) and serves the REST endpoints: predict on an uploaded image, download the
+model, load a model.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+from typing import Annotated
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from PIL import Image
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.frames import BinaryFrame, to_uint8, to_uint8_signed
+from app.labs.base import Diverged, Lab, LabError, Message
+from app.schemas.cnn import Bare, CNNConfigModel, Drop, Inspect, Prediction, SelectImage
+from app.sessions import lookup_session
+from app.uploads import read_image, read_upload
+from ml_core.checkpoint import CheckpointError, from_bytes
+from ml_core.cnn import PRESETS, ArchitectureError, conv_kernels, count_params, infer_shapes
+from ml_core.cnn_session import CNNConfig, CNNSession, TrainingDiverged
+from ml_core.device import describe
+from ml_core.image_datasets import (
+    DatasetError,
+    ImageDataset,
+    LoadOptions,
+    availability,
+    load,
+    prepare_image,
+)
+from ml_core.images import SAMPLE_IMAGES, ImageError, load_sample, to_array
+
+SPATIAL = ("conv", "batchnorm", "activation", "pool")  # C x H x W ones are pictures
+LAB_MESSAGES = ("inspect", "select_image", "drop", "restore", "test", "augment_preview",
+                "describe", "refresh")
+
+
+class CNNLab(Lab):
+    name = "cnn"
+
+    def __init__(self, settings: Settings, device: torch.device) -> None:
+        super().__init__(settings, device)
+        self.limits = settings.cnn
+        self.session: CNNSession | None = None
+        self._dataset_key: tuple | None = None
+        self._dataset: ImageDataset | None = None
+        self._sent_eval = -1  # eval_version whose evaluation/gallery/hardest went out last
+        self._best_val: float | None = None
+
+    # ---- configuration -----------------------------------------------------------------------
+    def _validate(self, config: dict) -> CNNConfig:
+        try:
+            model = CNNConfigModel.model_validate(config, context={"limits": self.limits})
+        except ValidationError as exc:
+            raise LabError.from_validation(exc, "config: ") from None
+        return CNNConfig.from_dict(model.model_dump())
+
+    def _load_dataset(self, config: CNNConfig) -> ImageDataset:
+        upscale = config.upscale if config.dataset == "digits" else 1
+        key = (config.dataset, upscale, config.samples, config.seed)
+        if key != self._dataset_key:
+            options = LoadOptions(data_dir=self.limits.data_dir, samples=config.samples,
+                                  max_samples=self.limits.max_samples, upscale=upscale,
+                                  seed=config.seed)
+            try:
+                self._dataset = load(config.dataset, options)
+            except DatasetError as exc:
+                raise LabError(str(exc)) from None
+            self._dataset_key = key
+        return self._dataset
+
+    def _build(self, config: CNNConfig) -> CNNSession:
+        dataset = self._load_dataset(config)
+        bad = [c for c in config.imbalance.classes if c >= len(dataset.classes)]
+        if bad:
+            raise LabError(f"imbalance: {dataset.name} has classes 0..{len(dataset.classes) - 1}, "
+                           f"not {bad[0]}")
+        try:
+            return CNNSession(config, dataset, self.device, self.limits.max_parameters)
+        except ArchitectureError as exc:
+            raise LabError(str(exc)) from None
+
+    def configure(self, config: dict) -> dict:
+        self._install(self._build(self._validate(config)))
+        return self._configured()
+
+    def _install(self, session: CNNSession) -> None:
+        self.session = session
+        self._sent_eval = -1
+        self._best_val = None
+
+    def _configured(self) -> dict:
+        s = self._session
+        train_counts = s.train_counts()
+        return {
+            "type": "configured",
+            "lab": self.name,
+            "config": s.config.to_dict(),
+            "dataset": {
+                "name": s.dataset.name,
+                "title": s.dataset.title,
+                "classes": s.classes,
+                "input_shape": list(s.input_shape),
+                "grey": s.input_shape[0] == 1,
+                "train": sum(train_counts),
+                "val": len(s.val_ids),
+                "test": len(s.test_ids),
+                "train_counts": train_counts,
+                "val_counts": _counts(s.y_val, len(s.classes)),
+                "test_counts": _counts(s.y_test, len(s.classes)),
+                "flipped": int(s.flipped.sum()),
+                "dropped": int(s.dropped.sum()),
+            },
+            "layers": [layer.to_dict() for layer in s.layers],
+            "total_params": count_params(s.layers),
+            "presets": {name: arch.to_dict() for name, arch in PRESETS.items()},
+            "datasets": availability(self.limits.data_dir),
+            "samples": list(SAMPLE_IMAGES),
+            "device": describe(self.device),
+        }
+
+    @property
+    def _session(self) -> CNNSession:
+        if self.session is None:
+            raise LabError("the lab is not configured yet")
+        return self.session
+
+    def _shapes(self, config: dict) -> dict:
+        """The shape table of a prospective config; errors are part of the answer."""
+        reply = {"type": "shapes", "ok": False, "error": None, "error_layer": None,
+                 "input_shape": None, "total_params": None, "layers": []}
+        try:
+            cfg = self._validate(config)
+            dataset = self._load_dataset(cfg)
+            reply["input_shape"] = list(dataset.input_shape)
+            layers = infer_shapes(cfg.architecture, dataset.input_shape, len(dataset.classes),
+                                  self.limits.max_parameters)
+        except LabError as exc:
+            reply["error"] = str(exc)
+            return reply
+        except ArchitectureError as exc:
+            reply.update(error=str(exc), error_layer=exc.layer,
+                         layers=[layer.to_dict() for layer in exc.layers],
+                         total_params=count_params(exc.layers))
+            return reply
+        reply.update(ok=True, layers=[layer.to_dict() for layer in layers],
+                     total_params=count_params(layers))
+        return reply
+
+    # ---- messages ----------------------------------------------------------------------------
+    def handle(self, message: dict) -> list[Message]:
+        kind = message.get("type")
+        if kind not in LAB_MESSAGES:
+            raise LabError(f"unknown message type {kind!r} for lab 'cnn'; "
+                           f"known: {', '.join(LAB_MESSAGES)}")
+        model = {"inspect": Inspect, "select_image": SelectImage, "drop": Drop}.get(kind, Bare)
+        try:
+            request = model.model_validate(message)
+        except ValidationError as exc:
+            raise LabError.from_validation(exc, f"{kind}: ") from None
+        s = self._session
+        if kind == "inspect":
+            return [self._shapes(request.config)]
+        if kind == "select_image":
+            try:
+                s.select_val(request.index)
+            except ValueError as exc:
+                raise LabError(f"select_image: {exc}") from None
+            return [self._maps_frame()]
+        if kind == "drop":
+            try:
+                count = s.drop(request.ids)
+            except ValueError as exc:
+                raise LabError(f"drop: {exc}") from None
+            self._sent_eval, self._best_val = -1, None
+            return [self._dropped(count)]
+        if kind == "restore":
+            s.restore()
+            self._sent_eval, self._best_val = -1, None
+            return [self._dropped(0)]
+        if kind == "test":
+            return [self._evaluation_message(s.evaluate("test"), "test_result")]
+        if kind == "augment_preview":
+            original, augmented, labels = s.augment_preview(16)
+            meta = {"labels": labels.tolist(), "augment": s.config.augment.to_dict()}
+            return [BinaryFrame("cnn.augment", meta, {"original": original,
+                                                        "augmented": augmented})]
+        if kind == "describe":
+            return [self._configured()]
+        # refresh: everything a fresh page needs
+        out: list[Message] = [{"type": "history", "points": s.history}]
+        self._sent_eval = -1
+        out.extend(self.frame())
+        return out
+
+    def _dropped(self, count: int) -> dict:
+        s = self._session
+        counts = s.train_counts()
+        return {"type": "dropped", "dropped": count, "total_dropped": int(s.dropped.sum()),
+                "train": sum(counts), "train_counts": counts}
+
+    # ---- training ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._session.reset()
+        self._sent_eval, self._best_val = -1, None
+
+    def train(self, budget_s: float) -> None:
+        try:
+            self._session.train_for(budget_s)
+        except TrainingDiverged:
+            raise Diverged() from None
+
+    def step(self, steps: int) -> None:
+        if steps > self.limits.max_steps:
+            raise LabError(f"step: at most {self.limits.max_steps} steps at once")
+        try:
+            self._session.train_steps(steps)
+        except TrainingDiverged:
+            raise Diverged() from None
+
+    def finished(self) -> bool:
+        return self.session is not None and self.session.finished()
+
+    def metrics(self) -> dict | None:
+        s = self.session
+        if s is None:
+            return None
+        train_loss, train_acc = s.read_train_metrics()
+        ev = s.evaluation
+        if ev is not None:
+            self._best_val = max(self._best_val or 0.0, ev.accuracy)
+        return {
+            "type": "metrics", "step": s.steps, "epoch": round(s.epoch, 3),
+            "epochs": s.config.epochs, "samples_seen": s.samples_seen,
+            "train_loss": train_loss, "train_acc": train_acc,
+            "val_loss": ev.loss if ev else None, "val_acc": ev.accuracy if ev else None,
+            "val_step": ev.step if ev else None, "best_val_acc": self._best_val,
+            "images_per_s": round(s.samples_seen / s.train_time, 1) if s.train_time else None,
+            "elapsed_s": round(s.train_time, 2),
+        }
+
+    # ---- frames ------------------------------------------------------------------------------
+    def frame(self) -> list[Message]:
+        if self.session is None:
+            return []
+        out: list[Message] = [self._kernels_frame(), self._maps_frame()]
+        s = self.session
+        if s.evaluation is not None and s.eval_version != self._sent_eval:
+            self._sent_eval = s.eval_version
+            out.append(self._evaluation_message(s.evaluation, "evaluation"))
+            out.append(self._gallery_frame())
+            hardest = self._hardest_frame()
+            if hardest is not None:
+                out.append(hardest)
+        return out
+
+    def _kernels_frame(self) -> BinaryFrame:
+        s = self._session
+        layers, arrays = [], {}
+        for i, (layer, weights) in enumerate(conv_kernels(s.model, s.layers)):
+            out_n, in_n = min(weights.shape[0], self.limits.max_kernels_out), min(
+                weights.shape[1], self.limits.max_kernels_in)
+            absmax = float(np.abs(weights).max()) or 1.0
+            arrays[f"L{layer.index}"] = to_uint8_signed(weights[:out_n, :in_n], absmax)
+            layers.append({"index": layer.index, "name": layer.name, "shape": list(weights.shape),
+                           "shown": [out_n, in_n], "rgb": i == 0 and weights.shape[1] == 3,
+                           "absmax": absmax})
+        return BinaryFrame("cnn.kernels", {"step": s.steps, "layers": layers}, arrays)
+
+    def _map_layers(self, outputs: list[torch.Tensor]) -> list[tuple[dict, np.ndarray]]:
+        """(meta, uint8 (shown, h, w)) for every spatial layer, capped in channels and size."""
+        s, result = self._session, []
+        for layer, out in zip(s.layers, outputs, strict=True):
+            if layer.kind not in SPATIAL or len(layer.shape) != 3:
+                continue
+            maps = out[: self.limits.max_map_channels]  # (c, h, w)
+            side = self.limits.max_map_side
+            if max(maps.shape[1:]) > side:
+                maps = F.adaptive_avg_pool2d(maps[None], (min(maps.shape[1], side),
+                                                          min(maps.shape[2], side)))[0]
+            values = maps.float().cpu().numpy()
+            lo, hi = float(values.min()), float(values.max())
+            meta = {"index": layer.index, "name": layer.name, "kind": layer.kind,
+                    "shape": list(layer.shape), "shown": int(maps.shape[0]), "min": lo, "max": hi}
+            result.append((meta, to_uint8(values, lo, hi)))
+        return result
+
+    def _maps_frame(self) -> BinaryFrame:
+        s = self._session
+        image, outputs, probs = s.probe()
+        layers = self._map_layers(outputs)
+        index = s.probe_index
+        meta = {"step": s.steps, "source": "val" if index is not None else "upload",
+                "index": index, "label": int(s.y_val[index]) if index is not None else None,
+                "pred": int(probs.argmax()), "confidence": float(probs.max()),
+                "classes": s.classes, "layers": [m for m, _ in layers]}
+        arrays = {"input": image, "probs": probs.astype(np.float32)}
+        arrays.update({f"L{m['index']}": a for m, a in layers})
+        return BinaryFrame("cnn.maps", meta, arrays)
+
+    def _evaluation_message(self, ev, kind: str) -> dict:
+        return {"type": kind, "split": ev.split, "step": ev.step, "epoch": round(ev.epoch, 3),
+                "loss": ev.loss, "accuracy": ev.accuracy, "classes": self._session.classes,
+                "confusion": ev.confusion.tolist(), "per_class_accuracy": ev.per_class_accuracy,
+                "counts": ev.counts.tolist()}
+
+    def _gallery_frame(self) -> BinaryFrame:
+        s = self._session
+        g = s.misclassified(self.limits.gallery_size)
+        meta = {"step": s.steps, "total_wrong": g["total_wrong"], "val": len(s.val_ids),
+                "indices": g["indices"].tolist(), "true": g["true"].tolist(),
+                "pred": g["pred"].tolist(), "confidence": np.round(g["confidence"], 4).tolist()}
+        return BinaryFrame("cnn.gallery", meta, {"images": g["images"]})
+
+    def _hardest_frame(self) -> BinaryFrame | None:
+        s = self._session
+        h = s.hardest(self.limits.gallery_size)
+        if h is None:
+            return None
+        meta = {"step": s.steps, "ids": h["ids"].tolist(), "labels": h["labels"].tolist(),
+                "preds": h["preds"].tolist(), "losses": np.round(h["losses"], 4).tolist(),
+                "confidence": np.round(h["confidence"], 4).tolist(),
+                "flipped": h["flipped"].tolist()}
+        return BinaryFrame("cnn.hardest", meta, {"images": h["images"]})
+
+    # ---- REST work (runs on the worker thread through session.call) -------------------------
+    def predict(self, image: Image.Image | None, sample: str | None) -> dict:
+        s = self._session
+        grey = s.input_shape[0] == 1
+        if image is not None:
+            array = to_array(image, max_side=1024, grey=grey)
+        else:
+            try:
+                array = load_sample(sample or "")
+            except ImageError as exc:
+                raise LabError(str(exc)) from None
+        s.set_probe(prepare_image(array, s.dataset))
+        shown, outputs, probs = s.probe()
+        layers = [{**meta, "data": _b64(maps)} for meta, maps in self._map_layers(outputs)]
+        predicted = int(probs.argmax())
+        return Prediction(
+            classes=s.classes, probabilities=[float(p) for p in probs], predicted=predicted,
+            label=s.classes[predicted], input={"shape": list(shown.shape), "data": _b64(shown)},
+            layers=layers,
+        ).model_dump()
+
+    def export_model(self) -> tuple[bytes, str]:
+        s = self._session
+        return s.checkpoint(), f"cnn-{s.dataset.name}-step{s.steps}.safetensors"
+
+    def load_model(self, data: bytes) -> dict:
+        try:
+            config, extra, tensors = from_bytes(data, self.name)
+            session = self._build(self._validate(config))
+            session.load_checkpoint(tensors, extra)
+        except CheckpointError as exc:
+            raise LabError(str(exc)) from None
+        self._install(session)
+        return self._configured()
+
+
+def _counts(labels: torch.Tensor, k: int) -> list[int]:
+    return torch.bincount(labels.cpu(), minlength=k).tolist()
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).decode()
+
+
+# ---- REST ----------------------------------------------------------------------------------------
+router = APIRouter(tags=["cnn"])
+SessionId = Annotated[str, Query(max_length=64, description="The page's session id.")]
+
+
+async def _call(request: Request, session_id: str, fn, *args):
+    lab_session = lookup_session(request, session_id, CNNLab.name)
+    try:
+        return await lab_session.call(fn, *args)
+    except LabError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+@router.post("/cnn/predict", response_model=Prediction)
+async def predict(
+    request: Request,
+    session: SessionId,
+    file: Annotated[UploadFile | None, File(description="PNG, JPEG, WebP or GIF")] = None,
+    sample: Annotated[str | None, Form(max_length=64)] = None,
+) -> dict:
+    """Class probabilities and feature maps of the session's model for an image or a sample."""
+    lookup_session(request, session, CNNLab.name)  # 404 before reading a large body
+    if (file is None) == (sample is None):
+        raise HTTPException(400, "send either an image file or a sample name")
+    image = await read_image(file, request.app.state.settings) if file is not None else None
+    return await _call(request, session, CNNLab.predict, image, sample)
+
+
+@router.get("/cnn/model")
+async def download_model(request: Request, session: SessionId) -> Response:
+    """The trained model as a safetensors file (weights + config in its metadata)."""
+    data, filename = await _call(request, session, CNNLab.export_model)
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", filename)
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.post("/cnn/model")
+async def upload_model(request: Request, session: SessionId, file: UploadFile) -> dict:
+    """Load a model file saved by GET /api/cnn/model (read as safetensors, never unpickled)."""
+    lab_session = lookup_session(request, session, CNNLab.name)
+    data = await read_upload(file, request.app.state.settings)
+    configured = await _call(request, session, CNNLab.load_model, data)
+    with contextlib.suppress(LabError):  # the socket hears of it too (and keeps it on resume)
+        lab_session.submit({"type": "describe"})
+    return configured
+
