@@ -425,8 +425,15 @@ sock.on("state", (message) => {
   $("#btn-play").setAttribute("aria-label", playing ? "Pause" : "Play");
 });
 sock.on("metrics", (m) => { $("#accuracy").textContent = pct(m.accuracy, 0); });
+let shownVisit = 0;
 sock.on("perceptron", (message) => {
+  const fresh = message.last && message.last.visit !== shownVisit;
+  shownVisit = message.last ? message.last.visit : 0;
   frame = message;
+  // A single step while paused: reveal steps 1-5 one after the other, as on the slide.
+  const list = $("#steps");
+  list.classList.remove("reveal");
+  if (fresh && !playing) { void list.offsetWidth; list.classList.add("reveal"); }
   renderSteps();
   renderStatus();
   renderChart();

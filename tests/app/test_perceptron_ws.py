@@ -114,9 +114,14 @@ def test_draw_points_set_and_bad_input(ws_connect):
     client.send({"type": "set", "learning_rate": 0.25})
     updated = client.wait_for("updated")
     assert updated["config"]["perceptron"]["learning_rate"] == 0.25
-    client.send({"type": "step", "steps": 3})
-    frame = _frame(client, lambda f: f["visits"] == 3)
+    client.send({"type": "step", "steps": 1})
+    frame = _frame(client, lambda f: f["visits"] == 1)
     assert frame["n"] == 3 and frame["learning_rate"] == 0.25
+    # Zero weights give +1 to the first point, a −1: the update uses the new λ = 0.25.
+    last = frame["last"]
+    assert last["x"] == pytest.approx([-0.5, 0.2]) and not last["correct"]
+    assert last["delta_w"] == pytest.approx([0.25 * -2 * -0.5, 0.25 * -2 * 0.2])
+    assert last["delta_b"] == pytest.approx(-0.5) and frame["b"] == pytest.approx(-0.5)
 
 
 def test_line_init_and_reconnect_resumes(ws_connect):
