@@ -62,8 +62,13 @@ class ActivationCurve:
     dparam: np.ndarray | None  # (n,) dy/da for PReLU's learnable slope a, else None
 
 
-def activation_curve(name: str, params: ActivationParams = ActivationParams(),
-                     lo: float = -6.0, hi: float = 6.0, n: int = 241) -> ActivationCurve:
+def activation_curve(
+    name: str,
+    params: ActivationParams = ActivationParams(),
+    lo: float = -6.0,
+    hi: float = 6.0,
+    n: int = 241,
+) -> ActivationCurve:
     """The activation and its derivative on ``n`` points of [lo, hi]."""
     module = activation_module(name, params)
     x = torch.linspace(lo, hi, n, requires_grad=True)
@@ -151,8 +156,9 @@ def _loss(name: str, pred: Tensor, target: float, classes: int, delta: float) ->
     raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
 
 
-def loss_curve(name: str, target: float, classes: int = 3, delta: float = 1.0,
-               n: int = 241) -> LossCurve:
+def loss_curve(
+    name: str, target: float, classes: int = 3, delta: float = 1.0, n: int = 241
+) -> LossCurve:
     """Loss against the prediction for one target, with its derivative (autograd)."""
     if name in PROBABILITY_LOSSES and name != "ce" and not 0 <= target <= 1:
         raise ValueError(f"the target of {name} is a probability in [0, 1]")
@@ -211,7 +217,7 @@ def fit_l1(points: Tensor, chunk: int = 4096) -> LineFit:
     i, j, dx = i[keep], j[keep], dx[keep]
     best = (math.inf, 0.0, 0.0)
     for start in range(0, len(i), chunk):
-        a, b, d = i[start:start + chunk], j[start:start + chunk], dx[start:start + chunk]
+        a, b, d = i[start : start + chunk], j[start : start + chunk], dx[start : start + chunk]
         slopes = (y[b] - y[a]) / d  # (m,)
         intercepts = y[a] - slopes * x[a]
         cost = (y[None, :] - slopes[:, None] * x[None, :] - intercepts[:, None]).abs().mean(1)

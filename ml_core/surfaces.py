@@ -40,7 +40,12 @@ def _saddle(p: Tensor) -> Tensor:
 
 
 # Wells of the multi-minima surface: (centre x, centre y, depth, width). The deepest one is global.
-_WELLS = ((-2.0, -1.5, 1.0, 0.8), (2.0, 1.8, 1.6, 0.9), (1.8, -2.0, 0.8, 0.7), (-1.8, 2.0, 1.2, 0.8))
+_WELLS = (
+    (-2.0, -1.5, 1.0, 0.8),
+    (2.0, 1.8, 1.6, 0.9),
+    (1.8, -2.0, 0.8, 0.7),
+    (-1.8, 2.0, 1.2, 0.8),
+)
 
 
 def _wells(p: Tensor) -> Tensor:
@@ -82,16 +87,51 @@ class Surface:
 SURFACES: dict[str, Surface] = {
     s.name: s
     for s in (
-        Surface("bowl", "Convex bowl", _bowl, (-3, 3, -3, 3), (-2.5, 2.0), False,
-                "One minimum and every path leads to it: gradient descent works here."),
-        Surface("valley", "Elongated valley", _valley, (-6, 6, -6, 6), (-5.0, 3.0), False,
-                "Steep walls, flat floor: GD zig-zags across; momentum and Adam run along it."),
-        Surface("saddle", "Saddle point", _saddle, (-2, 2, -2, 2), (-1.8, 0.0), False,
-                "The gradient vanishes at the saddle too: started on the ridge, GD stops there."),
-        Surface("wells", "Local minima", _wells, (-4, 4, -4, 4), (0.0, -0.3), False,
-                "Four valleys, one deepest: where you start decides where you end."),
-        Surface("rosenbrock", "Rosenbrock", _rosenbrock, (-2, 2, -1, 3), (-1.5, 2.5), True,
-                "A curved, nearly flat valley: easy to find, slow to follow to (1, 1)."),
+        Surface(
+            "bowl",
+            "Convex bowl",
+            _bowl,
+            (-3, 3, -3, 3),
+            (-2.5, 2.0),
+            False,
+            "One minimum and every path leads to it: gradient descent works here.",
+        ),
+        Surface(
+            "valley",
+            "Elongated valley",
+            _valley,
+            (-6, 6, -6, 6),
+            (-5.0, 3.0),
+            False,
+            "Steep walls, flat floor: GD zig-zags across; momentum and Adam run along it.",
+        ),
+        Surface(
+            "saddle",
+            "Saddle point",
+            _saddle,
+            (-2, 2, -2, 2),
+            (-1.8, 0.0),
+            False,
+            "The gradient vanishes at the saddle too: started on the ridge, GD stops there.",
+        ),
+        Surface(
+            "wells",
+            "Local minima",
+            _wells,
+            (-4, 4, -4, 4),
+            (0.0, -0.3),
+            False,
+            "Four valleys, one deepest: where you start decides where you end.",
+        ),
+        Surface(
+            "rosenbrock",
+            "Rosenbrock",
+            _rosenbrock,
+            (-2, 2, -1, 3),
+            (-1.5, 2.5),
+            True,
+            "A curved, nearly flat valley: easy to find, slow to follow to (1, 1).",
+        ),
     )
 }
 
@@ -142,42 +182,59 @@ class Minimum:
     is_global: bool
 
 
+def _derivatives(surface: Surface, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Values (n,), gradients (n, 2) and Hessians (n, 2, 2) of a batch of points (n, 2).
+
+    Each point's value depends only on that point, so one backward pass of the summed values gives
+    every gradient, and one more per coordinate gives every Hessian row (autograd, batched).
+    """
+    p = points.detach().clone().requires_grad_(True)
+    values = surface.fn(p)
+    (grads,) = torch.autograd.grad(values.sum(), p, create_graph=True)
+    rows = [torch.autograd.grad(grads[:, k].sum(), p, retain_graph=True)[0] for k in range(2)]
+    return values.detach(), grads.detach(), torch.stack(rows, dim=1)
+
+
 @functools.cache
 def minima(name: str) -> tuple[Minimum, ...]:
-    """Every minimum inside the window, found numerically (L-BFGS from a 7x7 grid of starts).
+    """Every minimum inside the window, found numerically from a 7x7 grid of starts.
 
-    A point counts when the gradient vanishes and the Hessian is positive definite; the lowest
-    value is the global minimum. Numerical so that the multi-well surface needs no hand-kept list.
+    All 49 starts descend at once by damped Newton steps (Levenberg-Marquardt: the damping makes
+    the step go downhill even where the Hessian has a negative eigenvalue, so runs leave saddles
+    and maxima). A point counts when its gradient vanishes and its Hessian is positive definite;
+    the lowest value is the global minimum. Numerical so that no surface needs a hand-kept list.
     """
     surface = get_surface(name)
     xmin, xmax, ymin, ymax = surface.bounds
-    found: list[tuple[Tensor, float]] = []
-    for sx in np.linspace(xmin, xmax, 7):
-        for sy in np.linspace(ymin, ymax, 7):
-            p = torch.tensor([sx, sy], dtype=DTYPE, requires_grad=True)
-            opt = torch.optim.LBFGS([p], lr=1, max_iter=500, tolerance_grad=1e-12,
-                                    tolerance_change=1e-15, line_search_fn="strong_wolfe")
-
-            def closure(p: Tensor = p, opt: torch.optim.Optimizer = opt) -> Tensor:
-                opt.zero_grad()
-                value = surface.fn(p)
-                value.backward()
-                return value
-
-            opt.step(closure)
-            point = p.detach()
-            value, grad = gradient(surface, point)
-            if not bool(torch.isfinite(point).all()) or grad.norm() > 1e-6:
-                continue
-            if not (xmin <= point[0] <= xmax and ymin <= point[1] <= ymax):
-                continue
-            if torch.linalg.eigvalsh(hessian(surface, point)).min() <= 0:
-                continue
-            if all((point - q).norm() > 1e-3 * surface.span for q, _ in found):
-                found.append((point, float(value)))
+    xs = torch.linspace(xmin, xmax, 7, dtype=DTYPE)
+    ys = torch.linspace(ymin, ymax, 7, dtype=DTYPE)
+    points = torch.cartesian_prod(xs, ys)  # (49, 2)
+    damping = torch.full((len(points),), 1e-3, dtype=DTYPE)
+    eye = torch.eye(2, dtype=DTYPE)
+    for _ in range(300):
+        values, grads, hess = _derivatives(surface, points)
+        # Done when every start has converged, or can no longer lower f in float64 (damping up).
+        if bool(((grads.norm(dim=1) < 1e-9) | (damping > 1e6)).all()):
+            break
+        shift = (-torch.linalg.eigvalsh(hess)[:, 0]).clamp_min(0) + damping  # (n,)
+        step = torch.linalg.solve(hess + shift[:, None, None] * eye, -grads)  # (n, 2)
+        trial = points + step
+        with torch.no_grad():
+            better = surface.fn(trial) <= values  # NaN compares False: rejected
+        points = torch.where(better[:, None], trial, points)
+        damping = torch.where(better, damping / 3, damping * 4).clamp(1e-12, 1e12)
+    values, grads, hess = _derivatives(surface, points)
+    found: list[tuple[tuple[float, float], float]] = []
+    for point, value, grad, h in zip(points, values, grads, hess, strict=True):
+        inside = xmin <= point[0] <= xmax and ymin <= point[1] <= ymax
+        if not inside or grad.norm() > 1e-6 or torch.linalg.eigvalsh(h)[0] <= 0:
+            continue
+        xy = (float(point[0]), float(point[1]))
+        if all(math.dist(xy, q) > 1e-3 * surface.span for q, _ in found):
+            found.append((xy, float(value)))
     lowest = min(v for _, v in found)
     return tuple(
-        Minimum((float(q[0]), float(q[1])), v, math.isclose(v, lowest, abs_tol=1e-9))
+        Minimum(q, v, math.isclose(v, lowest, abs_tol=1e-9))
         for q, v in sorted(found, key=lambda item: item[1])
     )
 
@@ -224,8 +281,9 @@ def is_diverged(surface: Surface, point: Tensor) -> bool:
     return bool((point.to(DTYPE) - centre).abs().max() > 10 * surface.span)
 
 
-def classify(surface: Surface, point: Tensor, grad_tol: float = 1e-3,
-             near: float = 0.02) -> Verdict:
+def classify(
+    surface: Surface, point: Tensor, grad_tol: float = 1e-3, near: float = 0.02
+) -> Verdict:
     """Say where a run that stopped at ``point`` (2,) ended.
 
     Within ``near * span`` of a known minimum counts as that minimum (a noisy SGD jitters around
@@ -285,8 +343,15 @@ class Run:
     is modelled as the true gradient plus Gaussian noise of std ``noise / sqrt(batch)``.
     """
 
-    def __init__(self, surface: Surface, config: OptimizerConfig, start: tuple[float, float],
-                 max_steps: int, seed: int = 0, grad_tol: float = 1e-6) -> None:
+    def __init__(
+        self,
+        surface: Surface,
+        config: OptimizerConfig,
+        start: tuple[float, float],
+        max_steps: int,
+        seed: int = 0,
+        grad_tol: float = 1e-6,
+    ) -> None:
         if config.kind not in OPTIMIZERS:
             raise ValueError(f"unknown optimiser {config.kind!r}")
         self.surface, self.config, self.max_steps = surface, config, max_steps
@@ -336,8 +401,11 @@ class Run:
         moved = float((self.path[self.steps] - self.path[self.steps - 1]).norm())
         # Exact-gradient optimisers stop once both the gradient and the step vanish
         # (momentum can pass through a zero gradient at speed, hence the step check too).
-        converged = (self.config.kind != "sgd" and self.grad_norm < self.grad_tol
-                     and moved < self.grad_tol * max(self.config.lr, 1e-12) * 10)
+        converged = (
+            self.config.kind != "sgd"
+            and self.grad_norm < self.grad_tol
+            and moved < self.grad_tol * max(self.config.lr, 1e-12) * 10
+        )
         if converged or self.steps >= self.max_steps:
             self.verdict = classify(self.surface, self.resting_point())
 
@@ -351,7 +419,7 @@ class Run:
         """Where the run ended: the last point, or for noisy SGD the mean of its last 50 points
         (it jitters around where it rests; the average is where it rests)."""
         if self.config.kind == "sgd":
-            return self.path[max(0, self.steps - 49): self.steps + 1].mean(dim=0)
+            return self.path[max(0, self.steps - 49) : self.steps + 1].mean(dim=0)
         return self.path[self.steps]
 
     @property

@@ -36,6 +36,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# torch.optim's first optimizer imports torch._dynamo (seconds): pay that once when the server
+# loads the labs, not while the first visitor's page waits for its session.
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
 def _merge(base: dict, over: dict) -> dict:
     """Deep-merge ``over`` onto ``base`` (the client's values win)."""
     out = dict(base)
