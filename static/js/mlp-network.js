@@ -110,6 +110,7 @@ export class NetworkView {
     for (let c = 0; c < units; c++) {
       const node = el("div", "mlp-node mlp-out");
       if (k > 2) {
+        node.classList.add("dot");
         node.style.background = classCss(c);
         node.title = `class ${c + 1}`;
       } else {
@@ -228,11 +229,19 @@ export class NetworkView {
     if (this.outCanvas) {
       paintOutput(this.outCanvas, frame.arrays.output.data, null, m.grid, 2);
     }
+    // Only touch the attributes that changed: rewriting ~1,500 paths 30 times a second is
+    // what would make the page slow, not drawing them.
     this.links.forEach((rows, l) => rows.forEach((row, j) => row.forEach((path, i) => {
       const w = m.weights?.[l]?.[j]?.[i] ?? 0;
-      path.setAttribute("stroke", w >= 0 ? POSITIVE : NEGATIVE);
-      path.setAttribute("stroke-width", Math.min(8, 0.4 + 1.6 * Math.abs(w)).toFixed(2));
-      path.setAttribute("stroke-opacity", Math.min(0.9, 0.25 + 0.35 * Math.abs(w)).toFixed(2));
+      const a = Math.abs(w);
+      const style = `${w >= 0 ? POSITIVE : NEGATIVE}|${Math.min(8, 0.4 + 1.6 * a).toFixed(1)}`
+        + `|${Math.min(0.9, 0.25 + 0.35 * a).toFixed(2)}`;
+      if (path.__style === style) return;
+      path.__style = style;
+      const [stroke, width, opacity] = style.split("|");
+      path.setAttribute("stroke", stroke);
+      path.setAttribute("stroke-width", width);
+      path.setAttribute("stroke-opacity", opacity);
     })));
   }
 
