@@ -237,6 +237,15 @@ function draw() {
   }
   // Handles of the dragged line.
   if (config.perceptron.init === "line") {
+    // After the first step the handles mark the initial line (faint); dragging starts over.
+    const moved = frame && frame.visits > 0 && !drag;
+    ctx.save();
+    ctx.globalAlpha = moved ? 0.45 : 1;
+    if (moved) {
+      const [p, q] = config.perceptron.line;
+      const w = [-(q.y - p.y), q.x - p.x];
+      segment(clipLine(w, -(w[0] * p.x + w[1] * p.y)), "#ee4c2c", 0.003 * s, [0.004 * s, 0.008 * s]);
+    }
     for (const h of config.perceptron.line) {
       const [px, py] = toPx(h.x, h.y);
       ctx.beginPath();
@@ -247,6 +256,7 @@ function draw() {
       ctx.strokeStyle = "#ee4c2c";
       ctx.stroke();
     }
+    ctx.restore();
   }
   $("#empty-hint").hidden = points.length > 0;
 }
