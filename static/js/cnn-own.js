@@ -39,6 +39,7 @@ export class OwnImage {
     if (names.includes(current)) select.value = current;
     this.dataset = dataset;
     $("#own-result").hidden = true;
+    $("#own-empty").hidden = false;
     $("#own-layers").innerHTML = "";
     this.showError(null);
   }
@@ -80,6 +81,7 @@ export class OwnImage {
 
   show(reply, what) {
     $("#own-result").hidden = false;
+    $("#own-empty").hidden = true;
     const [h, w, c] = reply.input.shape;
     drawImage($("#own-input"), fromBase64(reply.input.data), h, w, c);
     const best = renderProbs($("#own-probs"), reply.classes, reply.probabilities);

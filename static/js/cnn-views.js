@@ -150,7 +150,7 @@ export function renderConfusion(table, ev) {
   }).join("");
   table.classList.toggle("small", k > 10);
   table.innerHTML = `<caption>rows: true class · columns: predicted</caption>` +
-    `<thead><tr><th class="corner">true ↓ pred →</th>${head}</tr></thead><tbody>${rows}</tbody>`;
+    `<thead><tr><th class="corner">true ↓<br>pred →</th>${head}</tr></thead><tbody>${rows}</tbody>`;
 }
 
 export function renderPerClass(root, ev) {

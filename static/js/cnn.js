@@ -8,7 +8,7 @@
 // user presses "Apply & reset" — or play/step, which apply pending changes first.
 import { LabSocket } from "./ws.js";
 import { LineChart } from "./charts.js";
-import { $, on, slider, showError, toast, fmt, pct } from "./ui.js";
+import { $, on, slider, toast, fmt, pct } from "./ui.js";
 import { loadState, saveState } from "./state.js";
 import { Builder, fmtInt } from "./cnn-builder.js";
 import { drawImage, drawTiles, fitTiles } from "./cnn-draw.js";
@@ -122,12 +122,17 @@ function writeControls(c, live) {
   const datasets = live.datasets || [];
   controls.dataset.innerHTML = datasets.map((d) => {
     const off = d.available === false;
+    const short = (d.title || d.name).replace(/\s*\(.*\)$/, "");
     return `<option value="${esc(d.name)}"${off ? " disabled" : ""} title="${esc(d.hint || d.title || "")}">` +
-      `${esc(d.title || d.name)}${off ? " (not installed)" : ""}</option>`;
+      `${esc(short)}${off ? " (not installed)" : ""}</option>`;
   }).join("");
   controls.dataset.value = c.dataset;
-  const missing = datasets.filter((d) => d.available === false).map((d) => d.hint).filter(Boolean);
-  $("#dataset-hint").textContent = missing.length ? `More datasets: ${missing.join("; ")}.` : "";
+  controls.dataset.title = live.dataset.title;
+  const missing = datasets.filter((d) => d.available === false);
+  $("#dataset-hint").innerHTML = missing.length
+    ? `<details><summary>${missing.map((d) => esc((d.title || d.name).replace(/\s*\(.*\)$/, ""))).join(", ")}: not installed</summary>` +
+      `<ul>${missing.map((d) => `<li>${esc(d.hint || "")}</li>`).join("")}</ul></details>`
+    : "";
   controls.upscale.value = c.upscale;
   controls.val_fraction.value = c.val_fraction;
   controls.test_fraction.value = c.test_fraction;
@@ -165,7 +170,7 @@ function draftChanged() {
   readControls();
   $("#upscale-field").hidden = ui.draft.dataset !== "digits";
   splitLabel();
-  const pending = JSON.stringify(ui.draft) !== JSON.stringify(ui.live.config);
+  const pending = isPending();
   $("#config-pending").hidden = !pending;
   $("#btn-apply").classList.toggle("pulse", pending);
   $("#btn-apply").classList.toggle("primary", pending);
@@ -216,8 +221,20 @@ function setPlaying(playing) {
   btn.setAttribute("aria-label", playing ? "Pause" : "Play");
 }
 
+// Configs compared by value, whatever the key order the server sends them in.
+function canonical(value) {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
+  }
+  return value;
+}
+function same(a, b) {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
 function isPending() {
-  return ui.live && JSON.stringify(ui.draft) !== JSON.stringify(ui.live.config);
+  return Boolean(ui.live) && !same(ui.draft, ui.live.config);
 }
 
 function play() {
@@ -263,15 +280,6 @@ sock.on("hello", (m) => { ui.resumed = m.resumed; });
 sock.on("configured", (m) => {
   const first = ui.firstConfigured;
   ui.firstConfigured = false;
-  if (first && !ui.resumed && saved.config && JSON.stringify(saved.config) !== JSON.stringify(m.config)) {
-    // a shared link: build what it describes
-    ui.live = m;
-    ui.draft = structuredClone(m.config);
-    Object.assign(ui.draft, saved.config);
-    ui.awaitingConfigure = true;
-    sock.send({ type: "configure", lab: "cnn", config: ui.draft });
-    return;
-  }
   ui.live = m;
   ui.draft = structuredClone(m.config);
   ui.awaitingConfigure = false;
@@ -279,7 +287,7 @@ sock.on("configured", (m) => {
   builder.set(m.config.architecture);
   builder.setShapes({ ok: true, error: null, input_shape: m.dataset.input_shape, layers: m.layers, total_params: m.total_params });
   showShapes({ ok: true, total_params: m.total_params });
-  $("#preset").value = Object.entries(m.presets || {}).find(([, a]) => JSON.stringify(a) === JSON.stringify(m.config.architecture))?.[0] || "";
+  $("#preset").value = Object.entries(m.presets || {}).find(([, a]) => same(a, m.config.architecture))?.[0] || "";
   renderDataSummary(m.dataset);
   own.setSamples(m.samples || [], m.dataset);
   $("#btn-save").href = `/api/cnn/model?session=${sock.sessionId}`;
@@ -294,6 +302,13 @@ sock.on("configured", (m) => {
   if (ui.playAfterConfigure) sock.send({ type: "play" });
   ui.playAfterConfigure = false;
   if (ui.resumed) sock.send({ type: "refresh" });
+  else if (first && saved.config && !same(saved.config, m.config)) {
+    // a shared link: build what it describes (the server validates it like any configure)
+    Object.assign(ui.draft, saved.config);
+    writeControls(ui.draft, m);
+    builder.set(ui.draft.architecture);
+    apply();
+  }
   ui.resumed = false;
 });
 
@@ -393,7 +408,7 @@ sock.on("metrics", (m) => {
   $("#speed").textContent = m.images_per_s ? fmtInt(Math.round(m.images_per_s)) : "–";
   $("#progress").style.width = `${Math.min(100, (100 * (m.epoch || 0)) / (m.epochs || 1))}%`;
   const gap = m.train_acc !== null && m.val_acc !== null ? m.train_acc - m.val_acc : null;
-  $("#gap").textContent = gap === null ? "–" : `${gap >= 0 ? "+" : ""}${(gap * 100).toFixed(1)}`;
+  $("#gap").textContent = gap === null ? "–" : `${gap >= 0 ? "+" : ""}${(gap * 100).toFixed(1)} pt`;
   $("#gap").classList.toggle("bad", gap !== null && gap > 0.05);
   gapNote(m, gap);
   if (m.step === 0 && m.train_loss === null) return;
@@ -489,7 +504,7 @@ sock.on("frame:cnn.gallery", (f) => {
   $("#gallery-caption").textContent = `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong` +
     (m.total_wrong > m.true.length ? ` · ${m.true.length} most confident shown` : "");
   renderGallery($("#gallery"), f.arrays.images, (k) => ({
-    caption: `True: ${esc(classes[m.true[k]])} / Pred: ${esc(classes[m.pred[k]])} <span class="muted">(${pct(m.confidence[k])})</span>`,
+    caption: `True: ${esc(classes[m.true[k]])} / Pred: ${esc(classes[m.pred[k]])}<br><span class="muted">${pct(m.confidence[k])} sure</span>`,
     title: `Validation image #${m.indices[k]}: click to see its feature maps`,
     data: { index: m.indices[k] },
   }), "No mistakes on the validation images.");
@@ -564,10 +579,15 @@ $("#model-file").addEventListener("change", async (e) => {
   const file = e.target.files[0];
   e.target.value = "";
   if (!file) return;
+  const msg = $("#model-msg");
+  msg.className = "cnn-model-msg";
+  msg.textContent = `Loading ${file.name}…`;
   try {
     await sock.upload("/api/cnn/model", file);
-    toast(`Loaded ${file.name}.`);
+    msg.classList.add("good");
+    msg.textContent = `Loaded ${file.name}: its architecture, data settings and weights.`;
   } catch (err) {
-    showError(`Could not load the model: ${err.message}`);
+    msg.classList.add("bad");
+    msg.textContent = `Could not load ${file.name}: ${err.message}`;
   }
 });
