@@ -410,7 +410,7 @@ class CNNSession:
         """A prepared user image (H, W, C) uint8 becomes the one whose maps are shown."""
         if image.shape != (self.input_shape[1], self.input_shape[2], self.input_shape[0]):
             raise ValueError(f"expected a prepared image of shape {self.input_shape}")
-        self.probe_index, self.probe_image = None, image
+        self.probe_index, self.probe_image = None, np.array(image, dtype=np.uint8)  # own copy
 
     def probe(self) -> tuple[np.ndarray, list[torch.Tensor], np.ndarray]:
         """The chosen image (H, W, C) uint8, every layer's output for it, class probabilities."""
