@@ -28,6 +28,8 @@ from ml_core.mlp import (
     LEAKY_SLOPE,
     MLP,
     MOMENTUM,
+    RRELU_LOWER,
+    RRELU_UPPER,
     MLPConfig,
     TrainConfig,
     loss_fn,
@@ -319,3 +321,77 @@ def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
     np.exp(out, out=out)
     out += 1.0
     np.reciprocal(out, out=out)
+
+
+# --- evaluation: one numpy forward in eval mode, for metrics and pictures on the CPU ---------
+# For the narrow matrices of these nets (thousands of rows, 8 columns) numpy's matmul and tanh
+# are several times faster than PyTorch's CPU kernels, so the session evaluates here on the CPU.
+
+EvalLayer = tuple[np.ndarray, np.ndarray, tuple | None, float | None]  # W, b, norm, slope
+
+
+def eval_layers(model: MLP) -> list[EvalLayer]:
+    """The module's parameters as numpy (CPU) arrays, batch norm folded to scale and shift."""
+    layers = []
+    cfg = model.config
+    for j, linear in enumerate(model.linears):
+        W = linear.weight.detach().cpu().numpy()
+        b = linear.bias.detach().cpu().numpy()
+        norm = slope = None
+        if j < len(cfg.hidden):
+            bn = model.norms[j]
+            if isinstance(bn, torch.nn.BatchNorm1d):  # eval: (z - mean) / sqrt(var + eps) * g + b
+                scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+                shift = (bn.bias - bn.running_mean * scale).detach()
+                norm = (scale.cpu().numpy(), shift.cpu().numpy())
+            slope = _eval_slope(cfg.activation, model.acts[j])
+        layers.append((W, b, norm, slope))
+    return layers
+
+
+def _eval_slope(activation: str, module) -> float | None:
+    """The negative-side slope of ReLU-like activations in eval mode."""
+    if activation == "leaky_relu":
+        return LEAKY_SLOPE
+    if activation == "prelu":
+        return float(module.weight.detach().cpu()[0])
+    if activation == "rrelu":
+        return (RRELU_LOWER + RRELU_UPPER) / 2
+    return None
+
+
+def engine_layers(fast: FastMLP) -> list[EvalLayer]:
+    """The fast path's own parameters in the same form (no copy into the module needed)."""
+    hidden = len(fast.W) - 1
+    layers = []
+    for j in range(len(fast.W)):
+        slope = None
+        if j < hidden:
+            slope = float(fast.a[j][0]) if fast.a else _eval_slope(fast.activation, None)
+        layers.append((fast.W[j], fast.b[j], None, slope))
+    return layers
+
+
+def eval_forward(layers: list[EvalLayer], activation: str, x: np.ndarray):
+    """x (B, F) float32 -> (logits (B, n_out), [hidden outputs (B, h_j)]) as the module's eval."""
+    hiddens = []
+    with np.errstate(all="ignore"):
+        for j, (W, b, norm, slope) in enumerate(layers):
+            z = x @ W.T
+            z += b
+            if j == len(layers) - 1:
+                return z, hiddens
+            if norm is not None:
+                z *= norm[0]
+                z += norm[1]
+            if activation == "tanh":
+                np.tanh(z, out=z)
+            elif activation == "sigmoid":
+                _sigmoid(z, z)
+            elif activation == "relu":
+                np.maximum(z, 0.0, out=z)
+            elif slope is not None:  # leaky / prelu / rrelu (eval): x if x > 0 else slope x
+                np.copyto(z, z * slope, where=z < 0)
+            hiddens.append(z)
+            x = z
+    return x, hiddens

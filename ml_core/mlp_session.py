@@ -22,7 +22,13 @@ import torch
 
 from ml_core import datasets2d
 from ml_core.datasets2d import DataConfig
-from ml_core.fastmlp import FastMLP, unsupported_reason
+from ml_core.fastmlp import (
+    FastMLP,
+    engine_layers,
+    eval_forward,
+    eval_layers,
+    unsupported_reason,
+)
 from ml_core.features import feature_matrix
 from ml_core.mlp import (
     MLPConfig,
@@ -108,6 +114,8 @@ class MLPSession:
         planes = torch.cat([plane_grid(grid), plane_grid(thumb)])  # (G² + T², 2)
         self._X_plane = feature_matrix(planes, features).to(self.device)
         self._X_train_np = self._X_all[: self.n_train].cpu().numpy()
+        self._X_eval = torch.cat([self._X_all, self._X_plane])  # (N + G² + T², F): one forward
+        self._X_eval_np = self._X_eval.cpu().numpy()
 
         self.fast_reason = unsupported_reason(model_cfg) if fast else "fast path turned off"
         self._bounds = self._batch_bounds()
@@ -141,6 +149,7 @@ class MLPSession:
         self._batch = len(self._bounds)  # past the end: the first step starts an epoch
         self._stale = False  # module behind the fast path's parameters
         self._rate: deque[tuple[float, int]] = deque()
+        self._evaluated = None  # (steps, forward result) of the last _evaluate
 
     def set_training(self, learning_rate: float | None = None, weight_decay: float | None = None):
         """Change the learning rate / weight decay on the fly; weights and momentum are kept."""
@@ -243,48 +252,68 @@ class MLPSession:
         return (s1 - s0) / (t1 - t0) / len(self._bounds) if t1 > t0 else None
 
     # --- looking at it ----------------------------------------------------------------------
-    def _sync(self) -> None:
-        if self._stale:
-            self.fast.store(self.model)
-            self._stale = False
-        self.model.eval()
+    def _evaluate(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One eval-mode forward of every data point and every picture cell, cached until the
+        weights change: (logits (N + G² + T², n_out), [hidden outputs (.., h_j)]) on the CPU.
 
-    @torch.no_grad()
+        On the CPU it runs in numpy (fastmlp.eval_forward: several times faster than PyTorch's
+        CPU kernels for these narrow matrices); on a GPU it is the module's own forward."""
+        if self._evaluated is not None and self._evaluated[0] == self.steps:
+            return self._evaluated[1]
+        activation = self.config.model.activation
+        if self.device.type == "cpu":
+            layers = engine_layers(self.fast) if self.fast else eval_layers(self.model)
+            result = eval_forward(layers, activation, self._X_eval_np)
+        else:
+            self._sync()
+            with torch.no_grad():
+                logits, hiddens = self.model.forward_hidden(self._X_eval)
+            result = (logits.float().cpu().numpy(), [h.float().cpu().numpy() for h in hiddens])
+        self._evaluated = (self.steps, result)
+        return result
+
     def metrics(self) -> dict:
         """Loss and accuracy on the train and validation points (None where there are none)."""
-        self._sync()
         out = {"step": self.steps, "epoch": self.epochs}
-        logits = self.model(self._X_all)  # (N, n_out), one forward for both sets
+        logits = torch.from_numpy(self._evaluate()[0][: self.n_train + self.n_val])  # (N, n_out)
+        labels = torch.from_numpy(np.concatenate([self.train_y, self.val_y]))
         for part, sl in (("train", slice(0, self.n_train)), ("val", slice(self.n_train, None))):
             loss = acc = None
             if logits[sl].shape[0]:
-                y = self._Y_all[sl]
-                loss = float(loss_fn(self.config.training.loss, logits[sl], y))
-                acc = float((predictions(logits[sl]) == y).float().mean())
+                loss = float(loss_fn(self.config.training.loss, logits[sl], labels[sl]))
+                acc = float((predictions(logits[sl]) == labels[sl]).float().mean())
                 loss = loss if np.isfinite(loss) else None
             out[f"{part}_loss"], out[f"{part}_accuracy"] = loss, acc
         return out
 
-    @torch.no_grad()
     def snapshot(self) -> Snapshot:
-        """The output map (G x G), every unit's map (T x T) and the parameters, from one forward."""
-        self._sync()
-        g2, t = self.grid * self.grid, self.thumb
-        logits, hiddens = self.model.forward_hidden(self._X_plane)  # (G² + T², n_out), [(.., h)]
-        probs = probabilities(logits[:g2])
+        """The output map (G x G), every unit's map (T x T) and the parameters."""
+        logits, hiddens = self._evaluate()
+        n, g2, t = self.n_train + self.n_val, self.grid * self.grid, self.thumb
+        plane = torch.from_numpy(logits[n : n + g2])  # (G², n_out)
+        probs = probabilities(plane)
         if probs.dim() == 1:
-            output, output_class = probs, (logits[:g2, 0] > 0).long()
+            output, output_class = probs, (plane[:, 0] > 0).long()
         else:
             output, output_class = probs.max(dim=1)
-        units = torch.cat([self._X_plane[g2:], *(h[g2:] for h in hiddens)], dim=1)  # (T², N)
+        thumbs = [self._X_eval_np[n + g2 :], *(h[n + g2 :] for h in hiddens)]  # (T², ·) each
+        units = np.concatenate(thumbs, axis=1)  # (T², n_features + sum(hidden))
         shape = (self.grid, self.grid)
+        if self.fast is not None:
+            weights = [w.copy() for w in self.fast.W]
+            biases = [b.copy() for b in self.fast.b]
+            prelu = [float(a[0]) for a in self.fast.a] or None
+        else:
+            weights = [lin.weight.detach().cpu().numpy() for lin in self.model.linears]
+            biases = [lin.bias.detach().cpu().numpy() for lin in self.model.linears]
+            prelu = self.model.prelu_slopes()
         return Snapshot(
-            output=output.reshape(shape).float().cpu().numpy(),
-            output_class=output_class.reshape(shape).cpu().numpy(),
-            neurons=units.T.reshape(-1, t, t).float().cpu().numpy(),
-            weights=[lin.weight.detach().cpu().numpy() for lin in self.model.linears],
-            biases=[lin.bias.detach().cpu().numpy() for lin in self.model.linears],
-            prelu=self.model.prelu_slopes(),
+            output=output.reshape(shape).float().numpy(),
+            output_class=output_class.reshape(shape).numpy(),
+            neurons=np.ascontiguousarray(units.T).reshape(-1, t, t),
+            weights=weights,
+            biases=biases,
+            prelu=prelu,
         )
 
     def describe(self) -> dict:

@@ -7,6 +7,8 @@ and binary ``mlp`` frames with the output map, every unit's map (uint8) and the 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from pydantic import ValidationError
@@ -98,6 +100,7 @@ class MLPLab(Lab):
         self.config = LabConfig()
         self.points: list = []  # the user's drawing, kept while the network settings change
         self.session: MLPSession | None = None
+        self._frame_started = 0.0
 
     # ---- configuration ---------------------------------------------------------------------
     def _validate(self, config: dict, prefix: str = "configure: ") -> LabConfig:
@@ -198,13 +201,18 @@ class MLPLab(Lab):
         self._guard(self.session.step, steps)
 
     def train(self, budget_s: float) -> None:
-        self._guard(self.session.train_for, budget_s)
+        """Play: train until the next frame is due (a frame every ``budget_s``), so the time the
+        frame took comes out of this slice rather than stretching the frame interval."""
+        since_frame = time.perf_counter() - self._frame_started
+        left = budget_s - since_frame + 0.0005 if since_frame < budget_s else budget_s
+        self._guard(self.session.train_for, max(left, budget_s / 4))
 
     def finished(self) -> bool:
         return self.session is None or self.session.n_train == 0
 
     # ---- what the page draws ---------------------------------------------------------------
     def metrics(self) -> dict | None:
+        self._frame_started = time.perf_counter()  # the runner asks for metrics, then the frame
         s = self.session
         rate = s.epochs_per_s
         return {

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ml_core.datasets2d import DataConfig, generate
-from ml_core.fastmlp import FastMLP, unsupported_reason
+from ml_core.fastmlp import FastMLP, eval_forward, eval_layers, unsupported_reason
 from ml_core.mlp import (
+    ACTIVATIONS,
     LOSSES,
     OPTIMIZERS,
     MLPConfig,
@@ -21,6 +22,15 @@ from ml_core.mlp_session import MLPSession, SessionConfig
 
 FAST_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu")
 TOL = {"rtol": 1e-4, "atol": 2e-6}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny ops on two threads spin against busy neighbours (5-15x slower): use one, as the app does."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def reference_vector(model, attr: str) -> np.ndarray:
@@ -139,3 +149,23 @@ def test_whole_runs_match_between_the_two_paths(data, model, training):
     for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
         assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-3), key
     np.testing.assert_allclose(fast.snapshot().output, reference.snapshot().output, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [MLPConfig(hidden=(5, 4), activation=a) for a in ACTIVATIONS]
+    + [MLPConfig(hidden=(6, 3), batch_norm=True, dropout=0.3, activation="leaky_relu")],
+    ids=[*ACTIVATIONS, "batch_norm+dropout"],
+)
+def test_numpy_evaluation_equals_the_module_in_eval_mode(model):
+    """Metrics and pictures on the CPU come from eval_forward: it must be the module's eval."""
+    config = SessionConfig(DataConfig("spiral", classes=3, samples=120), model, TrainConfig("adam"))
+    s = MLPSession(config, fast=False)
+    s.step(40)  # moved weights, batch-norm running statistics, PReLU slopes
+    s.model.eval()
+    with torch.no_grad():
+        logits, hiddens = s.model.forward_hidden(s._X_eval)
+    got_logits, got_hiddens = eval_forward(eval_layers(s.model), model.activation, s._X_eval_np)
+    np.testing.assert_allclose(got_logits, logits.numpy(), rtol=1e-4, atol=1e-5)
+    for got, expected in zip(got_hiddens, hiddens, strict=True):
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-5)

@@ -11,6 +11,15 @@ from ml_core.mlp import MLPConfig, TrainConfig
 from ml_core.mlp_session import Diverged, MLPSession, SessionConfig
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny ops on two threads spin against busy neighbours (5-15x slower): use one, as the app does."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def session(data=None, model=None, training=None, **kwargs) -> MLPSession:
     config = SessionConfig(data or DataConfig(), model or MLPConfig(), training or TrainConfig())
     return MLPSession(config, **kwargs)
@@ -125,11 +134,15 @@ def test_snapshot_shapes_and_orientation():
 
 def test_snapshot_neurons_are_what_the_hidden_units_output():
     s = session(model=MLPConfig(hidden=(3, 2), activation="prelu"), grid=8, thumb=4)
+    assert s.snapshot().prelu == [0.25, 0.25]
+    s.step(50)
     snap = s.snapshot()
-    _, hiddens = s.model.forward_hidden(s._X_plane[64:])
-    expected = torch.cat(hiddens, dim=1).T.reshape(5, 4, 4).detach().numpy()
-    np.testing.assert_allclose(snap.neurons[2:], expected, rtol=1e-6)
-    assert snap.prelu == [0.25, 0.25]
+    s.fast.store(s.model)
+    with torch.no_grad():
+        _, hiddens = s.model.forward_hidden(s._X_plane[64:])
+    expected = torch.cat(hiddens, dim=1).T.reshape(5, 4, 4).numpy()
+    np.testing.assert_allclose(snap.neurons[2:], expected, rtol=1e-5, atol=1e-6)
+    assert snap.prelu == [a.weight.item() for a in s.model.acts] != [0.25, 0.25]
 
 
 def test_k_classes_give_the_top_probability_and_its_class():

@@ -1,0 +1,222 @@
+"""MLP playground benchmark: the session loop (streaming frames at 30 fps) against bare eager PyTorch.
+
+What runs: the real server runtime minus the socket. Each session is an ``app.sessions.Session``
+(its own worker thread, the MLP lab, the one-slot frame mailbox throttled to ``fps``), and a
+consumer thread per session plays the websocket sender: it takes every outgoing message as soon
+as the worker posts it and encodes it to the bytes that would go on the wire (JSON text or the
+binary frame). The baseline is the textbook eager loop (zero_grad, forward, loss, backward,
+optimizer.step) over the same data, batches and network, with no frames at all.
+
+    python bench/mlp.py [--seconds 3] [--device cpu]
+
+Prints, in one run: epochs/s of (a) circle 2-4-2-1 tanh, 500 points (half for training),
+batch 10 and (b) spiral 6 hidden layers x 8 tanh, batch 10, each beside the eager loop, as a
+ratio; the cost of one frame of (b) (µs and bytes); and how many concurrent sessions of (a) each
+keep >= 60 epochs/s at 30 fps. Goals: ratio >= 5, frame <= 5 ms and <= 64 KB, >= 8 sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from app.config import Settings  # noqa: E402
+from app.frames import BinaryFrame  # noqa: E402
+from app.labs.mlp import MLPLab  # noqa: E402
+from app.sessions import Session  # noqa: E402
+from ml_core.device import describe, pick_device  # noqa: E402
+from ml_core.mlp import build_mlp, loss_fn, make_optimizer  # noqa: E402
+
+CASES = {
+    "a": {
+        "title": "(a) circle 2-4-2-1 tanh, 500 points (250 train), batch 10",
+        "config": {
+            "dataset": {"name": "circle", "samples": 500, "val_fraction": 0.5},
+            "model": {"hidden": [4, 2], "activation": "tanh"},
+            "training": {"batch_size": 10, "learning_rate": 0.03},
+        },
+    },
+    "b": {
+        "title": "(b) spiral 2-8x6-1 tanh, 500 points (250 train), batch 10",
+        "config": {
+            "dataset": {"name": "spiral", "samples": 500, "val_fraction": 0.5},
+            "model": {"hidden": [8] * 6, "activation": "tanh"},
+            "training": {"batch_size": 10, "learning_rate": 0.03},
+        },
+    },
+}
+
+
+def encode(message) -> bytes:
+    """What the websocket sender would put on the wire."""
+    if isinstance(message, BinaryFrame):
+        return message.encode()
+    return json.dumps(message, allow_nan=False).encode()
+
+
+class Streamed:
+    """One session playing, with a consumer that sends (encodes) everything it posts."""
+
+    def __init__(self, settings: Settings, device: torch.device, config: dict) -> None:
+        self.session = Session(uuid.uuid4().hex, MLPLab, settings, device)
+        self.wake = threading.Event()
+        self.frames = self.bytes = 0
+        self.stop = False
+        self.session.attach(self.wake.set, resumed=False)
+        self.session.submit({"type": "configure", "config": config})
+        self.consumer = threading.Thread(target=self._consume, daemon=True)
+        self.consumer.start()
+
+    def _consume(self) -> None:
+        while not self.stop:
+            self.wake.wait(0.05)
+            self.wake.clear()
+            for message in self.session.take_outgoing():
+                data = encode(message)
+                if isinstance(message, BinaryFrame):
+                    self.frames += 1
+                    self.bytes += len(data)
+
+    def lab(self) -> MLPLab:
+        while self.session._lab is None or self.session._lab.session is None:
+            time.sleep(0.01)
+        return self.session._lab
+
+    def epochs(self) -> float:
+        s = self.lab().session
+        return s.steps / s.steps_per_epoch
+
+    def close(self) -> None:
+        self.stop = True
+        self.session.close()
+
+
+def stream(settings, device, config: dict, seconds: float, count: int = 1) -> list[dict]:
+    """Play ``count`` sessions at once for ``seconds``; each one's epochs/s and frames/s."""
+    runs = [Streamed(settings, device, config) for _ in range(count)]
+    for run in runs:
+        run.lab()
+        run.session.submit({"type": "play"})
+    time.sleep(0.5)  # warm up: buffers allocated, threads running
+    start = [(run.epochs(), run.frames) for run in runs]
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    elapsed = time.perf_counter() - t0
+    results = []
+    for run, (e0, f0) in zip(runs, start, strict=True):
+        results.append(
+            {"epochs_per_s": (run.epochs() - e0) / elapsed, "fps": (run.frames - f0) / elapsed}
+        )
+        run.close()
+    return results
+
+
+def eager(config: dict, device: torch.device, seconds: float) -> float:
+    """Epochs/s of the plain eager PyTorch loop on the same data, batches and network."""
+    lab = MLPLab(Settings(device=str(device)), device)
+    lab.configure(config)
+    s = lab.session
+    model = build_mlp(s.config.model, seed=0, device=device)
+    t = s.config.training
+    optimizer = make_optimizer(t.optimizer, model.parameters(), t.learning_rate, t.weight_decay)
+    x_all, y_all = s._X_all[: s.n_train], s._Y_all[: s.n_train]  # (250, 2), (250,)
+    rng = np.random.default_rng(0)
+    epochs, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        order = torch.from_numpy(rng.permutation(s.n_train)).to(device)
+        x, y = x_all[order], y_all[order]
+        for i in range(0, s.n_train, t.batch_size):
+            optimizer.zero_grad()
+            loss_fn(t.loss, model(x[i : i + t.batch_size]), y[i : i + t.batch_size]).backward()
+            optimizer.step()
+        epochs += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return epochs / (time.perf_counter() - t0)
+
+
+def frame_cost(config: dict, device: torch.device, repeats: int = 100) -> tuple[float, int]:
+    """µs to build and encode one metrics + frame of a trained network, and its bytes."""
+    lab = MLPLab(Settings(device=str(device)), device)
+    lab.configure(config)
+    lab.step(500)
+    lab.metrics(), lab.frame()  # warm up
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        data = [encode(lab.metrics())] + [encode(m) for m in lab.frame()]
+    return (time.perf_counter() - t0) / repeats * 1e6, sum(len(d) for d in data)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
+        f"torch {torch.__version__}, numpy {np.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per figure")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, auto")
+    parser.add_argument(
+        "--max-sessions", type=int, default=24, help="most concurrent sessions tried"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    device = pick_device(args.device)
+    settings = Settings(device=str(device), max_sessions=args.max_sessions + 8)
+    print(f"machine: {machine()}; device: {describe(device)}; fps: {settings.fps:g}")
+
+    for key, case in CASES.items():
+        session = stream(settings, device, case["config"], args.seconds)[0]
+        baseline = eager(case["config"], device, args.seconds)
+        ratio = session["epochs_per_s"] / baseline
+        print(
+            f"{case['title']}: session {session['epochs_per_s']:.0f} epochs/s at "
+            f"{session['fps']:.0f} fps, eager PyTorch {baseline:.0f} epochs/s, "
+            f"ratio {ratio:.1f} (goal >= 5) {'OK' if ratio >= 5 else 'MISSED'}"
+        )
+        if key == "b":
+            us, size = frame_cost(case["config"], device)
+            ok = us <= 5000 and size <= 64 * 1024
+            print(
+                f"    one frame of (b), metrics + binary frame built and encoded: {us:.0f} µs, "
+                f"{size:,} bytes (goal <= 5 ms, <= 64 KB) {'OK' if ok else 'MISSED'}"
+            )
+
+    best, best_fps, n = 0, 0.0, 1
+    while n <= args.max_sessions:
+        results = stream(settings, device, CASES["a"]["config"], args.seconds, count=n)
+        worst = min(r["epochs_per_s"] for r in results)
+        fps = min(r["fps"] for r in results)
+        print(f"    {n:2d} concurrent sessions of (a): slowest {worst:.0f} epochs/s, {fps:.0f} frames/s")
+        if worst < 60:
+            break
+        best, best_fps = n, fps
+        n = n * 2 if n < 8 else n + 4
+    print(
+        f"concurrent sessions of (a) each >= 60 epochs/s while streaming at up to "
+        f"{settings.fps:g} fps: {best} (goal >= 8) {'OK' if best >= 8 else 'MISSED'}"
+        + (f"; the slowest of them got {best_fps:.0f} frames/s" if best else "")
+    )
+
+
+if __name__ == "__main__":
+    main()
