@@ -459,7 +459,7 @@ sock.on("evaluation", (ev) => {
   $("#eval-caption").textContent = `${pct(ev.accuracy, 1)} of ${fmtInt(ev.counts.reduce((a, b) => a + b, 0))} validation images · epoch ${ev.epoch.toFixed(1)}`;
   const worst = ev.per_class_accuracy.reduce((w, a, k) => (a !== null && (w < 0 || a < ev.per_class_accuracy[w]) ? k : w), -1);
   const note = $("#eval-note");
-  if (worst >= 0 && ev.accuracy - ev.per_class_accuracy[worst] > 0.2) {
+  if (worst >= 0 && ev.accuracy >= 0.6 && ev.accuracy - ev.per_class_accuracy[worst] > 0.2) {
     const shrunk = ui.live.config.imbalance.classes.includes(worst);
     note.hidden = false;
     note.innerHTML = `Overall accuracy is <b>${pct(ev.accuracy)}</b>, but class <b>${esc(ev.classes[worst])}</b> ` +

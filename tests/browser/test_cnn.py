@@ -32,6 +32,12 @@ def set_field(page, block: int, field: str, value) -> None:
     page.fill(f"#blocks li[data-kind=block][data-i='{block}'] [data-field='{field}']", str(value))
 
 
+def set_range(page, selector: str, value: float) -> None:
+    page.eval_on_selector(
+        selector, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }", value
+    )
+
+
 def confusion_total(page) -> int:
     cells = page.locator("#confusion tbody td").all_inner_texts()
     return sum(int(c) for c in cells)
@@ -227,3 +233,23 @@ def test_save_the_trained_model_and_load_it_back(page, tmp_path):
     page.wait_for_selector("#model-msg.bad")
     assert "fake.safetensors" in page.text_content("#model-msg")
     page.console_errors[:] = [e for e in page.console_errors if not e.startswith(REFUSED)]
+
+
+def test_class_imbalance_hides_behind_good_overall_accuracy(page):
+    open_lab(page)
+    bars = "[...document.querySelectorAll('#class-bars .cnn-cbar i')].map(e => e.style.height)"
+    # shrink the training images of class 3 to 2% (about two images left)
+    page.click("#imbalance-classes button[data-k='3']")
+    set_range(page, "#imbalance-fraction", 0.02)
+    assert page.is_visible("#config-pending")
+    page.click("#btn-apply")
+    page.wait_for_selector("#config-pending", state="hidden")
+    heights = page.evaluate(bars)
+    assert float(heights[3].rstrip("%")) < 5 < min(float(h.rstrip("%")) for i, h in enumerate(heights) if i != 3)
+    # train: the overall accuracy looks fine, while class 3 is mostly wrong, and the page says so
+    page.click("#btn-play")
+    page.wait_for_selector("#eval-note", state="visible", timeout=90_000)
+    pause(page)
+    assert "class 3" in page.text_content("#eval-note")
+    assert "shrunk" in page.text_content("#eval-note")
+    assert "bad" in (page.locator("#per-class .cnn-pc").nth(3).get_attribute("class") or "")
