@@ -24,6 +24,11 @@ let cfg = mergeConfig(saved.config);
 let points = cleanPoints(saved.points); // the user's drawn points (custom dataset), or null
 let data = { train: [], val: [] }; // the server's split of the current dataset
 let pending = 0; // configure/points messages not yet answered: do not adopt stale replies
+// Mirror it on the page (data-pending) so a test or a curious user can see the page is in sync.
+const setPending = (n) => {
+  pending = n;
+  document.getElementById("mlp").dataset.pending = n;
+};
 let syncing = true; // just (re)connected: check the server's session matches this page
 let playState = "paused";
 let lastStep = -1;
@@ -71,7 +76,7 @@ function configure() {
     return;
   }
   sock.send({ type: "configure", lab: "mlp", config: cfg });
-  pending++;
+  setPending(pending + 1);
   configDirty = false;
   if (isCustom()) sendPoints(false);
 }
@@ -85,7 +90,7 @@ function sendPoints(save = true) {
   $("#empty-hint").hidden = true;
   if (configDirty) return configure();
   sock.send({ type: "points", points });
-  pending++;
+  setPending(pending + 1);
 }
 
 // Nothing to train on: a blank plot with a hint, the drawn points (if any) on top.
@@ -111,8 +116,9 @@ function setOnTheFly(key, value) {
 }
 
 sock.on("hello", () => {
-  pending = 0;
+  setPending(0);
   syncing = true;
+  document.getElementById("mlp").dataset.pending = "sync";
 });
 
 sock.on("configured", (msg) => {
@@ -123,20 +129,22 @@ sock.on("configured", (msg) => {
     const same = JSON.stringify(mergeConfig(msg.config)) === JSON.stringify(cfg);
     if (!same || isCustom()) {
       configure();
+      setPending(pending);
       return;
     }
   } else if (pending > 0) {
-    pending--;
+    setPending(pending - 1);
     if (pending > 0) return; // a newer request is in flight: its reply will follow
   }
   adopt(msg);
+  setPending(pending);
 });
 
 // ws.js has shown the message already. A refused configure leaves the server as it was, so the
 // controls go back to the last config it accepted.
 sock.on("error", () => {
   if (pending === 0) return;
-  pending--;
+  setPending(pending - 1);
   if (pending === 0 && accepted) {
     cfg = structuredClone(accepted);
     renderControls();
@@ -228,11 +236,13 @@ const plot = new PlotView($("#plot"), {
     }
     points.push([+x.toFixed(3), +y.toFixed(3), c]);
     plot.setPoints(points, []);
+    $("#samples-label").textContent = `${points.length} drawn`;
   },
   erase(x, y, r) {
     const before = points.length;
     points = points.filter((p) => Math.hypot(p[0] - x, p[1] - y) > r);
     if (points.length !== before) plot.setPoints(points, []);
+    $("#samples-label").textContent = `${points.length} drawn`;
   },
   commit() {
     warnedFull = false;

@@ -29,8 +29,14 @@ def step_count(page) -> int:
     return int((page.text_content("#step") or "0").replace(",", ""))
 
 
+def settled(page) -> None:
+    """Wait until the server has answered every configure / points the page sent."""
+    page.wait_for_selector("#mlp[data-pending='0']")
+
+
 def open_playground(page, url: str = "/mlp") -> None:
     page.goto(url)
+    settled(page)
     # The server's answer has been taken: the parameter count is filled in and a frame drawn.
     page.wait_for_function("document.querySelector('#params').textContent !== '–'")
     page.wait_for_function("document.querySelector('#boundary').width > 1")
@@ -61,8 +67,8 @@ def test_draw_points_and_train(page):
     open_playground(page)
     draw_two_clusters(page)
     assert page.text_content("#samples-label") == "20 drawn"
+    settled(page)
     # The network's first picture of the drawn data (untrained) is on the canvas.
-    page.wait_for_function("document.querySelector('#params').textContent !== '–'")
     page.wait_for_timeout(300)
     before = page.evaluate(PIXELS)
     page.click("#btn-play")
@@ -93,8 +99,7 @@ def test_shared_link_restores_state(page):
     page.press("#seed", "Enter")
     page.click("button[data-feature='x1x2']")
     draw_two_clusters(page)  # the drawn points travel in the link too
-    page.wait_for_function("document.querySelector('#params').textContent !== '–'")
-    page.wait_for_timeout(300)
+    settled(page)
     url = page.url
     assert "#s=" in url
 
@@ -104,7 +109,8 @@ def test_shared_link_restores_state(page):
     other.on("pageerror", lambda e: errors.append(str(e)))
     open_playground(other, url)
     other.wait_for_selector("#empty-hint", state="hidden")
-    other.wait_for_timeout(500)
+    settled(other)
+    other.wait_for_timeout(300)  # the first frame after the answer
     for selector in ["#activation", "#learning_rate", "#seed", "#optimizer", "#loss"]:
         assert other.input_value(selector) == page.input_value(selector), selector
     assert other.input_value("#activation") == "relu"
@@ -214,3 +220,40 @@ def test_refused_config_is_explained_and_rolled_back(page):
     assert "batch" in error.text_content().lower()
     page.wait_for_function("!document.querySelector('#batch_norm').checked")
     assert "batch_norm%22%3Atrue" not in page.url
+
+
+def drawn(page) -> int:
+    return int((page.text_content("#samples-label") or "0").split()[0])
+
+
+def test_drag_draws_a_stroke_and_erase_removes_it(page):
+    open_playground(page)
+    page.click("button[data-preset='custom']")
+    page.click("#btn-clear")
+    box = page.locator("#points").bounding_box()
+    at = lambda x, y: (box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"])  # noqa: E731
+    page.click(".mlp-swatch[data-class='1']")
+    page.mouse.move(*at(-0.6, -0.6))
+    page.mouse.down()
+    page.mouse.move(*at(0.6, -0.6), steps=30)
+    page.mouse.up()
+    stroke = drawn(page)
+    assert stroke >= 8, "a drag across the plot leaves a trail of points"
+    page.click(".mlp-swatch[data-class='0']")
+    for x in (-0.5, 0.0, 0.5):
+        click_at(page, x, 0.6)
+    assert drawn(page) == stroke + 3
+    page.wait_for_selector("#empty-hint", state="hidden")  # two classes: the server trains on it
+    page.click("#tool-erase")
+    click_at(page, 0.0, -0.6)
+    assert drawn(page) < stroke + 3
+    assert drawn(page) >= stroke  # the eraser only took points near the cursor
+    # Hiding the validation points (hollow) changes the overlay; showing them brings it back.
+    page.mouse.move(0, 0)
+    settled(page)
+    overlay = "document.querySelector('#points').toDataURL()"
+    shown = page.evaluate(overlay)
+    page.uncheck("#show-val")
+    assert page.evaluate(overlay) != shown
+    page.check("#show-val")
+    assert page.evaluate(overlay) == shown
