@@ -48,15 +48,22 @@ def unsupported_reason(config: MLPConfig) -> str | None:
 
 
 class _Buffers:
-    """Work arrays for one batch size B: per layer pre-activations z, outputs h, gradients."""
+    """Work arrays for one batch size B: per layer pre-activations z, outputs h, gradients.
 
-    def __init__(self, sizes: tuple[int, ...], batch: int, linear: bool) -> None:
+    Hidden outputs live in ``ha`` (B, n + 1) whose last column is all ones, so that one matmul
+    with a layer's augmented weights [W | b] (n_out, n_in + 1) adds the bias too, and one matmul
+    ``dz.T @ ha`` gives [dW | db]. ``h`` and ``dh`` are the (B, n) views without that column.
+    """
+
+    def __init__(self, sizes: tuple[int, ...], batch: int) -> None:
         f32 = np.float32
         layers = sizes[1:]
-        self.z = [np.empty((batch, n), f32) for n in layers]  # (B, n_l) pre-activation
-        self.h = [z if linear else np.empty_like(z) for z in self.z[:-1]]  # (B, n_l) outputs
+        self.z = [np.empty((batch, n), f32) for n in layers]  # (B, n_j) pre-activation
+        self.ha = [np.ones((batch, n + 1), f32) for n in layers[:-1]]  # (B, n_j + 1) outputs, 1
+        self.h = [ha[:, :-1] for ha in self.ha]  # (B, n_j) views
         self.dz = [np.empty((batch, n), f32) for n in layers]  # dLoss/dz
-        self.dh = [dz if linear else np.empty_like(dz) for dz in self.dz[:-1]]  # dLoss/dh
+        self.dha = [np.empty((batch, n + 1), f32) for n in layers[:-1]]  # dLoss/d[h, 1]
+        self.dh = [dha[:, :-1] for dha in self.dha]  # (B, n_j) views
         self.tmp = [np.empty((batch, n), f32) for n in layers]
         self.mask = [np.empty((batch, n), bool) for n in layers]
         self.count = np.empty((batch, 1), f32)
@@ -75,17 +82,19 @@ class FastMLP:
         self.activation = config.activation
         shapes = [(o, i) for i, o in pairwise(self.sizes)]
         n_prelu = len(config.hidden) if self.activation == "prelu" else 0
-        total = sum(o * i + o for o, i in shapes) + n_prelu
+        total = sum(o * (i + 1) for o, i in shapes) + n_prelu
         self.flat = np.zeros(total, np.float32)  # every parameter, viewed below
         self.grad = np.zeros(total, np.float32)  # their gradients, same layout
-        self.W, self.b, self.gW, self.gb, self.a, self.ga = [], [], [], [], [], []
+        self.Wa, self.gWa = [], []  # per layer [W | b] (n_out, n_in + 1)
+        self.a, self.ga = [], []  # PReLU slopes (1,) per hidden layer
         offset = 0
         for o, i in shapes:
-            for views, grads, shape in ((self.W, self.gW, (o, i)), (self.b, self.gb, (o,))):
-                n = math.prod(shape)
-                views.append(self.flat[offset : offset + n].reshape(shape))
-                grads.append(self.grad[offset : offset + n].reshape(shape))
-                offset += n
+            n = o * (i + 1)
+            self.Wa.append(self.flat[offset : offset + n].reshape(o, i + 1))
+            self.gWa.append(self.grad[offset : offset + n].reshape(o, i + 1))
+            offset += n
+        self.W, self.b = [w[:, :-1] for w in self.Wa], [w[:, -1] for w in self.Wa]
+        self.gW, self.gb = [g[:, :-1] for g in self.gWa], [g[:, -1] for g in self.gWa]
         for _ in range(n_prelu):
             self.a.append(self.flat[offset : offset + 1])
             self.ga.append(self.grad[offset : offset + 1])
@@ -124,11 +133,18 @@ class FastMLP:
     def finite(self) -> bool:
         return bool(np.isfinite(self.flat).all())
 
+    def vector(self, grad: bool = False) -> np.ndarray:
+        """Parameters (or gradients) in PyTorch's order: W, b per layer, then PReLU slopes."""
+        W, b, a = (self.gW, self.gb, self.ga) if grad else (self.W, self.b, self.a)
+        parts = [p.ravel() for j in range(len(W)) for p in (W[j], b[j])] + list(a)
+        return np.concatenate(parts)
+
     # --- data -------------------------------------------------------------------------------
     def set_data(self, X: np.ndarray, labels: np.ndarray) -> None:
         """Training features X (N, F) float32 and labels (N,) int64, kept as targets."""
         n_out = self.sizes[-1]
-        self._X0 = np.ascontiguousarray(X, np.float32)
+        ones = np.ones((len(X), 1), np.float32)
+        self._X0 = np.concatenate([np.asarray(X, np.float32), ones], axis=1)  # (N, F + 1)
         if n_out == 1:
             T = labels.astype(np.float32)[:, None]  # (N, 1) 0/1
         else:
@@ -138,35 +154,39 @@ class FastMLP:
 
     def permute(self, order: np.ndarray) -> None:
         """Reorder the training rows (one epoch's shuffle) so batches are contiguous slices."""
-        self.X, self.T = self._X0[order], self._T0[order]
+        self.X, self.T = self._X0[order], self._T0[order]  # (N, F + 1), (N, n_out)
         self.S = 2.0 * self.T - 1.0  # (N, 1) hinge signs ±1
         self.notT = self.T == 0  # (N, k) the non-target logits of the margin loss
 
     def step(self, i0: int, i1: int) -> None:
         """One optimizer step on training rows i0:i1 of the current order."""
-        self._backward(self.X[i0:i1], self.T[i0:i1], self.S[i0:i1], self.notT[i0:i1])
+        if self.loss == "hinge":
+            self._backward(self.X[i0:i1], self.T[i0:i1], self.S[i0:i1], self.notT[i0:i1])
+        else:
+            self._backward(self.X[i0:i1], self.T[i0:i1], None, None)
         self._update()
 
     # --- forward / backward -----------------------------------------------------------------
     def _buffers_for(self, batch: int) -> _Buffers:
         buffers = self._buffers.get(batch)
         if buffers is None:
-            buffers = _Buffers(self.sizes, batch, self.activation == "linear")
+            buffers = _Buffers(self.sizes, batch)
             self._buffers[batch] = buffers
         return buffers
 
     def _forward(self, x: np.ndarray, buf: _Buffers) -> np.ndarray:
-        """x (B, F) -> logits (B, n_out) in buf.z[-1]; hidden outputs in buf.h."""
+        """x (B, F + 1) with a ones column -> logits (B, n_out) in buf.z[-1]; outputs in buf.h."""
         act, L = self.activation, len(self.W)
-        h = x
+        ha = x
         for j in range(L):
             z = buf.z[j]
-            np.dot(h, self.W[j].T, out=z)
-            z += self.b[j]
+            np.dot(ha, self.Wa[j].T, out=z)  # (B, n_j) = [h, 1] @ [W | b].T
             if j == L - 1:
                 break
-            h = buf.h[j]
-            if act == "tanh":
+            h, ha = buf.h[j], buf.ha[j]
+            if act == "linear":
+                np.copyto(h, z)
+            elif act == "tanh":
                 np.tanh(z, out=h)
             elif act == "sigmoid":
                 _sigmoid(z, h)
@@ -191,15 +211,16 @@ class FastMLP:
         act, L = self.activation, len(self.W)
         for j in range(L - 1, -1, -1):
             dz = buf.dz[j]
-            h_prev = x if j == 0 else buf.h[j - 1]
-            np.dot(dz.T, h_prev, out=self.gW[j])  # (n_j, n_{j-1})
-            np.sum(dz, axis=0, out=self.gb[j])
+            ha_prev = x if j == 0 else buf.ha[j - 1]
+            np.dot(dz.T, ha_prev, out=self.gWa[j])  # [dW | db] (n_j, n_{j-1} + 1)
             if j == 0:
                 break
             k = j - 1  # hidden layer below
             dh, dzk, hk, tmp = buf.dh[k], buf.dz[k], buf.h[k], buf.tmp[k]
-            np.dot(dz, self.W[j], out=dh)  # (B, n_k)
-            if act == "tanh":  # 1 - h^2
+            np.dot(dz, self.Wa[j], out=buf.dha[k])  # (B, n_k + 1); the last column is unused
+            if act == "linear":
+                np.copyto(dzk, dh)
+            elif act == "tanh":  # 1 - h^2
                 np.multiply(hk, hk, out=tmp)
                 np.subtract(1.0, tmp, out=tmp)
                 np.multiply(dh, tmp, out=dzk)
@@ -222,7 +243,6 @@ class FastMLP:
                     self.ga[k][0] = tmp.sum()  # dL/da = sum over z <= 0 of dh * z
                     np.multiply(dh, self.a[k], out=dzk)
                 np.copyto(dzk, dh, where=mask)
-            # linear: dh and dz are the same array, nothing to do
         return buf
 
     def _dlogits(self, z, T, S, notT, buf: _Buffers) -> None:
