@@ -31,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "wells": {"max_steps": 1000, "lr": {"gd": 0.5, "sgd": 0.5, "momentum": 0.1, "adam": 0.1}},
     "rosenbrock": {
         "max_steps": 3000,
-        "lr": {"gd": 0.001, "sgd": 0.0005, "momentum": 0.0002, "adam": 0.05},
+        "lr": {"gd": 0.0008, "sgd": 0.0005, "momentum": 0.0002, "adam": 0.05},
     },
 }
 

@@ -32,6 +32,8 @@ const lrFromSlider = (v) => Number((10 ** v).toPrecision(2));
 const lrToSlider = (lr) => Math.log10(lr);
 const speedFromSlider = (v) => Math.max(1, Math.min(limits.max_speed, Math.round(10 ** v)));
 
+$("#speed").max = Math.log10(limits.max_speed).toFixed(3);
+
 function card(kind) { return $(`.opt[data-kind="${kind}"]`); }
 
 function showControls(config) {

@@ -1,6 +1,7 @@
 // Activation & loss explorer: curves from the server (torch modules + autograd), softmax with
 // temperature, and the L1/L2 outlier demo with draggable points. Protocol: docs/protocol-functions.md.
 import { LabSocket } from "./ws.js";
+import { COLORMAPS, drawGrid } from "./heatmap.js";
 import { loadState, saveState } from "./state.js";
 import { $, $$, fmt, on, pct, rafThrottle } from "./ui.js";
 
@@ -160,7 +161,14 @@ function drawSoftmax() {
     row.classList.toggle("top", i === f.meta.softmax.argmax);
   });
   const s = f.meta.softmax;
-  $("#entropy").textContent = `Entropy ${s.entropy.toFixed(3)} nats of at most ${s.max_entropy.toFixed(3)} (uniform). Derivatives ∂p/∂z shrink as T grows: each is divided by T.`;
+  const jac = f.arrays.jacobian;
+  const k = jac.shape[0];
+  let scale = 1e-12;
+  for (const v of jac.data) scale = Math.max(scale, Math.abs(v));
+  const cells = Uint8Array.from(jac.data, (v) => Math.round((0.5 + (0.5 * v) / scale) * 255));
+  drawGrid($("#jacobian"), cells, k, k, COLORMAPS.redblue);
+  $("#jacobian-scale").textContent = scale.toFixed(3);
+  $("#entropy").textContent = `Entropy ${s.entropy.toFixed(3)} nats of at most ${s.max_entropy.toFixed(3)} (uniform: every class equally likely).`;
 }
 
 function fitPoints() { return view.config.fit.points; }
