@@ -66,7 +66,9 @@ export function renderMaps(root, layers, arrayOf, { colormap = "viridis" } = {})
     }
     const size = mh * mw;
     for (let k = 0; k < shown; k++) {
-      drawGrid(grid.children[k], arr.data.subarray(k * size, (k + 1) * size), mw, mh, lut);
+      const canvas = grid.children[k];
+      drawGrid(canvas, arr.data.subarray(k * size, (k + 1) * size), mw, mh, lut);
+      canvas.title = `${layer.name}, channel ${k + 1} of ${c}`;
     }
     let more = col.querySelector(".cnn-more");
     if (shown < c) {

@@ -339,7 +339,7 @@ function showShapes(m) {
 
 function showArchError(message) {
   const el = $("#arch-error");
-  el.textContent = `Cannot build this network: ${message}`;
+  el.textContent = `Not possible: ${message}`;
   el.hidden = false;
   $("#btn-apply").disabled = true;
   $("#btn-play").disabled = !ui.playing;
@@ -574,6 +574,16 @@ sock.on("frame:cnn.augment", (f) => {
 
 // ---------------------------------------------------------------- your own image, model file
 const own = new OwnImage(sock, { mapColors: () => $("#map-colors").value });
+
+$("#btn-link").addEventListener("click", async () => {
+  saveState({ config: ui.draft });
+  try {
+    await navigator.clipboard.writeText(location.href);
+    toast("Link copied: it opens this lab with these settings.");
+  } catch {
+    toast("Copy the address bar: it holds these settings.");
+  }
+});
 
 $("#model-file").addEventListener("change", async (e) => {
   const file = e.target.files[0];
