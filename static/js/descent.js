@@ -234,6 +234,19 @@ function drawPaths() {
 }
 const redraw = rafThrottle(drawPaths);
 
+// The loss under the cursor, read back from the nearest grid cell (undoing the sqrt/log scale).
+function lossAt(x, y) {
+  const g = view.grid;
+  if (!g) return null;
+  const [xmin, xmax, ymin, ymax] = view.surface.bounds;
+  const j = Math.round(((x - xmin) / (xmax - xmin)) * (g.n - 1));
+  const i = Math.round(((ymax - y) / (ymax - ymin)) * (g.n - 1));
+  if (i < 0 || j < 0 || i >= g.n || j >= g.n) return null;
+  const t = g.data[i * g.n + j] / 255;
+  const span = g.max - g.min;
+  return g.min + (g.log ? Math.expm1(t * Math.log1p(span)) : (t * Math.sqrt(span)) ** 2);
+}
+
 paths.addEventListener("click", (event) => {
   if (!view.surface) return;
   const [x, y] = fromEvent(event);
@@ -242,7 +255,9 @@ paths.addEventListener("click", (event) => {
 paths.addEventListener("mousemove", (event) => {
   if (!view.surface) return;
   const [x, y] = fromEvent(event);
-  $("#hover").textContent = `x ${x.toFixed(2)}, y ${y.toFixed(2)} — click to start here`;
+  const loss = lossAt(x, y);
+  const value = loss === null ? "" : `, loss ≈ ${fmt(loss, Math.abs(loss) < 10 ? 3 : 0)}`;
+  $("#hover").textContent = `x ${x.toFixed(2)}, y ${y.toFixed(2)}${value} — click to start`;
 });
 new ResizeObserver(() => { drawContours(); drawPaths(); }).observe(plot);
 
@@ -284,7 +299,8 @@ sock.on("configured", (message) => {
 sock.on("frame:surface", (frame) => {
   if (!view.surface || frame.meta.name !== view.surface.name) return;
   const { data, shape } = frame.arrays.grid;
-  view.grid = { data: Uint8Array.from(data), n: shape[0] };
+  const { min, max, log_scale: log } = frame.meta;
+  view.grid = { data: Uint8Array.from(data), n: shape[0], min, max, log };
   drawGrid(heat, data, shape[1], shape[0], DEPTH);
   drawContours();
 });
