@@ -34,7 +34,7 @@ export const FEATURE_LABEL = Object.fromEntries(FEATURES.map((f) => [f.id, f.lab
 
 // Dataset presets; `multi` means the number of classes is the user's choice.
 export const PRESETS = [
-  { id: "circle", label: "Circle", title: "A disc inside a ring (k classes: k rings)", multi: true },
+  { id: "circle", label: "Circle", title: "A disc inside a ring (k classes: rings)", multi: true },
   { id: "xor", label: "XOR", title: "Opposite quadrants share a class", multi: false },
   { id: "gauss", label: "Gauss", title: "Two gaussian clouds", multi: false },
   { id: "spiral", label: "Spiral", title: "Interleaved spiral arms, one per class", multi: true },

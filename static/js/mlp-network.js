@@ -72,7 +72,8 @@ export class NetworkView {
       const neurons = `${width} neuron${width > 1 ? "s" : ""}`;
       const col = this.column([`Hidden ${layer + 1}`, `H${layer + 1}`], [neurons, `${width}`]);
       const pm = el("div", "mlp-pm");
-      for (const [delta, sign, label] of [[1, "+", "Add a neuron"], [-1, "−", "Remove a neuron"]]) {
+      const buttons = [[1, "+", "Add a neuron"], [-1, "−", "Remove a neuron"]];
+      for (const [delta, sign, label] of buttons) {
         const b = el("button", "mlp-pm-btn", sign);
         b.type = "button";
         b.title = label;
@@ -102,7 +103,8 @@ export class NetworkView {
 
     // Output: one sigmoid unit for 2 classes, k softmax units otherwise.
     const k = shape.classes;
-    const kind = k > 2 ? [`softmax · ${k} classes`, "softmax"] : ["sigmoid · 2 classes", "sigmoid"];
+    const kind = k > 2
+      ? [`softmax · ${k} classes`, "softmax"] : ["sigmoid · 2 classes", "sigmoid"];
     const out = this.column(["Output", "Out"], kind);
     const outNodes = [];
     this.outCanvas = null;
@@ -155,7 +157,8 @@ export class NetworkView {
     const title = `Layer ${layer + 1} · neuron ${j + 1}`;
     if (!f) return { title, data: null, t: 0 };
     const t = f.meta.thumb;
-    const index = f.meta.layers[0] + this.shape.hidden.slice(0, layer).reduce((a, b) => a + b, 0) + j;
+    const before = this.shape.hidden.slice(0, layer).reduce((a, b) => a + b, 0);
+    const index = f.meta.layers[0] + before + j; // inputs first, then hidden layers in order
     const bias = f.meta.biases?.[layer]?.[j];
     const data = f.arrays.neurons.data.subarray(index * t * t, (index + 1) * t * t);
     return { title: bias === undefined ? title : `${title} · bias ${bias.toFixed(2)}`, data, t };

@@ -258,7 +258,9 @@ export class PlotView {
   up(e) {
     if (!this.dragging) return;
     this.dragging = false;
-    if (this.overlay.hasPointerCapture(e.pointerId)) this.overlay.releasePointerCapture(e.pointerId);
+    if (this.overlay.hasPointerCapture(e.pointerId)) {
+      this.overlay.releasePointerCapture(e.pointerId);
+    }
     this.handlers.commit();
   }
 }

@@ -4,13 +4,11 @@
 import { LabSocket } from "./ws.js";
 import { LineChart } from "./charts.js";
 import { decodeState, saveState } from "./state.js";
-import { $, $$, on, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
-import {
-  ACTIVATIONS, BATCH_SIZES, DEFAULT_CONFIG, FEATURES, LEARNING_RATES, LIMITS, LOSSES, OPTIMIZERS, PRESETS,
-  WEIGHT_DECAYS, classCss, drawPresetIcon, mergeConfig,
-} from "./mlp-data.js";
+import { $, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
+import { LIMITS, mergeConfig } from "./mlp-data.js";
 import { PlotView } from "./mlp-plot.js";
 import { NetworkView } from "./mlp-network.js";
+import { Controls } from "./mlp-controls.js";
 
 const limits = window.TORCHPLAY_LIMITS || {};
 LIMITS.layers = limits.max_hidden_layers ?? LIMITS.layers;
@@ -34,8 +32,6 @@ let playState = "paused";
 let lastStep = -1;
 let frame = null;
 let hover = null; // getter of the hovered neuron's map, or null
-let tool = cfg.dataset.name === "custom" ? "add" : null;
-let drawClass = 0;
 let warnedFull = false;
 let accepted = null; // the last config the server took
 let engine = ""; // where and how the server trains: "cpu · fast path"
@@ -52,7 +48,6 @@ function cleanPoints(list) {
 const isCustom = () => cfg.dataset.name === "custom";
 const classesUsed = (pts) => new Set(pts.map((p) => p[2])).size;
 const trainable = () => !isCustom() || (points && classesUsed(points) >= 2);
-let presetSamples = isCustom() ? DEFAULT_CONFIG.dataset.samples : cfg.dataset.samples;
 
 function share() {
   const state = { config: cfg };
@@ -104,7 +99,7 @@ function showEmpty() {
 // A partial change of the config: `patch` is {section: {key: value}}.
 function change(patch) {
   for (const [section, values] of Object.entries(patch)) Object.assign(cfg[section], values);
-  renderControls();
+  controls.render();
   configure();
 }
 
@@ -147,7 +142,7 @@ sock.on("error", () => {
   setPending(pending - 1);
   if (pending === 0 && accepted) {
     cfg = structuredClone(accepted);
-    renderControls();
+    controls.render();
     share();
   }
 });
@@ -175,7 +170,9 @@ sock.on("metrics", (m) => {
   $("#val-acc").textContent = pct(m.val_accuracy);
   const rate = m.epochs_per_s ? `${m.epochs_per_s.toFixed(0)} epochs/s · ` : "";
   $("#speed").textContent = rate + engine;
-  if (m.train_loss !== null && m.train_loss !== undefined) chart.push(m.step, [m.train_loss, m.val_loss]);
+  if (m.train_loss !== null && m.train_loss !== undefined) {
+    chart.push(m.step, [m.train_loss, m.val_loss]);
+  }
 });
 
 sock.on("frame:mlp", (f) => {
@@ -200,7 +197,9 @@ function adopt(msg) {
   frame = null;
   lastStep = -1;
   chart.clear();
-  for (const id of ["#train-loss", "#val-loss", "#train-acc", "#val-acc"]) $(id).textContent = "–";
+  for (const id of ["#train-loss", "#val-loss", "#train-acc", "#val-acc"]) {
+    $(id).textContent = "–";
+  }
   $("#epoch").textContent = "0";
   $("#step").textContent = "0";
   if (msg.model) {
@@ -215,7 +214,7 @@ function adopt(msg) {
     li.textContent = text;
     return li;
   }));
-  renderControls();
+  controls.render();
   plot.setPoints(data.train, data.val);
   $("#empty-hint").hidden = trainable();
   share();
@@ -236,13 +235,15 @@ const plot = new PlotView($("#plot"), {
     }
     points.push([+x.toFixed(3), +y.toFixed(3), c]);
     plot.setPoints(points, []);
-    $("#samples-label").textContent = `${points.length} drawn`;
+    controls.renderLabels();
   },
   erase(x, y, r) {
     const before = points.length;
     points = points.filter((p) => Math.hypot(p[0] - x, p[1] - y) > r);
-    if (points.length !== before) plot.setPoints(points, []);
-    $("#samples-label").textContent = `${points.length} drawn`;
+    if (points.length !== before) {
+      plot.setPoints(points, []);
+      controls.renderLabels();
+    }
   },
   commit() {
     warnedFull = false;
@@ -251,20 +252,8 @@ const plot = new PlotView($("#plot"), {
 });
 
 const network = new NetworkView($("#network"), {
-  toggleFeature(id) {
-    const on = cfg.model.features.includes(id);
-    if (on && cfg.model.features.length === 1) {
-      showError("The network needs at least one input feature.");
-      return;
-    }
-    const next = on ? cfg.model.features.filter((f) => f !== id) : [...cfg.model.features, id];
-    change({ model: { features: FEATURES.map((f) => f.id).filter((f) => next.includes(f)) } });
-  },
-  neurons(layer, delta) {
-    const hidden = [...cfg.model.hidden];
-    hidden[layer] = Math.max(1, Math.min(LIMITS.neurons, hidden[layer] + delta));
-    change({ model: { hidden } });
-  },
+  toggleFeature: (id) => controls.toggleFeature(id),
+  neurons: (layer, delta) => controls.neurons(layer, delta),
   hover(get) {
     hover = get;
     showHover(get);
@@ -285,259 +274,15 @@ function setDiverged(on) {
 }
 
 // ---- controls ----------------------------------------------------------------------------------
-function fillSelect(select, options, format = (v) => v) {
-  select.replaceChildren(...options.map((o) => {
-    const [value, label] = Array.isArray(o) ? o : [o, format(o)];
-    return new Option(label, String(value));
-  }));
-}
-
-function setSelect(select, value) {
-  const v = String(value);
-  if (![...select.options].some((o) => o.value === v)) select.add(new Option(v, v));
-  select.value = v;
-}
-
-fillSelect($("#learning_rate"), LEARNING_RATES);
-fillSelect($("#weight_decay"), WEIGHT_DECAYS, (v) => (v === 0 ? "none" : String(v)));
-fillSelect($("#optimizer"), OPTIMIZERS);
-fillSelect($("#loss"), LOSSES);
-fillSelect($("#activation"), ACTIVATIONS);
-
-for (const preset of PRESETS) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = "mlp-preset";
-  button.dataset.preset = preset.id;
-  button.setAttribute("role", "radio");
-  button.title = preset.title;
-  const icon = document.createElement("canvas");
-  icon.width = icon.height = 96;
-  drawPresetIcon(icon, preset.id);
-  const label = document.createElement("span");
-  label.textContent = preset.label;
-  button.append(icon, label);
-  $("#presets").append(button);
-}
-
-// Batch size: the slider walks BATCH_SIZES; its last stop (0) is the whole training set.
-const trainCount = () => (isCustom() ? data.train.length
-  : Math.round(cfg.dataset.samples * (1 - cfg.dataset.val_fraction)));
-const batchIndex = (size) => {
-  if (size >= LIMITS.points) return BATCH_SIZES.length - 1;
-  let best = 0;
-  BATCH_SIZES.forEach((b, i) => {
-    if (b && Math.abs(b - size) < Math.abs(BATCH_SIZES[best] - size)) best = i;
-  });
-  return best;
+// What the controls may read and do; they own only the drawing tool.
+const app = {
+  get cfg() { return cfg; },
+  get points() { return points; },
+  set points(value) { points = value; },
+  get data() { return data; },
+  isCustom, change, configure, sendPoints, setOnTheFly, plot, network,
 };
-
-function describeBatch(size) {
-  const n = trainCount();
-  if (size >= LIMITS.points || (n && size >= n)) {
-    return [size >= LIMITS.points ? "all" : String(size),
-      `full batch (all ${n || ""} training points): plain gradient descent, one step per epoch`];
-  }
-  if (size === 1) return ["1", "one point per step: pure stochastic gradient descent"];
-  return [String(size), `mini-batch SGD: ${n ? Math.ceil(n / size) : "?"} steps per epoch`];
-}
-
-function renderControls() {
-  const d = cfg.dataset;
-  const preset = PRESETS.find((p) => p.id === d.name) || PRESETS[0];
-  for (const b of $$(".mlp-preset")) {
-    const on = b.dataset.preset === d.name;
-    b.classList.toggle("on", on);
-    b.setAttribute("aria-checked", String(on));
-  }
-  $("#classes").max = LIMITS.classes;
-  $("#classes").value = d.classes;
-  $("#classes").disabled = !preset.multi;
-  $("#classes-field").classList.toggle("disabled", !preset.multi);
-  $("#classes-label").textContent = d.classes;
-  $("#samples").max = LIMITS.points;
-  $("#samples").value = d.samples;
-  $("#samples-label").textContent = isCustom() ? `${(points || []).length} drawn` : d.samples;
-  $("#samples").disabled = $("#noise").disabled = isCustom();
-  $("#noise").value = d.noise;
-  $("#noise-label").textContent = d.noise.toFixed(2);
-  $("#val_fraction").value = d.val_fraction;
-  const valPct = Math.round(d.val_fraction * 100);
-  $("#split-label").textContent = `${100 - valPct}% / ${valPct}%`;
-  $("#seed").value = d.seed;
-
-  const m = cfg.model;
-  $("#layer-count").textContent = m.hidden.length;
-  $("#layer-count").parentElement.lastChild.textContent = m.hidden.length === 1
-    ? " hidden layer" : " hidden layers";
-  $("#layer-add").disabled = m.hidden.length >= LIMITS.layers;
-  $("#layer-remove").disabled = m.hidden.length === 0;
-  setSelect($("#activation"), m.activation);
-  $("#dropout").value = m.dropout;
-  $("#dropout-label").textContent = m.dropout ? m.dropout.toFixed(2) : "off";
-  $("#batch_norm").checked = m.batch_norm;
-
-  const t = cfg.training;
-  setSelect($("#learning_rate"), t.learning_rate);
-  setSelect($("#weight_decay"), t.weight_decay);
-  setSelect($("#optimizer"), t.optimizer);
-  setSelect($("#loss"), t.loss);
-  $("#batch_size").value = batchIndex(t.batch_size);
-  const [label, help] = describeBatch(t.batch_size);
-  $("#batch-label").textContent = label;
-  $("#batch-help").textContent = help;
-
-  renderSwatches();
-  network.build({ features: m.features, hidden: m.hidden, classes: Math.max(2, d.classes) });
-}
-
-function renderSwatches() {
-  const k = Math.max(2, cfg.dataset.classes);
-  drawClass = Math.min(drawClass, k - 1);
-  const swatches = [];
-  for (let c = 0; c < k; c++) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "mlp-swatch";
-    b.dataset.class = c;
-    b.style.setProperty("--c", classCss(c));
-    b.setAttribute("role", "radio");
-    const on = tool === "add" && drawClass === c;
-    b.classList.toggle("on", on);
-    b.setAttribute("aria-checked", String(on));
-    b.title = `Draw points of class ${c + 1}`;
-    b.setAttribute("aria-label", `class ${c + 1}`);
-    swatches.push(b);
-  }
-  $("#swatches").replaceChildren(...swatches);
-  $("#tool-erase").classList.toggle("on", tool === "erase");
-  $("#draw-tools").classList.toggle("active", isCustom());
-  plot.setTool(isCustom() ? tool : null, drawClass);
-}
-
-// Start drawing: the current data (what the user sees) becomes the editable custom dataset.
-function toCustom() {
-  if (isCustom()) return;
-  presetSamples = cfg.dataset.samples;
-  if (!points) points = [...data.train, ...data.val].map((p) => [...p]);
-  const k = Math.max(cfg.dataset.classes, ...points.map((p) => p[2] + 1), 2);
-  tool = "add";
-  change({ dataset: { name: "custom", classes: Math.min(k, LIMITS.classes) } });
-}
-
-on($("#presets"), "click", ".mlp-preset", (_, b) => {
-  const id = b.dataset.preset;
-  if (id === "custom") return toCustom();
-  const spec = PRESETS.find((p) => p.id === id);
-  let classes = spec.multi ? cfg.dataset.classes : 2;
-  if (id === "blobs" && classes === 2) classes = 4;
-  tool = null;
-  // A custom dataset's sample count is its number of drawn points: go back to the preset's.
-  const samples = isCustom() ? presetSamples : cfg.dataset.samples;
-  change({ dataset: { name: id, classes, samples } });
-});
-
-on($("#swatches"), "click", ".mlp-swatch", (_, b) => {
-  drawClass = Number(b.dataset.class);
-  tool = "add";
-  if (!isCustom()) return toCustom();
-  renderSwatches();
-});
-
-$("#tool-erase").addEventListener("click", () => {
-  tool = tool === "erase" ? "add" : "erase";
-  if (!isCustom()) return toCustom();
-  renderSwatches();
-});
-
-$("#btn-clear").addEventListener("click", () => {
-  points = [];
-  if (!isCustom()) {
-    tool = "add";
-    return change({ dataset: { name: "custom" } });
-  }
-  renderControls();
-  sendPoints();
-});
-
-// Sliders: live labels while dragging, one reconfigure when released.
-const datasetInput = (id, parse = Number) => {
-  $(`#${id}`).addEventListener("input", (e) => {
-    cfg.dataset[id] = parse(e.target.value);
-    renderLabelsOnly();
-  });
-  $(`#${id}`).addEventListener("change", () => configureDataset());
-};
-
-function renderLabelsOnly() {
-  const d = cfg.dataset;
-  $("#classes-label").textContent = d.classes;
-  if (!isCustom()) $("#samples-label").textContent = d.samples;
-  $("#noise-label").textContent = d.noise.toFixed(2);
-  const valPct = Math.round(d.val_fraction * 100);
-  $("#split-label").textContent = `${100 - valPct}% / ${valPct}%`;
-  $("#dropout-label").textContent = cfg.model.dropout ? cfg.model.dropout.toFixed(2) : "off";
-}
-
-function configureDataset() {
-  if (isCustom() && points) {
-    const dropped = points.filter((p) => p[2] >= cfg.dataset.classes).length;
-    if (dropped) {
-      points = points.filter((p) => p[2] < cfg.dataset.classes);
-      toast(`Removed ${dropped} points of the classes you took away.`);
-    }
-  }
-  renderControls();
-  configure();
-}
-
-datasetInput("classes");
-datasetInput("samples");
-datasetInput("noise");
-datasetInput("val_fraction");
-$("#seed").addEventListener("change", (e) => {
-  const seed = Math.round(Number(e.target.value));
-  if (!Number.isFinite(seed) || seed < 0) {
-    showError("The seed is a whole number, 0 or more.");
-    e.target.value = cfg.dataset.seed;
-    return;
-  }
-  cfg.dataset.seed = seed;
-  configureDataset();
-});
-$("#btn-regenerate").addEventListener("click", () => change({ dataset: { seed: cfg.dataset.seed + 1 } }));
-$("#show-val").addEventListener("change", (e) => plot.setShowVal(e.target.checked));
-
-$("#layer-add").addEventListener("click", () => {
-  const hidden = cfg.model.hidden;
-  if (hidden.length < LIMITS.layers) change({ model: { hidden: [...hidden, hidden.at(-1) ?? 4] } });
-});
-$("#layer-remove").addEventListener("click", () => {
-  change({ model: { hidden: cfg.model.hidden.slice(0, -1) } });
-});
-$("#activation").addEventListener("change", (e) => change({ model: { activation: e.target.value } }));
-$("#dropout").addEventListener("input", (e) => {
-  cfg.model.dropout = Number(e.target.value);
-  renderLabelsOnly();
-});
-$("#dropout").addEventListener("change", () => configure());
-$("#batch_norm").addEventListener("change", (e) => change({ model: { batch_norm: e.target.checked } }));
-
-$("#learning_rate").addEventListener("change", (e) => setOnTheFly("learning_rate", Number(e.target.value)));
-$("#weight_decay").addEventListener("change", (e) => setOnTheFly("weight_decay", Number(e.target.value)));
-$("#optimizer").addEventListener("change", (e) => change({ training: { optimizer: e.target.value } }));
-$("#loss").addEventListener("change", (e) => change({ training: { loss: e.target.value } }));
-$("#batch_size").addEventListener("input", (e) => {
-  const b = BATCH_SIZES[Number(e.target.value)];
-  const size = b === 0 ? LIMITS.points : b;
-  const [label, help] = describeBatch(size);
-  $("#batch-label").textContent = label;
-  $("#batch-help").textContent = help;
-});
-$("#batch_size").addEventListener("change", (e) => {
-  const b = BATCH_SIZES[Number(e.target.value)];
-  change({ training: { batch_size: b === 0 ? LIMITS.points : b } });
-});
+const controls = new Controls(app);
 
 // ---- transport ---------------------------------------------------------------------------------
 function togglePlay() {
@@ -554,10 +299,7 @@ $("#btn-reset").addEventListener("click", () => {
   setDiverged(false);
   sock.send({ type: "reset" });
 });
-$("#btn-lower-lr").addEventListener("click", () => {
-  const lower = LEARNING_RATES.filter((r) => r <= cfg.training.learning_rate / 10).at(-1);
-  change({ training: { learning_rate: lower ?? cfg.training.learning_rate / 10 } });
-});
+$("#btn-lower-lr").addEventListener("click", () => controls.lowerLearningRate());
 document.addEventListener("keydown", (e) => {
   if (e.code !== "Space" || e.target.closest("input, select, textarea, button")) return;
   e.preventDefault();
@@ -580,8 +322,8 @@ $("#btn-copy").addEventListener("click", async () => {
   }
 });
 
-// ---- start ---------------------------------------------------------------------------------------
+// ---- start -------------------------------------------------------------------------------------
 if (isCustom() && !points) points = [];
-renderControls();
+controls.render();
 plot.blank();
 share();

@@ -1,0 +1,331 @@
+// The controls of the MLP playground: fills the selects and the dataset presets, shows a config
+// in them, and turns what the user does into calls on the page. The page (`app`, see mlp.js)
+// owns the state; this module owns only the drawing tool (which class, add or erase).
+import { $, $$, on, showError, toast } from "./ui.js";
+import {
+  ACTIVATIONS, BATCH_SIZES, DEFAULT_CONFIG, FEATURES, LEARNING_RATES, LIMITS, LOSSES,
+  OPTIMIZERS, PRESETS, WEIGHT_DECAYS, classCss, drawPresetIcon,
+} from "./mlp-data.js";
+
+function fillSelect(select, options, format = (v) => v) {
+  select.replaceChildren(...options.map((o) => {
+    const [value, label] = Array.isArray(o) ? o : [o, format(o)];
+    return new Option(label, String(value));
+  }));
+}
+
+// Select `value`, adding it as an option when a shared link carries one the list lacks.
+function setSelect(select, value) {
+  const v = String(value);
+  if (![...select.options].some((o) => o.value === v)) select.add(new Option(v, v));
+  select.value = v;
+}
+
+const splitLabel = (valFraction) => {
+  const valPct = Math.round(valFraction * 100);
+  return `${100 - valPct}% / ${valPct}%`;
+};
+
+export class Controls {
+  // app: {cfg, points (get/set), data, isCustom(), change(patch), configure(), sendPoints(),
+  //       setOnTheFly(key, value), plot, network}
+  constructor(app) {
+    this.app = app;
+    this.tool = app.isCustom() ? "add" : null; // null, "add" or "erase"
+    this.drawClass = 0;
+    // A custom dataset's sample count is its number of points: remember the preset's.
+    this.presetSamples = app.isCustom() ? DEFAULT_CONFIG.dataset.samples : app.cfg.dataset.samples;
+    fillSelect($("#learning_rate"), LEARNING_RATES);
+    fillSelect($("#weight_decay"), WEIGHT_DECAYS, (v) => (v === 0 ? "none" : String(v)));
+    fillSelect($("#optimizer"), OPTIMIZERS);
+    fillSelect($("#loss"), LOSSES);
+    fillSelect($("#activation"), ACTIVATIONS);
+    for (const preset of PRESETS) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "mlp-preset";
+      button.dataset.preset = preset.id;
+      button.setAttribute("role", "radio");
+      button.title = preset.title;
+      const icon = document.createElement("canvas");
+      icon.width = icon.height = 96;
+      drawPresetIcon(icon, preset.id);
+      const label = document.createElement("span");
+      label.textContent = preset.label;
+      button.append(icon, label);
+      $("#presets").append(button);
+    }
+    this.bindData();
+    this.bindDrawing();
+    this.bindNetwork();
+    this.bindTraining();
+  }
+
+  // ---- showing a config --------------------------------------------------------------------
+  render() {
+    const { cfg } = this.app;
+    const d = cfg.dataset;
+    const custom = this.app.isCustom();
+    const preset = PRESETS.find((p) => p.id === d.name) || PRESETS[0];
+    for (const b of $$(".mlp-preset")) {
+      const on = b.dataset.preset === d.name;
+      b.classList.toggle("on", on);
+      b.setAttribute("aria-checked", String(on));
+    }
+    $("#classes").max = LIMITS.classes;
+    $("#classes").value = d.classes;
+    $("#classes").disabled = !preset.multi;
+    $("#classes-field").classList.toggle("disabled", !preset.multi);
+    $("#samples").max = LIMITS.points;
+    $("#samples").value = d.samples;
+    $("#samples").disabled = $("#noise").disabled = custom;
+    $("#noise").value = d.noise;
+    $("#val_fraction").value = d.val_fraction;
+    $("#seed").value = d.seed;
+
+    const m = cfg.model;
+    $("#layer-count").textContent = m.hidden.length;
+    $("#layer-count").parentElement.lastChild.textContent = m.hidden.length === 1
+      ? " hidden layer" : " hidden layers";
+    $("#layer-add").disabled = m.hidden.length >= LIMITS.layers;
+    $("#layer-remove").disabled = m.hidden.length === 0;
+    setSelect($("#activation"), m.activation);
+    $("#dropout").value = m.dropout;
+    $("#batch_norm").checked = m.batch_norm;
+
+    const t = cfg.training;
+    setSelect($("#learning_rate"), t.learning_rate);
+    setSelect($("#weight_decay"), t.weight_decay);
+    setSelect($("#optimizer"), t.optimizer);
+    setSelect($("#loss"), t.loss);
+    $("#batch_size").value = this.batchIndex(t.batch_size);
+    this.renderBatch(t.batch_size);
+    this.renderLabels();
+    this.renderSwatches();
+    this.app.network.build({
+      features: m.features, hidden: m.hidden, classes: Math.max(2, d.classes),
+    });
+  }
+
+  // The value labels beside the sliders (also while a slider is being dragged).
+  renderLabels() {
+    const { cfg, points } = this.app;
+    const d = cfg.dataset;
+    $("#classes-label").textContent = d.classes;
+    const drawn = `${(points || []).length} drawn`;
+    $("#samples-label").textContent = this.app.isCustom() ? drawn : d.samples;
+    $("#noise-label").textContent = d.noise.toFixed(2);
+    $("#split-label").textContent = splitLabel(d.val_fraction);
+    $("#dropout-label").textContent = cfg.model.dropout ? cfg.model.dropout.toFixed(2) : "off";
+  }
+
+  renderSwatches() {
+    const k = Math.max(2, this.app.cfg.dataset.classes);
+    this.drawClass = Math.min(this.drawClass, k - 1);
+    const swatches = [];
+    for (let c = 0; c < k; c++) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "mlp-swatch";
+      b.dataset.class = c;
+      b.style.setProperty("--c", classCss(c));
+      b.setAttribute("role", "radio");
+      const on = this.tool === "add" && this.drawClass === c;
+      b.classList.toggle("on", on);
+      b.setAttribute("aria-checked", String(on));
+      b.title = `Draw points of class ${c + 1}`;
+      b.setAttribute("aria-label", `class ${c + 1}`);
+      swatches.push(b);
+    }
+    $("#swatches").replaceChildren(...swatches);
+    $("#tool-erase").classList.toggle("on", this.tool === "erase");
+    $("#draw-tools").classList.toggle("active", this.app.isCustom());
+    this.app.plot.setTool(this.app.isCustom() ? this.tool : null, this.drawClass);
+  }
+
+  // ---- batch size: the slider walks BATCH_SIZES; its last stop (0) is the whole set -------
+  batchIndex(size) {
+    if (size >= LIMITS.points) return BATCH_SIZES.length - 1;
+    let best = 0;
+    BATCH_SIZES.forEach((b, i) => {
+      if (b && Math.abs(b - size) < Math.abs(BATCH_SIZES[best] - size)) best = i;
+    });
+    return best;
+  }
+
+  renderBatch(size) {
+    const { cfg, data } = this.app;
+    const n = this.app.isCustom() ? data.train.length
+      : Math.round(cfg.dataset.samples * (1 - cfg.dataset.val_fraction));
+    let label = String(size);
+    let help = `mini-batch SGD: ${n ? Math.ceil(n / size) : "?"} steps per epoch`;
+    if (size >= LIMITS.points || (n && size >= n)) {
+      if (size >= LIMITS.points) label = "all";
+      help = `full batch (all ${n || ""} training points): plain gradient descent, `
+        + "one step per epoch";
+    } else if (size === 1) {
+      help = "one point per step: pure stochastic gradient descent";
+    }
+    $("#batch-label").textContent = label;
+    $("#batch-help").textContent = help;
+  }
+
+  // ---- data ----------------------------------------------------------------------------------
+  bindData() {
+    const app = this.app;
+    on($("#presets"), "click", ".mlp-preset", (_, b) => {
+      const id = b.dataset.preset;
+      if (id === "custom") return this.toCustom();
+      const spec = PRESETS.find((p) => p.id === id);
+      let classes = spec.multi ? app.cfg.dataset.classes : 2;
+      if (id === "blobs" && classes === 2) classes = 4;
+      this.tool = null;
+      const samples = app.isCustom() ? this.presetSamples : app.cfg.dataset.samples;
+      app.change({ dataset: { name: id, classes, samples } });
+    });
+    // Sliders: live labels while dragging, one reconfigure when released.
+    for (const id of ["classes", "samples", "noise", "val_fraction"]) {
+      $(`#${id}`).addEventListener("input", (e) => {
+        app.cfg.dataset[id] = Number(e.target.value);
+        this.renderLabels();
+      });
+      $(`#${id}`).addEventListener("change", () => this.configureDataset());
+    }
+    $("#seed").addEventListener("change", (e) => {
+      const seed = Math.round(Number(e.target.value));
+      if (!Number.isFinite(seed) || seed < 0) {
+        showError("The seed is a whole number, 0 or more.");
+        e.target.value = app.cfg.dataset.seed;
+        return;
+      }
+      app.cfg.dataset.seed = seed;
+      this.configureDataset();
+    });
+    $("#btn-regenerate").addEventListener("click", () => {
+      app.change({ dataset: { seed: app.cfg.dataset.seed + 1 } });
+    });
+    $("#show-val").addEventListener("change", (e) => app.plot.setShowVal(e.target.checked));
+  }
+
+  configureDataset() {
+    const app = this.app;
+    if (app.isCustom() && app.points) {
+      const k = app.cfg.dataset.classes;
+      const dropped = app.points.filter((p) => p[2] >= k).length;
+      if (dropped) {
+        app.points = app.points.filter((p) => p[2] < k);
+        toast(`Removed ${dropped} points of the classes you took away.`);
+      }
+    }
+    this.render();
+    app.configure();
+  }
+
+  // ---- drawing your own data -------------------------------------------------------------------
+  // Start drawing: the current data (what the user sees) becomes the editable custom dataset.
+  toCustom() {
+    const app = this.app;
+    if (app.isCustom()) return;
+    this.presetSamples = app.cfg.dataset.samples;
+    if (!app.points) app.points = [...app.data.train, ...app.data.val].map((p) => [...p]);
+    const k = Math.max(app.cfg.dataset.classes, ...app.points.map((p) => p[2] + 1), 2);
+    this.tool = "add";
+    app.change({ dataset: { name: "custom", classes: Math.min(k, LIMITS.classes) } });
+  }
+
+  bindDrawing() {
+    const app = this.app;
+    on($("#swatches"), "click", ".mlp-swatch", (_, b) => {
+      this.drawClass = Number(b.dataset.class);
+      this.tool = "add";
+      if (!app.isCustom()) return this.toCustom();
+      this.renderSwatches();
+    });
+    $("#tool-erase").addEventListener("click", () => {
+      this.tool = this.tool === "erase" ? "add" : "erase";
+      if (!app.isCustom()) return this.toCustom();
+      this.renderSwatches();
+    });
+    $("#btn-clear").addEventListener("click", () => {
+      app.points = [];
+      if (!app.isCustom()) {
+        this.tool = "add";
+        return app.change({ dataset: { name: "custom" } });
+      }
+      this.render();
+      app.sendPoints();
+    });
+  }
+
+  // ---- network ---------------------------------------------------------------------------------
+  bindNetwork() {
+    const app = this.app;
+    $("#layer-add").addEventListener("click", () => {
+      const hidden = app.cfg.model.hidden;
+      if (hidden.length < LIMITS.layers) {
+        app.change({ model: { hidden: [...hidden, hidden.at(-1) ?? 4] } });
+      }
+    });
+    $("#layer-remove").addEventListener("click", () => {
+      app.change({ model: { hidden: app.cfg.model.hidden.slice(0, -1) } });
+    });
+    $("#activation").addEventListener("change", (e) => {
+      app.change({ model: { activation: e.target.value } });
+    });
+    $("#dropout").addEventListener("input", (e) => {
+      app.cfg.model.dropout = Number(e.target.value);
+      this.renderLabels();
+    });
+    $("#dropout").addEventListener("change", () => app.configure());
+    $("#batch_norm").addEventListener("change", (e) => {
+      app.change({ model: { batch_norm: e.target.checked } });
+    });
+  }
+
+  // What the network diagram asks for: a feature switched, a neuron added or removed.
+  toggleFeature(id) {
+    const features = this.app.cfg.model.features;
+    const on = features.includes(id);
+    if (on && features.length === 1) {
+      showError("The network needs at least one input feature.");
+      return;
+    }
+    const next = on ? features.filter((f) => f !== id) : [...features, id];
+    const ordered = FEATURES.map((f) => f.id).filter((f) => next.includes(f));
+    this.app.change({ model: { features: ordered } });
+  }
+
+  neurons(layer, delta) {
+    const hidden = [...this.app.cfg.model.hidden];
+    hidden[layer] = Math.max(1, Math.min(LIMITS.neurons, hidden[layer] + delta));
+    this.app.change({ model: { hidden } });
+  }
+
+  // ---- training --------------------------------------------------------------------------------
+  bindTraining() {
+    const app = this.app;
+    // Learning rate and weight decay change on the fly; the rest resets the training.
+    for (const key of ["learning_rate", "weight_decay"]) {
+      $(`#${key}`).addEventListener("change", (e) => app.setOnTheFly(key, Number(e.target.value)));
+    }
+    for (const key of ["optimizer", "loss"]) {
+      $(`#${key}`).addEventListener("change", (e) => {
+        app.change({ training: { [key]: e.target.value } });
+      });
+    }
+    const sizeAt = (index) => BATCH_SIZES[index] || LIMITS.points; // 0: the whole set
+    $("#batch_size").addEventListener("input", (e) => {
+      this.renderBatch(sizeAt(Number(e.target.value)));
+    });
+    $("#batch_size").addEventListener("change", (e) => {
+      app.change({ training: { batch_size: sizeAt(Number(e.target.value)) } });
+    });
+  }
+
+  // One click out of divergence: the next learning rate down by ten or more, and a fresh start.
+  lowerLearningRate() {
+    const rate = this.app.cfg.training.learning_rate;
+    const lower = LEARNING_RATES.filter((r) => r <= rate / 10).at(-1);
+    this.app.change({ training: { learning_rate: lower ?? rate / 10 } });
+  }
+}
