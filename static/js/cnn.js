@@ -8,7 +8,7 @@
 // user presses "Apply & reset" — or play/step, which apply pending changes first.
 import { LabSocket } from "./ws.js";
 import { LineChart } from "./charts.js";
-import { $, on, slider, toast, fmt, pct } from "./ui.js";
+import { $, on, toast, fmt, pct } from "./ui.js";
 import { loadState, saveState } from "./state.js";
 import { Builder, fmtInt } from "./cnn-builder.js";
 import { drawImage, drawTiles, fitTiles } from "./cnn-draw.js";
@@ -16,10 +16,9 @@ import {
   renderMaps, renderKernels, renderProbs, renderConfusion, renderPerClass, renderGallery, esc,
 } from "./cnn-views.js";
 import { OwnImage } from "./cnn-own.js";
+import { SettingsForm, LEARNING_RATES } from "./cnn-settings.js";
 
 const LIMITS = window.TORCHPLAY_LIMITS || {};
-const LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1];
-const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((b) => b <= (LIMITS.max_batch_size ?? 512));
 const STEP_BATCHES = 10;
 
 const sock = new LabSocket("cnn");
@@ -70,106 +69,14 @@ const builder = new Builder($("#blocks"), {
 });
 
 // ---------------------------------------------------------------- data & training controls
-const controls = {
-  dataset: $("#dataset"), upscale: $("#upscale"), val_fraction: $("#val_fraction"),
-  test_fraction: $("#test_fraction"), samples: $("#samples"), label_noise: $("#label_noise"),
-  weighted_loss: $("#weighted_loss"), optimizer: $("#optimizer"), learning_rate: $("#learning_rate"),
-  batch_size: $("#batch_size"), epochs: $("#epochs"), weight_decay: $("#weight_decay"), seed: $("#seed"),
-};
-$("#learning_rate").innerHTML = LEARNING_RATES.map((v) => `<option value="${v}">${v}</option>`).join("");
-controls.batch_size.max = BATCH_SIZES.length - 1;
-controls.epochs.max = LIMITS.max_epochs ?? 200;
-slider(controls.upscale, $("#upscale-out"), (v) => `×${v}`);
-slider(controls.label_noise, $("#noise-out"), (v) => pct(v, 0));
-slider(controls.batch_size, $("#batch-out"), (v) => BATCH_SIZES[v]);
-slider(controls.epochs, $("#epochs-out"), (v) => v);
-slider($("#imbalance-fraction"), $("#imbalance-out"), (v) => `to ${pct(v, 0)}`);
-slider($("#aug-shift"), $("#aug-shift-out"), (v) => `${v}px`);
-slider($("#aug-rotate"), $("#aug-rotate-out"), (v) => `±${v}°`);
-slider($("#aug-jitter"), $("#aug-jitter-out"), (v) => v.toFixed(2));
-const splitLabel = () => {
-  const v = Number(controls.val_fraction.value);
-  const t = Number(controls.test_fraction.value);
-  $("#split-out").textContent = `${Math.round(100 * (1 - v - t))} / ${Math.round(100 * v)} / ${Math.round(100 * t)} %`;
-};
-
-function readControls() {
-  const d = ui.draft;
-  d.dataset = controls.dataset.value;
-  d.upscale = Number(controls.upscale.value);
-  d.val_fraction = Number(controls.val_fraction.value);
-  d.test_fraction = Number(controls.test_fraction.value);
-  d.samples = controls.samples.value ? Number(controls.samples.value) : null;
-  d.label_noise = Number(controls.label_noise.value);
-  d.weighted_loss = controls.weighted_loss.checked;
-  d.optimizer = controls.optimizer.value;
-  d.learning_rate = Number(controls.learning_rate.value);
-  d.batch_size = BATCH_SIZES[Number(controls.batch_size.value)];
-  d.epochs = Number(controls.epochs.value);
-  d.weight_decay = Number(controls.weight_decay.value);
-  d.seed = Math.max(0, Math.min(2147483647, Math.floor(Number(controls.seed.value) || 0)));
-  d.imbalance = {
-    classes: [...document.querySelectorAll("#imbalance-classes [aria-pressed=true]")].map((b) => Number(b.dataset.k)),
-    fraction: Number($("#imbalance-fraction").value),
-  };
-  d.augment = {
-    flip: $("#aug-flip").checked, shift: Number($("#aug-shift").value),
-    rotate: Number($("#aug-rotate").value), color_jitter: Number($("#aug-jitter").value),
-  };
-}
-
-function writeControls(c, live) {
-  const datasets = live.datasets || [];
-  controls.dataset.innerHTML = datasets.map((d) => {
-    const off = d.available === false;
-    const short = (d.title || d.name).replace(/\s*\(.*\)$/, "");
-    return `<option value="${esc(d.name)}"${off ? " disabled" : ""} title="${esc(d.hint || d.title || "")}">` +
-      `${esc(short)}${off ? " (not installed)" : ""}</option>`;
-  }).join("");
-  controls.dataset.value = c.dataset;
-  controls.dataset.title = live.dataset.title;
-  const missing = datasets.filter((d) => d.available === false);
-  $("#dataset-hint").innerHTML = missing.length
-    ? `<details><summary>${missing.map((d) => esc((d.title || d.name).replace(/\s*\(.*\)$/, ""))).join(", ")}: not installed</summary>` +
-      `<ul>${missing.map((d) => `<li>${esc(d.hint || "")}</li>`).join("")}</ul></details>`
-    : "";
-  controls.upscale.value = c.upscale;
-  controls.val_fraction.value = c.val_fraction;
-  controls.test_fraction.value = c.test_fraction;
-  const sampleOptions = [null, 100, 200, 500, 1000, 2000, 5000, 10000, 20000];
-  if (c.samples !== null && !sampleOptions.includes(c.samples)) sampleOptions.push(c.samples);
-  controls.samples.innerHTML = sampleOptions.map((n) => `<option value="${n ?? ""}">${n === null ? "all" : fmtInt(n)}</option>`).join("");
-  controls.samples.value = c.samples ?? "";
-  controls.label_noise.value = c.label_noise;
-  controls.weighted_loss.checked = c.weighted_loss;
-  controls.optimizer.value = c.optimizer;
-  if (!LEARNING_RATES.includes(c.learning_rate)) {
-    controls.learning_rate.insertAdjacentHTML("beforeend", `<option value="${c.learning_rate}">${c.learning_rate}</option>`);
-  }
-  controls.learning_rate.value = c.learning_rate;
-  const bi = BATCH_SIZES.indexOf(c.batch_size);
-  controls.batch_size.value = bi >= 0 ? bi : BATCH_SIZES.indexOf(64);
-  controls.epochs.value = c.epochs;
-  controls.weight_decay.value = c.weight_decay;
-  controls.seed.value = c.seed;
-  const classes = live.dataset.classes;
-  $("#imbalance-classes").innerHTML = classes.map((name, k) =>
-    `<button type="button" class="cnn-chip" data-k="${k}" aria-pressed="${c.imbalance.classes.includes(k)}">${esc(name)}</button>`).join("");
-  $("#imbalance-fraction").value = c.imbalance.fraction;
-  $("#aug-flip").checked = c.augment.flip;
-  $("#aug-shift").value = c.augment.shift;
-  $("#aug-rotate").value = c.augment.rotate;
-  $("#aug-jitter").value = c.augment.color_jitter;
-  for (const el of document.querySelectorAll("#cnn input[type=range]")) el.dispatchEvent(new Event("input"));
-  $("#upscale-field").hidden = c.dataset !== "digits";
-  splitLabel();
-}
+const form = new SettingsForm(LIMITS);
+const controls = form.controls;
+const readControls = () => form.read(ui.draft);
 
 function draftChanged() {
   if (!ui.draft) return;
   readControls();
-  $("#upscale-field").hidden = ui.draft.dataset !== "digits";
-  splitLabel();
+  form.refresh();
   const pending = isPending();
   $("#config-pending").hidden = !pending;
   $("#btn-apply").classList.toggle("pulse", pending);
@@ -187,8 +94,7 @@ on($("#imbalance-classes"), "click", "button", (e, b) => {
 });
 controls.dataset.addEventListener("change", () => {
   // a new dataset has other classes: drop the imbalance choice and apply at once
-  ui.draft.imbalance.classes = [];
-  for (const b of document.querySelectorAll("#imbalance-classes button")) b.setAttribute("aria-pressed", "false");
+  form.clearImbalance();
   readControls();
   apply();
 });
@@ -283,7 +189,7 @@ sock.on("configured", (m) => {
   ui.live = m;
   ui.draft = structuredClone(m.config);
   ui.awaitingConfigure = false;
-  writeControls(m.config, m);
+  form.write(m.config, m);
   builder.set(m.config.architecture);
   builder.setShapes({ ok: true, error: null, input_shape: m.dataset.input_shape, layers: m.layers, total_params: m.total_params });
   showShapes({ ok: true, total_params: m.total_params });
@@ -305,7 +211,7 @@ sock.on("configured", (m) => {
   else if (first && saved.config && !same(saved.config, m.config)) {
     // a shared link: build what it describes (the server validates it like any configure)
     Object.assign(ui.draft, saved.config);
-    writeControls(ui.draft, m);
+    form.write(ui.draft, m);
     builder.set(ui.draft.architecture);
     apply();
   }
