@@ -46,6 +46,11 @@ function cleanPoints(list) {
 }
 
 const isCustom = () => cfg.dataset.name === "custom";
+// Does the server's split of a custom dataset hold exactly these points (in any order)?
+function samePoints(split, pts) {
+  const key = (list) => list.map((p) => p.join(",")).sort().join(";");
+  return Boolean(split && pts) && key([...split.train, ...split.val]) === key(pts);
+}
 const classesUsed = (pts) => new Set(pts.map((p) => p[2])).size;
 const trainable = () => !isCustom() || (points && classesUsed(points) >= 2);
 
@@ -121,8 +126,9 @@ sock.on("configured", (msg) => {
     // After a (re)connect the server tells us what its session holds; if that is not this
     // page's state (new session, a shared link, a custom dataset), send ours.
     syncing = false;
-    const same = JSON.stringify(mergeConfig(msg.config)) === JSON.stringify(cfg);
-    if (!same || isCustom()) {
+    const same = JSON.stringify(mergeConfig(msg.config)) === JSON.stringify(cfg)
+      && (!isCustom() || samePoints(msg.data, points));
+    if (!same) {
       configure();
       setPending(pending);
       return;

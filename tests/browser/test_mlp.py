@@ -257,3 +257,19 @@ def test_drag_draws_a_stroke_and_erase_removes_it(page):
     assert page.evaluate(overlay) != shown
     page.check("#show-val")
     assert page.evaluate(overlay) == shown
+
+
+def test_reload_resumes_the_session(page):
+    open_playground(page)
+    draw_two_clusters(page)
+    settled(page)
+    page.click("#btn-play")
+    page.wait_for_function(f"{STEP} > 200")
+    page.click("#btn-play")
+    page.wait_for_selector("#btn-play[data-state='paused']")
+    page.wait_for_timeout(200)
+    step = step_count(page)
+    page.reload()
+    settled(page)
+    page.wait_for_function(f"{STEP} === {step}")  # the server kept the run: nothing was lost
+    assert page.text_content("#samples-label") == "20 drawn"
