@@ -326,14 +326,20 @@ sock.on("metrics", (m) => {
 
 function gapNote(m, gap) {
   const el = $("#gap-note");
-  if (gap === null || gap < 0.05 || m.epoch < 1) {
+  const noise = ui.live?.config.label_noise || 0;
+  if (gap !== null && m.epoch >= 1 && noise > 0 && gap < -0.03) {
+    el.hidden = false;
+    el.innerHTML = `<b>Poisoned labels:</b> ${pct(noise, 0)} of the training labels are wrong, so training ` +
+      `accuracy (${pct(m.train_acc)}) is measured against wrong answers while validation (${pct(m.val_acc)}) ` +
+      `uses the true ones. The highest-loss training images below are mostly those flipped labels: drop them and retrain.`;
+  } else if (gap !== null && m.epoch >= 1 && gap >= 0.05) {
+    el.hidden = false;
+    el.innerHTML = `<b>Overfitting:</b> training accuracy is ${(gap * 100).toFixed(1)} points above validation ` +
+      `(${pct(m.train_acc)} vs ${pct(m.val_acc)}). The net is memorising the training images — ` +
+      `try dropout, augmentation, weight decay, more data or fewer epochs.`;
+  } else {
     el.hidden = true;
-    return;
   }
-  el.hidden = false;
-  el.innerHTML = `<b>Overfitting:</b> training accuracy is ${(gap * 100).toFixed(1)} points above validation ` +
-    `(${pct(m.train_acc)} vs ${pct(m.val_acc)}). The net is memorising the training images — ` +
-    `try dropout, augmentation, weight decay, more data or fewer epochs.`;
 }
 
 sock.on("history", (m) => {
@@ -432,6 +438,15 @@ sock.on("frame:cnn.hardest", (f) => {
     title: "Click to select it for dropping",
     data: { id: m.ids[k] },
   }), "Nothing yet.");
+  ui.flippedIds = m.ids.filter((_, k) => m.flipped[k]);
+  $("#btn-select-flipped").hidden = ui.flippedIds.length === 0;
+  updateDrop();
+});
+$("#btn-select-flipped").addEventListener("click", () => {
+  for (const id of ui.flippedIds || []) ui.selectedHard.add(id);
+  for (const fig of document.querySelectorAll("#hardest figure")) {
+    fig.classList.toggle("selected", ui.selectedHard.has(Number(fig.dataset.id)));
+  }
   updateDrop();
 });
 on($("#hardest"), "click", "figure", (e, fig) => {
