@@ -99,6 +99,18 @@ function showEmpty() {
   frame = null;
   plot.blank();
   plot.setPoints(points || [], []);
+  network.setStale(true);
+  clearMetrics();
+}
+
+function clearMetrics() {
+  lastStep = -1;
+  chart.clear();
+  for (const id of ["#train-loss", "#val-loss", "#train-acc", "#val-acc"]) {
+    $(id).textContent = "–";
+  }
+  $("#epoch").textContent = "0";
+  $("#step").textContent = "0";
 }
 
 // A partial change of the config: `patch` is {section: {key: value}}.
@@ -201,13 +213,8 @@ function adopt(msg) {
   accepted = structuredClone(cfg);
   data = msg.data || { train: [], val: [] };
   frame = null;
-  lastStep = -1;
-  chart.clear();
-  for (const id of ["#train-loss", "#val-loss", "#train-acc", "#val-acc"]) {
-    $(id).textContent = "–";
-  }
-  $("#epoch").textContent = "0";
-  $("#step").textContent = "0";
+  clearMetrics();
+  network.setStale(playState === "diverged");
   if (msg.model) {
     $("#params").textContent = msg.model.parameters.toLocaleString("en-US");
     engine = [msg.model.device, msg.model.engine && `${msg.model.engine} path`]
