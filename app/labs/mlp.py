@@ -202,10 +202,15 @@ class MLPLab(Lab):
 
     def train(self, budget_s: float) -> None:
         """Play: train until the next frame is due (a frame every ``budget_s``), so the time the
-        frame took comes out of this slice rather than stretching the frame interval."""
+        frame took comes out of this slice rather than stretching the frame interval. When a
+        frame is overdue (the last one is still waiting to be sent: busy threads, slow socket),
+        train in short slices so the runner looks again soon instead of a whole interval later."""
         since_frame = time.perf_counter() - self._frame_started
-        left = budget_s - since_frame + 0.0005 if since_frame < budget_s else budget_s
-        self._guard(self.session.train_for, max(left, budget_s / 4))
+        if since_frame < budget_s:
+            slice_s = max(budget_s - since_frame + 0.0005, budget_s / 8)
+        else:
+            slice_s = budget_s / 8
+        self._guard(self.session.train_for, slice_s)
 
     def finished(self) -> bool:
         return self.session is None or self.session.n_train == 0
