@@ -274,11 +274,12 @@ class Verdict:
 
 def is_diverged(surface: Surface, point: Tensor) -> bool:
     """Non-finite, or so far outside the window (10 spans) that it is not coming back."""
-    if not bool(torch.isfinite(point).all()):
+    x, y = point.tolist()  # plain floats: this runs every step, tensor ops cost more here
+    if not (math.isfinite(x) and math.isfinite(y)):
         return True
     xmin, xmax, ymin, ymax = surface.bounds
-    centre = torch.tensor([(xmin + xmax) / 2, (ymin + ymax) / 2], dtype=DTYPE)
-    return bool((point.to(DTYPE) - centre).abs().max() > 10 * surface.span)
+    far = 10 * surface.span
+    return abs(x - (xmin + xmax) / 2) > far or abs(y - (ymin + ymax) / 2) > far
 
 
 def classify(
@@ -367,12 +368,27 @@ class Run:
         self.path = torch.empty(max_steps + 1, 2, dtype=DTYPE)
         self.path[0] = self.param.detach()
         self.steps = 0
-        self.loss, self.grad_norm = self._evaluate()
         self.verdict: Verdict | None = None
+        # Loss and gradient norm at path[steps]; computed by the next step's backward pass, or
+        # on demand (``_refresh``) when read before it: one autograd pass per step, not two.
+        self._loss, self._grad_norm, self._fresh = math.nan, math.nan, False
 
-    def _evaluate(self) -> tuple[float, float]:
-        value, grad = gradient(self.surface, self.param)
-        return float(value), float(grad.norm())
+    def _refresh(self) -> None:
+        if not self._fresh and not (self.verdict and self.verdict.ending is Ending.DIVERGED):
+            value, grad = gradient(self.surface, self.param)
+            self._loss, self._grad_norm, self._fresh = float(value), float(grad.norm()), True
+
+    @property
+    def loss(self) -> float:
+        """The loss at the current point (NaN once diverged)."""
+        self._refresh()
+        return self._loss
+
+    @property
+    def grad_norm(self) -> float:
+        """|∇f| at the current point, without SGD's noise (NaN once diverged)."""
+        self._refresh()
+        return self._grad_norm
 
     @property
     def done(self) -> bool:
@@ -386,27 +402,33 @@ class Run:
         loss = self.surface.fn(self.param)
         loss.backward()
         grad = self.param.grad
+        self._loss, self._grad_norm, self._fresh = float(loss.detach()), float(grad.norm()), True
+        moved = (
+            float((self.path[self.steps] - self.path[self.steps - 1]).norm())
+            if self.steps
+            else math.inf
+        )
+        # Exact-gradient optimisers stop once both the gradient and the last step vanish
+        # (momentum can pass through a zero gradient at speed, hence the step check too).
+        if (
+            self.config.kind != "sgd"
+            and self._grad_norm < self.grad_tol
+            and moved < self.grad_tol * max(self.config.lr, 1e-12) * 10
+        ):
+            self.verdict = classify(self.surface, self.resting_point())
+            return
         if self.config.kind == "sgd":
             std = self.config.noise / math.sqrt(self.config.batch)
             grad.add_(torch.randn(2, dtype=DTYPE, generator=self.generator) * std)
         self.optimizer.step()
         self.steps += 1
+        self._fresh = False
         point = self.param.detach()
         self.path[self.steps] = point
         if is_diverged(self.surface, point):
-            self.loss, self.grad_norm = math.nan, math.nan
+            self._loss, self._grad_norm = math.nan, math.nan
             self.verdict = Verdict(Ending.DIVERGED, None, None, None)
-            return
-        self.loss, self.grad_norm = self._evaluate()
-        moved = float((self.path[self.steps] - self.path[self.steps - 1]).norm())
-        # Exact-gradient optimisers stop once both the gradient and the step vanish
-        # (momentum can pass through a zero gradient at speed, hence the step check too).
-        converged = (
-            self.config.kind != "sgd"
-            and self.grad_norm < self.grad_tol
-            and moved < self.grad_tol * max(self.config.lr, 1e-12) * 10
-        )
-        if converged or self.steps >= self.max_steps:
+        elif self.steps >= self.max_steps:
             self.verdict = classify(self.surface, self.resting_point())
 
     def run(self, steps: int) -> None:
