@@ -253,3 +253,29 @@ def test_class_imbalance_hides_behind_good_overall_accuracy(page):
     assert "class 3" in page.text_content("#eval-note")
     assert "shrunk" in page.text_content("#eval-note")
     assert "bad" in (page.locator("#per-class .cnn-pc").nth(3).get_attribute("class") or "")
+
+
+def test_label_noise_shows_up_in_the_hardest_images_and_can_be_dropped(page):
+    open_lab(page)
+    set_range(page, "#label_noise", 0.3)
+    page.click("#btn-apply")
+    page.wait_for_function("document.querySelector('#counts').textContent.includes('labels flipped')")
+    page.click("#btn-play")
+    # once the net has learned the digits, the poisoned labels are what it finds hardest
+    page.wait_for_function(
+        "document.querySelectorAll('#hardest figure.flipped').length * 2"
+        " > document.querySelectorAll('#hardest figure').length",
+        timeout=90_000,
+    )
+    pause(page)
+    flipped = page.locator("#hardest figure.flipped").count()
+    page.click("#btn-select-flipped")
+    assert page.locator("#hardest figure.selected").count() == flipped
+    train_before = int(page.text_content("#counts .cnn-split b").replace(",", ""))
+    page.click("#btn-drop")
+    page.wait_for_function("document.querySelector('#counts').textContent.includes('dropped')")
+    assert int(page.text_content("#counts .cnn-split b").replace(",", "")) == train_before - flipped
+    assert page.evaluate(STEP) == 0  # the model starts again without them
+    page.click("#btn-restore")
+    page.wait_for_function("!document.querySelector('#counts').textContent.includes('dropped')")
+    assert int(page.text_content("#counts .cnn-split b").replace(",", "")) == train_before
