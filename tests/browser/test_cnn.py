@@ -279,3 +279,18 @@ def test_label_noise_shows_up_in_the_hardest_images_and_can_be_dropped(page):
     page.click("#btn-restore")
     page.wait_for_function("!document.querySelector('#counts').textContent.includes('dropped')")
     assert int(page.text_content("#counts .cnn-split b").replace(",", "")) == train_before
+
+
+def test_augmentation_preview_shows_a_changed_batch(page):
+    open_lab(page)
+    page.check("#aug-flip")
+    set_range(page, "#aug-rotate", 30)
+    set_range(page, "#aug-shift", 2)
+    page.click("#btn-augment")
+    page.wait_for_selector("#aug-preview", state="visible")
+    page.wait_for_function("document.querySelector('#aug-augmented').width > 16")
+    original = page.evaluate(PIXELS, "#aug-original")
+    augmented = page.evaluate(PIXELS, "#aug-augmented")
+    assert len(original) == len(augmented)  # the same 16 images, side by side
+    assert original != augmented
+    assert len(set(original)) > 10  # real pictures, not blank tiles
