@@ -178,6 +178,7 @@ sock.on("state", (msg) => {
 });
 
 sock.on("metrics", (m) => {
+  if (playState === "diverged") return; // the run was thrown away: its numbers mean nothing
   if (m.step < lastStep) chart.clear();
   lastStep = m.step;
   $("#epoch").textContent = m.epoch.toLocaleString("en-US");
@@ -283,7 +284,10 @@ function setDiverged(on) {
   $("#diverged").hidden = !on;
   $("#plot").classList.toggle("diverged", on);
   network.setStale(on);
-  if (on) plot.blank();
+  if (on) {
+    plot.blank();
+    clearMetrics();
+  }
 }
 
 // ---- controls ----------------------------------------------------------------------------------

@@ -202,6 +202,7 @@ def test_divergence_stops_with_a_clear_banner(page):
     # No garbage picture: the map is blanked to one neutral colour.
     pixels = page.evaluate(PIXELS)
     assert len(set(zip(pixels[0::4], pixels[1::4], pixels[2::4], strict=True))) == 1
+    assert page.text_content("#train-loss") == "–"  # no numbers from a run that blew up
     # One click lowers the learning rate and starts afresh.
     page.click("#btn-lower-lr")
     banner.wait_for(state="hidden")
