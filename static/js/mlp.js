@@ -20,6 +20,7 @@ LIMITS.points = limits.max_points ?? LIMITS.points;
 const saved = decodeState(location.hash) || {};
 let cfg = mergeConfig(saved.config);
 let points = cleanPoints(saved.points); // the user's drawn points (custom dataset), or null
+if (points && points.length) cfg.dataset.name = "custom"; // a link with points means: these
 let data = { train: [], val: [] }; // the server's split of the current dataset
 let pending = 0; // configure/points messages not yet answered: do not adopt stale replies
 // Mirror it on the page (data-pending) so a test or a curious user can see the page is in sync.
