@@ -79,6 +79,22 @@ def test_play_learns_the_circle_then_pauses(ws_connect):
     assert frame.arrays["output_class"][g // 2, g // 2] == 0
     assert frame.arrays["output_class"][0, 0] == 1
     assert [len(w) for w in meta["weights"]] == [4, 2, 1] and len(meta["weights"][0][0]) == 2
+    x1 = frame.arrays["neurons"][0]  # the x1 input map: -1 (0) on the left, +1 (255) on the right
+    assert (x1[:, 0] == 0).all() and (x1[:, -1] == 255).all()
+    assert abs(int(x1[0, meta["thumb"] // 2]) - 128) <= 6  # 128 means 0
+
+
+def test_notes_explain_why_a_linear_network_fails(ws_connect):
+    client = ws_connect("mlp")
+    flat = client.configure({"dataset": {"name": "xor"}, "model": {"hidden": []}})
+    assert flat["model"]["layers"] == [2, 1]
+    assert any(n.startswith("No hidden layer") and "XOR" in n for n in flat["notes"])
+    linear = client.configure({"dataset": {"name": "xor"}, "model": {"activation": "linear"}})
+    assert any(n.startswith("Linear activation") for n in linear["notes"])
+    bent = client.configure({"model": {"hidden": [], "features": ["x1", "x2", "x1x2"]}})
+    assert any("x₁·x₂" in n for n in bent["notes"])
+    ok = client.configure({"dataset": {"name": "xor"}})
+    assert not any("straight line" in n for n in ok["notes"])
 
 
 def test_step_reports_metrics_and_a_frame(ws_connect):
