@@ -81,7 +81,8 @@ function alignGrid(canvas, cells) {
 
 export class PlotView {
   // root: the .mlp-plot element holding canvas.mlp-boundary, canvas.mlp-neuron-large and
-  // canvas.mlp-points. handlers: {add(x, y), erase(x, y, radius), commit()}.
+  // canvas.mlp-points. handlers: {add(x, y, cls), erase(x, y, radius), commit(), look([x, y] or
+  // null): the cursor moved over the plot, or left it}.
   constructor(root, handlers) {
     this.root = root;
     this.handlers = handlers;
@@ -105,6 +106,7 @@ export class PlotView {
     this.overlay.addEventListener("pointerleave", () => {
       this.pointer = null;
       this.drawPoints();
+      this.handlers.look?.(null);
     });
   }
 
@@ -242,6 +244,7 @@ export class PlotView {
 
   move(e) {
     this.pointer = this.toData(e);
+    this.handlers.look?.(this.pointer);
     if (!this.dragging) {
       if (this.tool === "erase") this.drawPoints();
       return;

@@ -5,7 +5,7 @@ import { LabSocket } from "./ws.js";
 import { LineChart } from "./charts.js";
 import { decodeState, saveState } from "./state.js";
 import { $, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
-import { LIMITS, mergeConfig } from "./mlp-data.js";
+import { LIMITS, classCss, mergeConfig } from "./mlp-data.js";
 import { PlotView } from "./mlp-plot.js";
 import { NetworkView } from "./mlp-network.js";
 import { Controls } from "./mlp-controls.js";
@@ -33,6 +33,7 @@ let playState = "paused";
 let lastStep = -1;
 let frame = null;
 let hover = null; // getter of the hovered neuron's map, or null
+let looking = null; // [x, y] of the cursor over the plot, or null
 let warnedFull = false;
 let accepted = null; // the last config the server took
 let engine = ""; // where and how the server trains: "cpu · fast path"
@@ -207,6 +208,7 @@ const drawFrame = rafThrottle(() => {
   plot.drawOutput(frame.arrays.output.data, frame.arrays.output_class.data, m.grid, m.classes);
   network.update(frame);
   if (hover) showHover(hover);
+  else if (looking) showReadout();
 });
 
 // Take the server's answer: the normalised config, the data split, the model and the notes.
@@ -264,7 +266,31 @@ const plot = new PlotView($("#plot"), {
     warnedFull = false;
     sendPoints();
   },
+  look(at) {
+    looking = at;
+    if (!hover) showReadout();
+  },
 });
+
+// What the network answers under the cursor, read from the last decision map.
+function showReadout() {
+  const f = frame;
+  if (!looking || !f || playState === "diverged") {
+    $("#hover-title").textContent = "";
+    return;
+  }
+  const [x, y] = looking;
+  const g = f.meta.grid;
+  const i = Math.round(((1 - y) / 2) * (g - 1)) * g + Math.round(((x + 1) / 2) * (g - 1));
+  const v = f.arrays.output.data[i] / 255;
+  // 2 classes: v is P(class 2); k classes: v is the winner's probability.
+  const k = f.meta.classes;
+  const cls = k > 2 ? f.arrays.output_class.data[i] : v >= 0.5 ? 1 : 0;
+  const p = k > 2 ? v : Math.max(v, 1 - v);
+  $("#hover-title").textContent = `(${x.toFixed(2)}, ${y.toFixed(2)}) → class ${cls + 1}, `
+    + `${(100 * p).toFixed(0)}% sure`;
+  $("#hover-title").style.color = classCss(cls);
+}
 
 const network = new NetworkView($("#network"), {
   toggleFeature: (id) => controls.toggleFeature(id),
@@ -277,8 +303,10 @@ const network = new NetworkView($("#network"), {
 
 function showHover(get) {
   const info = get ? get() : null;
-  $("#hover-title").textContent = info ? info.title : "";
   plot.showNeuron(info && info.data ? info.data : null, info ? info.t : 0);
+  if (!info) return showReadout();
+  $("#hover-title").textContent = info.title;
+  $("#hover-title").style.color = "";
 }
 
 function setDiverged(on) {

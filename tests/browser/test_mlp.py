@@ -86,6 +86,11 @@ def test_draw_points_and_train(page):
     assert len(after) == len(before) > 4
     assert after != before, "the decision map did not change while training"
     assert step_count(page) > 0
+    # The read-out under the cursor names the class of the cluster there (map orientation).
+    box = page.locator("#points").bounding_box()
+    for (x, y), name in [((-0.5, 0.5), "class 1"), ((0.5, -0.5), "class 2")]:
+        page.mouse.move(box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"])
+        assert name in page.text_content("#hover-title")
     page.console_errors.assert_none()
 
 
