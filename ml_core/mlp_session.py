@@ -85,6 +85,7 @@ class MLPSession:
         grid: int = 64,
         thumb: int = 24,
         fast: bool = True,
+        numpy_eval: bool = True,
     ) -> None:
         self.device = torch.device(device)
         self.grid, self.thumb = grid, thumb
@@ -118,6 +119,7 @@ class MLPSession:
         self._X_eval_np = self._X_eval.cpu().numpy()
 
         self.fast_reason = unsupported_reason(model_cfg) if fast else "fast path turned off"
+        self.numpy_eval = numpy_eval and self.device.type == "cpu"  # else the module's forward
         self._bounds = self._batch_bounds()
         self.reset()
 
@@ -252,6 +254,13 @@ class MLPSession:
         return (s1 - s0) / (t1 - t0) / len(self._bounds) if t1 > t0 else None
 
     # --- looking at it ----------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Bring the module up to the fast path's parameters; eval mode for looking."""
+        if self._stale:
+            self.fast.store(self.model)
+            self._stale = False
+        self.model.eval()
+
     def _evaluate(self) -> tuple[np.ndarray, list[np.ndarray]]:
         """One eval-mode forward of every data point and every picture cell, cached until the
         weights change: (logits (N + G² + T², n_out), [hidden outputs (.., h_j)]) on the CPU.
@@ -261,7 +270,7 @@ class MLPSession:
         if self._evaluated is not None and self._evaluated[0] == self.steps:
             return self._evaluated[1]
         activation = self.config.model.activation
-        if self.device.type == "cpu":
+        if self.numpy_eval:
             layers = engine_layers(self.fast) if self.fast else eval_layers(self.model)
             result = eval_forward(layers, activation, self._X_eval_np)
         else:

@@ -171,3 +171,21 @@ def test_play_trains_for_about_the_budget_and_measures_speed():
     done += s.train_for(0.05)
     assert done > 0 and s.steps == done
     assert s.epochs_per_s > 0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_numpy_and_module_evaluation_agree(fast):
+    """The module's forward is what a GPU session uses for metrics and pictures."""
+    config = (DataConfig("blobs", classes=3), MLPConfig(hidden=(5, 4), activation="prelu"))
+    a = session(*config, fast=fast)
+    b = session(*config, fast=fast, numpy_eval=False)
+    for s in (a, b):
+        s.step(60)
+    ma, mb = a.metrics(), b.metrics()
+    for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+        assert ma[key] == pytest.approx(mb[key], rel=1e-5, abs=1e-6)
+    sa, sb = a.snapshot(), b.snapshot()
+    np.testing.assert_allclose(sa.output, sb.output, atol=1e-5)
+    np.testing.assert_allclose(sa.neurons, sb.neurons, rtol=1e-4, atol=1e-5)
+    assert (sa.output_class != sb.output_class).mean() < 0.01  # ties at the boundary only
+    assert sa.prelu == pytest.approx(sb.prelu)
