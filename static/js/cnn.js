@@ -416,8 +416,8 @@ sock.on("frame:cnn.gallery", (f) => {
   $("#gallery-caption").textContent = `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong` +
     (m.total_wrong > m.true.length ? ` · ${m.true.length} most confident shown` : "");
   renderGallery($("#gallery"), f.arrays.images, (k) => ({
-    caption: `True: ${esc(classes[m.true[k]])} / Pred: ${esc(classes[m.pred[k]])}<br><span class="muted">${pct(m.confidence[k])} sure</span>`,
-    title: `Validation image #${m.indices[k]}: click to see its feature maps`,
+    caption: `True: ${esc(classes[m.true[k]])}<br>Pred: <b>${esc(classes[m.pred[k]])}</b><br><span class="muted">${pct(m.confidence[k])} sure</span>`,
+    title: `True: ${classes[m.true[k]]} / Pred: ${classes[m.pred[k]]} — validation image #${m.indices[k]}; click to see its feature maps`,
     data: { index: m.indices[k] },
   }), "No mistakes on the validation images.");
 });
@@ -432,10 +432,10 @@ sock.on("frame:cnn.hardest", (f) => {
   const ids = new Set(m.ids);
   for (const id of [...ui.selectedHard]) if (!ids.has(id)) ui.selectedHard.delete(id);
   renderGallery($("#hardest"), f.arrays.images, (k) => ({
-    caption: `Label: ${esc(classes[m.labels[k]])} / Pred: ${esc(classes[m.preds[k]])}` +
+    caption: `Label: ${esc(classes[m.labels[k]])}<br>Pred: ${esc(classes[m.preds[k]])}` +
       `<br><span class="muted">loss ${fmt(m.losses[k], 2)}</span>${m.flipped[k] ? ' <span class="cnn-flag">flipped</span>' : ""}`,
     cls: `${m.flipped[k] ? "flipped" : ""} ${ui.selectedHard.has(m.ids[k]) ? "selected" : ""}`,
-    title: "Click to select it for dropping",
+    title: `Label: ${classes[m.labels[k]]} / Pred: ${classes[m.preds[k]]}${m.flipped[k] ? " (label flipped by noise)" : ""} — click to select it for dropping`,
     data: { id: m.ids[k] },
   }), "Nothing yet.");
   ui.flippedIds = m.ids.filter((_, k) => m.flipped[k]);
