@@ -153,7 +153,11 @@ class Session:
         messages.extend(self._lab.frame())
         with self._frame_lock:
             self._frame = messages
-        self._last_frame = now
+        # Schedule from when this frame was due, not when it was built, so scheduler and GIL
+        # delays do not stretch every interval (a late frame does not make the next one late).
+        interval = 1.0 / self.settings.fps
+        due = self._last_frame + interval
+        self._last_frame = due if not force and now - due < interval else now
         self.frames_built += 1
         self._wake()
 
