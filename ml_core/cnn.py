@@ -127,7 +127,9 @@ def infer_shapes(
     """The shape table of ``arch`` on (C, H, W) inputs; raises ArchitectureError if impossible."""
     layers: list[LayerInfo] = []
 
-    def add(name: str, kind: str, shape: tuple[int, ...], params: int = 0, detail: str = "") -> None:
+    def add(
+        name: str, kind: str, shape: tuple[int, ...], params: int = 0, detail: str = ""
+    ) -> None:
         layers.append(LayerInfo(len(layers), name, kind, shape, params, detail))
 
     c, h, w = input_shape
@@ -175,8 +177,13 @@ def infer_shapes(
             add(f"act_fc{j}", "activation", (features,), 0, fc.activation)
         if fc.dropout > 0:
             add(f"drop_fc{j}", "dropout", (features,), 0, f"p = {fc.dropout:g}")
-    add("output", "linear", (num_classes,), features * num_classes + num_classes,
-        f"{num_classes} classes")
+    add(
+        "output",
+        "linear",
+        (num_classes,),
+        features * num_classes + num_classes,
+        f"{num_classes} classes",
+    )
     total = count_params(layers)
     if max_parameters is not None and total > max_parameters:
         raise ArchitectureError(
@@ -251,18 +258,25 @@ def feature_maps(model: nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tens
         module.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach()))
         for module in model
     ]
-    was_training = model.training
-    model.eval()
+    # Only batch norm and dropout behave differently in eval mode: flipping just their flags is
+    # much cheaper than model.eval()/model.train(), and this runs at the display rate.
+    modal = [m for m in model if isinstance(m, nn.modules.batchnorm._BatchNorm | nn.Dropout)]
+    was_training = [m.training for m in modal]
+    for m in modal:
+        m.training = False
     try:
         logits = model(x)
     finally:
-        model.train(was_training)
+        for m, mode in zip(modal, was_training, strict=True):
+            m.training = mode
         for handle in handles:
             handle.remove()
     return outputs, logits
 
 
-def conv_kernels(model: nn.Sequential, layers: list[LayerInfo]) -> list[tuple[LayerInfo, np.ndarray]]:
+def conv_kernels(
+    model: nn.Sequential, layers: list[LayerInfo]
+) -> list[tuple[LayerInfo, np.ndarray]]:
     """(layer, weights (out, in, k, k) float32) for every conv layer, first to last."""
     return [
         (layer, model[layer.index].weight.detach().float().cpu().numpy())

@@ -176,7 +176,10 @@ class CNNSession:
         self.train_time = 0.0
         self.sample_loss = torch.full((len(self.train_ids),), float("nan"), device=self.device)
         self.sample_pred = torch.zeros(len(self.train_ids), dtype=torch.long, device=self.device)
-        self._sums = torch.zeros(3, device=self.device)  # loss * n, correct, n since last read
+        # Since the last read: summed loss and correct count stay on the device (no sync).
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._correct = torch.zeros((), dtype=torch.long, device=self.device)
+        self._count = 0
         self.last_train: tuple[float | None, float | None] = (None, None)
         self.evaluation: Evaluation | None = None
         self.eval_version = 0
@@ -237,13 +240,9 @@ class CNNSession:
             pred = logits.argmax(1)
             self.sample_loss[idx] = losses.detach()
             self.sample_pred[idx] = pred
-            self._sums += torch.stack(
-                [
-                    losses.detach().sum(),
-                    (pred == y).sum(),
-                    torch.tensor(len(idx), device=self.device),
-                ]
-            )
+            self._loss_sum += losses.detach().sum()
+            self._correct += (pred == y).sum()
+            self._count += len(idx)
         self.steps += 1
         self.samples_seen += len(idx)
         if self.position >= len(self.order):
@@ -253,17 +252,18 @@ class CNNSession:
         return False
 
     def _check_finite(self) -> None:
-        if not torch.isfinite(self._sums[0]):
+        if not torch.isfinite(self._loss_sum):
             raise TrainingDiverged("the loss is no longer a number: training diverged")
 
     def train_for(self, budget_s: float) -> None:
-        """Train for about ``budget_s`` seconds (play mode); validate at epoch ends and now and
-        then, keeping validation under ~5% of the time."""
+        """Train for about ``budget_s`` seconds (play mode). Validate at epoch ends and at least
+        every second, but never more than ~2% of the time, and always at the very end."""
         start = time.perf_counter()
         while not self.finished() and time.perf_counter() - start < budget_s:
             epoch_end = self.train_step()
-            now = time.perf_counter()
-            if epoch_end or now - self.last_eval_time > max(0.5, 19 * self.eval_cost):
+            since = time.perf_counter() - self.last_eval_time
+            affordable = since > 49 * self.eval_cost  # validation stays under ~2% of the time
+            if affordable and (epoch_end or since > 1.0) or self.finished():
                 self.evaluate_val()
         self._check_finite()
         self.train_time += time.perf_counter() - start
@@ -325,11 +325,13 @@ class CNNSession:
 
     def read_train_metrics(self, consume: bool = True) -> tuple[float | None, float | None]:
         """Mean training loss and accuracy since the last read (the last values if none)."""
-        loss_sum, correct, n = self._sums.tolist()
+        n = self._count
         if n > 0:
-            self.last_train = (_finite(loss_sum / n), correct / n)
+            self.last_train = (_finite(self._loss_sum.item() / n), self._correct.item() / n)
             if consume:
-                self._sums.zero_()
+                self._loss_sum.zero_()
+                self._correct.zero_()
+                self._count = 0
         return self.last_train
 
     # ---- what to look at -------------------------------------------------------------------

@@ -460,8 +460,11 @@ def availability(data_dir: Path) -> list[dict]:
     }
     rows = []
     for name in DATASETS:
-        row = {"name": name, "title": TITLES[name],
-               "available": name not in found or found[name] is not None}
+        row = {
+            "name": name,
+            "title": TITLES[name],
+            "available": name not in found or found[name] is not None,
+        }
         if not row["available"]:
             row["hint"] = f"not in {data_dir}: python -m ml_core.image_datasets download {name}"
         rows.append(row)

@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 
-def imbalance(labels: np.ndarray, classes: list[int], fraction: float,
-              rng: np.random.Generator) -> np.ndarray:
+def imbalance(
+    labels: np.ndarray, classes: list[int], fraction: float, rng: np.random.Generator
+) -> np.ndarray:
     """Indices to keep: every image, except that each class in ``classes`` keeps only
     round(fraction * count) of its images (at least one), chosen at random."""
     keep = np.ones(len(labels), dtype=bool)
@@ -29,8 +30,9 @@ def imbalance(labels: np.ndarray, classes: list[int], fraction: float,
     return np.flatnonzero(keep)
 
 
-def flip_labels(labels: np.ndarray, fraction: float, num_classes: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def flip_labels(
+    labels: np.ndarray, fraction: float, num_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(noisy labels, flipped mask): exactly round(fraction * n) labels changed, each to a
     different class drawn uniformly from the other num_classes - 1."""
     noisy = labels.copy()
@@ -72,8 +74,9 @@ class AugmentConfig:
         return asdict(self)
 
 
-def affine(x: torch.Tensor, degrees: torch.Tensor, shift_x: torch.Tensor,
-           shift_y: torch.Tensor) -> torch.Tensor:
+def affine(
+    x: torch.Tensor, degrees: torch.Tensor, shift_x: torch.Tensor, shift_y: torch.Tensor
+) -> torch.Tensor:
     """Rotate each image of x (B, C, H, W) by degrees (B,) counter-clockwise about its centre,
     then shift it by whole pixels (B,) right and down; uncovered pixels become 0."""
     b, _, h, w = x.shape
@@ -91,8 +94,9 @@ def affine(x: torch.Tensor, degrees: torch.Tensor, shift_x: torch.Tensor,
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def color_jitter(x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor,
-                 saturation: torch.Tensor) -> torch.Tensor:
+def color_jitter(
+    x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor
+) -> torch.Tensor:
     """Per-image factors (B,) applied to x (B, C, H, W) in [0, 1]; 1 leaves an image unchanged."""
     x = x * brightness[:, None, None, None]
     grey = x.mean(1, keepdim=True)  # (B, 1, H, W)
@@ -104,8 +108,12 @@ def color_jitter(x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tens
     return x.clamp(0, 1)
 
 
-def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator | None = None,
-            flip_p: float = 0.5) -> torch.Tensor:
+def augment(
+    x: torch.Tensor,
+    config: AugmentConfig,
+    generator: torch.Generator | None = None,
+    flip_p: float = 0.5,
+) -> torch.Tensor:
     """A randomly augmented copy of the batch x (B, C, H, W), values in [0, 1]."""
     if not config.active:
         return x
@@ -129,4 +137,3 @@ def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator |
         low = max(0.0, 1 - j)
         x = color_jitter(x, uniform(low, 1 + j), uniform(low, 1 + j), uniform(low, 1 + j))
     return x
-

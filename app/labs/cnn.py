@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import time
 from typing import Annotated
 
 import numpy as np
@@ -21,13 +22,13 @@ from PIL import Image
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.frames import BinaryFrame, to_uint8, to_uint8_signed
+from app.frames import BinaryFrame
 from app.labs.base import Diverged, Lab, LabError, Message
 from app.schemas.cnn import Bare, CNNConfigModel, Drop, Inspect, Prediction, SelectImage
 from app.sessions import lookup_session
 from app.uploads import read_image, read_upload
 from ml_core.checkpoint import CheckpointError, from_bytes
-from ml_core.cnn import PRESETS, ArchitectureError, conv_kernels, count_params, infer_shapes
+from ml_core.cnn import PRESETS, ArchitectureError, count_params, infer_shapes
 from ml_core.cnn_session import CNNConfig, CNNSession, TrainingDiverged
 from ml_core.device import describe
 from ml_core.image_datasets import (
@@ -41,8 +42,17 @@ from ml_core.image_datasets import (
 from ml_core.images import SAMPLE_IMAGES, ImageError, load_sample, to_array
 
 SPATIAL = ("conv", "batchnorm", "activation", "pool")  # C x H x W ones are pictures
-LAB_MESSAGES = ("inspect", "select_image", "drop", "restore", "test", "augment_preview",
-                "describe", "refresh")
+PICTURE_SHARE = 0.04  # most CPU the streamed pictures may take, relative to training
+LAB_MESSAGES = (
+    "inspect",
+    "select_image",
+    "drop",
+    "restore",
+    "test",
+    "augment_preview",
+    "describe",
+    "refresh",
+)
 
 
 class CNNLab(Lab):
@@ -56,6 +66,10 @@ class CNNLab(Lab):
         self._dataset: ImageDataset | None = None
         self._sent_eval = -1  # eval_version whose evaluation/gallery/hardest went out last
         self._best_val: float | None = None
+        self._train_cpu = self._picture_cpu = 0.0  # decayed CPU seconds, for PICTURE_SHARE
+        self._pictured_step = -1
+        self._playing = False  # the last work was a play slice (see frame)
+        self.pictures_sent = 0
 
     # ---- configuration -----------------------------------------------------------------------
     def _validate(self, config: dict) -> CNNConfig:
@@ -69,9 +83,13 @@ class CNNLab(Lab):
         upscale = config.upscale if config.dataset == "digits" else 1
         key = (config.dataset, upscale, config.samples, config.seed)
         if key != self._dataset_key:
-            options = LoadOptions(data_dir=self.limits.data_dir, samples=config.samples,
-                                  max_samples=self.limits.max_samples, upscale=upscale,
-                                  seed=config.seed)
+            options = LoadOptions(
+                data_dir=self.limits.data_dir,
+                samples=config.samples,
+                max_samples=self.limits.max_samples,
+                upscale=upscale,
+                seed=config.seed,
+            )
             try:
                 self._dataset = load(config.dataset, options)
             except DatasetError as exc:
@@ -83,8 +101,9 @@ class CNNLab(Lab):
         dataset = self._load_dataset(config)
         bad = [c for c in config.imbalance.classes if c >= len(dataset.classes)]
         if bad:
-            raise LabError(f"imbalance: {dataset.name} has classes 0..{len(dataset.classes) - 1}, "
-                           f"not {bad[0]}")
+            raise LabError(
+                f"imbalance: {dataset.name} has classes 0..{len(dataset.classes) - 1}, not {bad[0]}"
+            )
         try:
             return CNNSession(config, dataset, self.device, self.limits.max_parameters)
         except ArchitectureError as exc:
@@ -96,6 +115,7 @@ class CNNLab(Lab):
 
     def _install(self, session: CNNSession) -> None:
         self.session = session
+        self._playing = False
         self._sent_eval = -1
         self._best_val = None
 
@@ -137,32 +157,49 @@ class CNNLab(Lab):
 
     def _shapes(self, config: dict) -> dict:
         """The shape table of a prospective config; errors are part of the answer."""
-        reply = {"type": "shapes", "ok": False, "error": None, "error_layer": None,
-                 "input_shape": None, "total_params": None, "layers": []}
+        reply = {
+            "type": "shapes",
+            "ok": False,
+            "error": None,
+            "error_layer": None,
+            "input_shape": None,
+            "total_params": None,
+            "layers": [],
+        }
         try:
             cfg = self._validate(config)
             dataset = self._load_dataset(cfg)
             reply["input_shape"] = list(dataset.input_shape)
-            layers = infer_shapes(cfg.architecture, dataset.input_shape, len(dataset.classes),
-                                  self.limits.max_parameters)
+            layers = infer_shapes(
+                cfg.architecture,
+                dataset.input_shape,
+                len(dataset.classes),
+                self.limits.max_parameters,
+            )
         except LabError as exc:
             reply["error"] = str(exc)
             return reply
         except ArchitectureError as exc:
-            reply.update(error=str(exc), error_layer=exc.layer,
-                         layers=[layer.to_dict() for layer in exc.layers],
-                         total_params=count_params(exc.layers))
+            reply.update(
+                error=str(exc),
+                error_layer=exc.layer,
+                layers=[layer.to_dict() for layer in exc.layers],
+                total_params=count_params(exc.layers),
+            )
             return reply
-        reply.update(ok=True, layers=[layer.to_dict() for layer in layers],
-                     total_params=count_params(layers))
+        reply.update(
+            ok=True, layers=[layer.to_dict() for layer in layers], total_params=count_params(layers)
+        )
         return reply
 
     # ---- messages ----------------------------------------------------------------------------
     def handle(self, message: dict) -> list[Message]:
+        self._playing = False
         kind = message.get("type")
         if kind not in LAB_MESSAGES:
-            raise LabError(f"unknown message type {kind!r} for lab 'cnn'; "
-                           f"known: {', '.join(LAB_MESSAGES)}")
+            raise LabError(
+                f"unknown message type {kind!r} for lab 'cnn'; known: {', '.join(LAB_MESSAGES)}"
+            )
         model = {"inspect": Inspect, "select_image": SelectImage, "drop": Drop}.get(kind, Bare)
         try:
             request = model.model_validate(message)
@@ -193,8 +230,9 @@ class CNNLab(Lab):
         if kind == "augment_preview":
             original, augmented, labels = s.augment_preview(16)
             meta = {"labels": labels.tolist(), "augment": s.config.augment.to_dict()}
-            return [BinaryFrame("cnn.augment", meta, {"original": original,
-                                                        "augmented": augmented})]
+            return [
+                BinaryFrame("cnn.augment", meta, {"original": original, "augmented": augmented})
+            ]
         if kind == "describe":
             return [self._configured()]
         # refresh: everything a fresh page needs
@@ -206,21 +244,32 @@ class CNNLab(Lab):
     def _dropped(self, count: int) -> dict:
         s = self._session
         counts = s.train_counts()
-        return {"type": "dropped", "dropped": count, "total_dropped": int(s.dropped.sum()),
-                "train": sum(counts), "train_counts": counts}
+        return {
+            "type": "dropped",
+            "dropped": count,
+            "total_dropped": int(s.dropped.sum()),
+            "train": sum(counts),
+            "train_counts": counts,
+        }
 
     # ---- training ----------------------------------------------------------------------------
     def reset(self) -> None:
+        self._playing = False
         self._session.reset()
         self._sent_eval, self._best_val = -1, None
 
     def train(self, budget_s: float) -> None:
+        start = time.thread_time()
+        self._playing = True
         try:
             self._session.train_for(budget_s)
         except TrainingDiverged:
             raise Diverged() from None
+        finally:
+            self._train_cpu += time.thread_time() - start
 
     def step(self, steps: int) -> None:
+        self._playing = False
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
         try:
@@ -240,21 +289,40 @@ class CNNLab(Lab):
         if ev is not None:
             self._best_val = max(self._best_val or 0.0, ev.accuracy)
         return {
-            "type": "metrics", "step": s.steps, "epoch": round(s.epoch, 3),
-            "epochs": s.config.epochs, "samples_seen": s.samples_seen,
-            "train_loss": train_loss, "train_acc": train_acc,
-            "val_loss": ev.loss if ev else None, "val_acc": ev.accuracy if ev else None,
-            "val_step": ev.step if ev else None, "best_val_acc": self._best_val,
+            "type": "metrics",
+            "step": s.steps,
+            "epoch": round(s.epoch, 3),
+            "epochs": s.config.epochs,
+            "samples_seen": s.samples_seen,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": ev.loss if ev else None,
+            "val_acc": ev.accuracy if ev else None,
+            "val_step": ev.step if ev else None,
+            "best_val_acc": self._best_val,
             "images_per_s": round(s.samples_seen / s.train_time, 1) if s.train_time else None,
             "elapsed_s": round(s.train_time, 2),
         }
 
     # ---- frames ------------------------------------------------------------------------------
     def frame(self) -> list[Message]:
+        """Kernels and maps; the evaluation and galleries after each new validation pass.
+
+        While training, the pictures may cost at most PICTURE_SHARE of the worker's CPU time:
+        on a crowded machine, where the thread gets a fraction of a core but frames are due by
+        the wall clock, they come less often instead of slowing the training down.
+        """
         if self.session is None:
             return []
-        out: list[Message] = [self._kernels_frame(), self._maps_frame()]
         s = self.session
+        start = time.thread_time()
+        out: list[Message] = []
+        within_share = self._picture_cpu <= PICTURE_SHARE * self._train_cpu
+        # Only play mode is throttled: after a step, a command or the last epoch, always draw.
+        if not self._playing or s.finished() or s.steps == self._pictured_step or within_share:
+            out += [self._kernels_frame(), self._maps_frame()]
+            self._pictured_step = s.steps
+            self.pictures_sent += 1
         if s.evaluation is not None and s.eval_version != self._sent_eval:
             self._sent_eval = s.eval_version
             out.append(self._evaluation_message(s.evaluation, "evaluation"))
@@ -262,37 +330,58 @@ class CNNLab(Lab):
             hardest = self._hardest_frame()
             if hardest is not None:
                 out.append(hardest)
+        self._picture_cpu += time.thread_time() - start
+        # Forget slowly, so the share follows the machine's current load.
+        self._picture_cpu *= 0.97
+        self._train_cpu *= 0.97
         return out
 
     def _kernels_frame(self) -> BinaryFrame:
         s = self._session
         layers, arrays = [], {}
-        for i, (layer, weights) in enumerate(conv_kernels(s.model, s.layers)):
-            out_n, in_n = min(weights.shape[0], self.limits.max_kernels_out), min(
-                weights.shape[1], self.limits.max_kernels_in)
-            absmax = float(np.abs(weights).max()) or 1.0
-            arrays[f"L{layer.index}"] = to_uint8_signed(weights[:out_n, :in_n], absmax)
-            layers.append({"index": layer.index, "name": layer.name, "shape": list(weights.shape),
-                           "shown": [out_n, in_n], "rgb": i == 0 and weights.shape[1] == 3,
-                           "absmax": absmax})
+        convs = [layer for layer in s.layers if layer.kind == "conv"]
+        with torch.no_grad():
+            for i, layer in enumerate(convs):
+                weights = s.model[layer.index].weight  # (out, in, k, k)
+                out_n = min(weights.shape[0], self.limits.max_kernels_out)
+                in_n = min(weights.shape[1], self.limits.max_kernels_in)
+                absmax = float(weights.abs().max()) or 1.0
+                shown = weights[:out_n, :in_n] * (127.5 / absmax) + 127.5  # 128 = zero weight
+                arrays[f"L{layer.index}"] = _to_uint8(shown)
+                layers.append(
+                    {
+                        "index": layer.index,
+                        "name": layer.name,
+                        "shape": list(weights.shape),
+                        "shown": [out_n, in_n],
+                        "rgb": i == 0 and weights.shape[1] == 3,
+                        "absmax": absmax,
+                    }
+                )
         return BinaryFrame("cnn.kernels", {"step": s.steps, "layers": layers}, arrays)
 
     def _map_layers(self, outputs: list[torch.Tensor]) -> list[tuple[dict, np.ndarray]]:
         """(meta, uint8 (shown, h, w)) for every spatial layer, capped in channels and size."""
         s, result = self._session, []
+        side = self.limits.max_map_side
         for layer, out in zip(s.layers, outputs, strict=True):
             if layer.kind not in SPATIAL or len(layer.shape) != 3:
                 continue
             maps = out[: self.limits.max_map_channels]  # (c, h, w)
-            side = self.limits.max_map_side
             if max(maps.shape[1:]) > side:
-                maps = F.adaptive_avg_pool2d(maps[None], (min(maps.shape[1], side),
-                                                          min(maps.shape[2], side)))[0]
-            values = maps.float().cpu().numpy()
-            lo, hi = float(values.min()), float(values.max())
-            meta = {"index": layer.index, "name": layer.name, "kind": layer.kind,
-                    "shape": list(layer.shape), "shown": int(maps.shape[0]), "min": lo, "max": hi}
-            result.append((meta, to_uint8(values, lo, hi)))
+                size = (min(maps.shape[1], side), min(maps.shape[2], side))
+                maps = F.adaptive_avg_pool2d(maps[None], size)[0]
+            lo, hi = (float(v) for v in torch.aminmax(maps))
+            meta = {
+                "index": layer.index,
+                "name": layer.name,
+                "kind": layer.kind,
+                "shape": list(layer.shape),
+                "shown": int(maps.shape[0]),
+                "min": lo,
+                "max": hi,
+            }
+            result.append((meta, _to_uint8((maps - lo) * (255.0 / max(hi - lo, 1e-12)))))
         return result
 
     def _maps_frame(self) -> BinaryFrame:
@@ -300,26 +389,46 @@ class CNNLab(Lab):
         image, outputs, probs = s.probe()
         layers = self._map_layers(outputs)
         index = s.probe_index
-        meta = {"step": s.steps, "source": "val" if index is not None else "upload",
-                "index": index, "label": int(s.y_val[index]) if index is not None else None,
-                "pred": int(probs.argmax()), "confidence": float(probs.max()),
-                "classes": s.classes, "layers": [m for m, _ in layers]}
+        meta = {
+            "step": s.steps,
+            "source": "val" if index is not None else "upload",
+            "index": index,
+            "label": int(s.y_val[index]) if index is not None else None,
+            "pred": int(probs.argmax()),
+            "confidence": float(probs.max()),
+            "classes": s.classes,
+            "layers": [m for m, _ in layers],
+        }
         arrays = {"input": image, "probs": probs.astype(np.float32)}
         arrays.update({f"L{m['index']}": a for m, a in layers})
         return BinaryFrame("cnn.maps", meta, arrays)
 
     def _evaluation_message(self, ev, kind: str) -> dict:
-        return {"type": kind, "split": ev.split, "step": ev.step, "epoch": round(ev.epoch, 3),
-                "loss": ev.loss, "accuracy": ev.accuracy, "classes": self._session.classes,
-                "confusion": ev.confusion.tolist(), "per_class_accuracy": ev.per_class_accuracy,
-                "counts": ev.counts.tolist()}
+        return {
+            "type": kind,
+            "split": ev.split,
+            "step": ev.step,
+            "epoch": round(ev.epoch, 3),
+            "loss": ev.loss,
+            "accuracy": ev.accuracy,
+            "classes": self._session.classes,
+            "confusion": ev.confusion.tolist(),
+            "per_class_accuracy": ev.per_class_accuracy,
+            "counts": ev.counts.tolist(),
+        }
 
     def _gallery_frame(self) -> BinaryFrame:
         s = self._session
         g = s.misclassified(self.limits.gallery_size)
-        meta = {"step": s.steps, "total_wrong": g["total_wrong"], "val": len(s.val_ids),
-                "indices": g["indices"].tolist(), "true": g["true"].tolist(),
-                "pred": g["pred"].tolist(), "confidence": np.round(g["confidence"], 4).tolist()}
+        meta = {
+            "step": s.steps,
+            "total_wrong": g["total_wrong"],
+            "val": len(s.val_ids),
+            "indices": g["indices"].tolist(),
+            "true": g["true"].tolist(),
+            "pred": g["pred"].tolist(),
+            "confidence": np.round(g["confidence"], 4).tolist(),
+        }
         return BinaryFrame("cnn.gallery", meta, {"images": g["images"]})
 
     def _hardest_frame(self) -> BinaryFrame | None:
@@ -327,10 +436,15 @@ class CNNLab(Lab):
         h = s.hardest(self.limits.gallery_size)
         if h is None:
             return None
-        meta = {"step": s.steps, "ids": h["ids"].tolist(), "labels": h["labels"].tolist(),
-                "preds": h["preds"].tolist(), "losses": np.round(h["losses"], 4).tolist(),
-                "confidence": np.round(h["confidence"], 4).tolist(),
-                "flipped": h["flipped"].tolist()}
+        meta = {
+            "step": s.steps,
+            "ids": h["ids"].tolist(),
+            "labels": h["labels"].tolist(),
+            "preds": h["preds"].tolist(),
+            "losses": np.round(h["losses"], 4).tolist(),
+            "confidence": np.round(h["confidence"], 4).tolist(),
+            "flipped": h["flipped"].tolist(),
+        }
         return BinaryFrame("cnn.hardest", meta, {"images": h["images"]})
 
     # ---- REST work (runs on the worker thread through session.call) -------------------------
@@ -349,8 +463,11 @@ class CNNLab(Lab):
         layers = [{**meta, "data": _b64(maps)} for meta, maps in self._map_layers(outputs)]
         predicted = int(probs.argmax())
         return Prediction(
-            classes=s.classes, probabilities=[float(p) for p in probs], predicted=predicted,
-            label=s.classes[predicted], input={"shape": list(shown.shape), "data": _b64(shown)},
+            classes=s.classes,
+            probabilities=[float(p) for p in probs],
+            predicted=predicted,
+            label=s.classes[predicted],
+            input={"shape": list(shown.shape), "data": _b64(shown)},
             layers=layers,
         ).model_dump()
 
@@ -371,6 +488,12 @@ class CNNLab(Lab):
 
 def _counts(labels: torch.Tensor, k: int) -> list[int]:
     return torch.bincount(labels.cpu(), minlength=k).tolist()
+
+
+def _to_uint8(values: torch.Tensor) -> np.ndarray:
+    """Values already scaled to 0..255 -> uint8 numpy (NaN -> 0, clipped)."""
+    scaled = torch.nan_to_num(values.detach().float(), nan=0.0).round_().clamp_(0, 255)
+    return scaled.to(torch.uint8).cpu().numpy()
 
 
 def _b64(array: np.ndarray) -> str:
@@ -410,8 +533,11 @@ async def download_model(request: Request, session: SessionId) -> Response:
     """The trained model as a safetensors file (weights + config in its metadata)."""
     data, filename = await _call(request, session, CNNLab.export_model)
     filename = re.sub(r"[^A-Za-z0-9_.-]", "_", filename)
-    return Response(data, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.post("/cnn/model")
@@ -423,4 +549,3 @@ async def upload_model(request: Request, session: SessionId, file: UploadFile) -
     with contextlib.suppress(LabError):  # the socket hears of it too (and keeps it on resume)
         lab_session.submit({"type": "describe"})
     return configured
-

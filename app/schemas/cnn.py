@@ -67,8 +67,10 @@ class ArchitectureModel(_Strict):
             if block.channels > limits.max_channels:
                 raise ValueError(f"conv{b}: at most {limits.max_channels} channels")
             if block.kernel_size > limits.max_kernel_size:
-                raise ValueError(f"conv{b}: kernels are at most {limits.max_kernel_size}×"
-                                 f"{limits.max_kernel_size}")
+                raise ValueError(
+                    f"conv{b}: kernels are at most {limits.max_kernel_size}×"
+                    f"{limits.max_kernel_size}"
+                )
         for j, fc in enumerate(self.fc, start=1):
             if fc.units > limits.max_fc_units:
                 raise ValueError(f"fc{j}: at most {limits.max_fc_units} units")

@@ -33,8 +33,7 @@ def digit_photo() -> np.ndarray:
 
 
 def predict(base: str, session: str, **kwargs) -> httpx.Response:
-    return httpx.post(f"{base}/api/cnn/predict", params={"session": session}, timeout=30,
-                      **kwargs)
+    return httpx.post(f"{base}/api/cnn/predict", params={"session": session}, timeout=30, **kwargs)
 
 
 @pytest.fixture
@@ -47,8 +46,9 @@ def trained(ws_connect):
 
 
 def test_predict_an_uploaded_image_gives_probabilities_and_feature_maps(live_server, trained):
-    reply = predict(live_server, trained.session,
-                    files={"file": ("digit.png", png(digit_photo()), "image/png")})
+    reply = predict(
+        live_server, trained.session, files={"file": ("digit.png", png(digit_photo()), "image/png")}
+    )
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert len(body["probabilities"]) == 10 and sum(body["probabilities"]) == pytest.approx(1)
@@ -62,12 +62,15 @@ def test_predict_an_uploaded_image_gives_probabilities_and_feature_maps(live_ser
     maps = np.frombuffer(base64.b64decode(first["data"]), np.uint8)
     assert first["name"] == "conv1" and maps.size == first["shown"] * 16 * 16
     # The uploaded image now drives the streamed feature maps.
-    frame = trained.wait_for(lambda m: isinstance(m, Frame) and m.kind == "cnn.maps"
-                             and m.meta["source"] == "upload")
+    frame = trained.wait_for(
+        lambda m: isinstance(m, Frame) and m.kind == "cnn.maps" and m.meta["source"] == "upload"
+    )
     assert np.array_equal(frame.arrays["input"][..., 0], shown)
     trained.send({"type": "select_image", "index": 0})
-    assert trained.wait_for(lambda m: isinstance(m, Frame) and m.kind == "cnn.maps")\
-        .meta["source"] == "val"
+    assert (
+        trained.wait_for(lambda m: isinstance(m, Frame) and m.kind == "cnn.maps").meta["source"]
+        == "val"
+    )
 
 
 def test_a_bundled_sample_and_an_rgb_dataset(live_server, ws_connect):
@@ -87,8 +90,12 @@ def _bomb() -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,14 +103,19 @@ def _bomb() -> bytes:
     [
         ("empty.png", b"", 400, "empty"),
         ("notes.png", b"these are my notes, not a picture" * 10, 415, "not a PNG"),
-        ("cut.png", png(np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8))[:2000],
-         400, "truncated"),
+        (
+            "cut.png",
+            png(np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8))[:2000],
+            400,
+            "truncated",
+        ),
         ("huge.png", b"\x89PNG" + b"\0" * 10_100_000, 413, "limit"),
         ("bomb.png", _bomb(), 413, "too many pixels"),
     ],
 )
-def test_bad_uploads_get_a_clear_4xx_and_the_session_goes_on(live_server, trained, name, data,
-                                                            status, message):
+def test_bad_uploads_get_a_clear_4xx_and_the_session_goes_on(
+    live_server, trained, name, data, status, message
+):
     reply = predict(live_server, trained.session, files={"file": (name, data, "image/png")})
     assert reply.status_code == status, reply.text
     assert message in reply.json()["detail"]
@@ -112,8 +124,12 @@ def test_bad_uploads_get_a_clear_4xx_and_the_session_goes_on(live_server, traine
 
 
 def test_predict_needs_exactly_one_input_and_a_live_session(live_server, trained):
-    both = predict(live_server, trained.session, data={"sample": "coins"},
-                   files={"file": ("a.png", png(digit_photo()), "image/png")})
+    both = predict(
+        live_server,
+        trained.session,
+        data={"sample": "coins"},
+        files={"file": ("a.png", png(digit_photo()), "image/png")},
+    )
     assert both.status_code == 400 and "either" in both.json()["detail"]
     neither = predict(live_server, trained.session)
     assert neither.status_code == 400
@@ -134,8 +150,11 @@ def test_save_and_load_a_model_into_another_session(live_server, trained, ws_con
     assert json.loads(metadata["config"])["architecture"]["blocks"][1]["channels"] == 8
 
     other = ws_connect("cnn")  # a fresh default session: a different architecture
-    loaded = httpx.post(f"{live_server}/api/cnn/model", params={"session": other.session},
-                        files={"file": ("model.safetensors", saved.content)})
+    loaded = httpx.post(
+        f"{live_server}/api/cnn/model",
+        params={"session": other.session},
+        files={"file": ("model.safetensors", saved.content)},
+    )
     assert loaded.status_code == 200, loaded.text
     assert loaded.json()["config"]["architecture"]["blocks"][0]["channels"] == 4
     pushed = other.wait_for(lambda m: m.get("type") == "configured")
@@ -155,8 +174,11 @@ def test_bad_model_files_are_refused_without_unpickling(live_server, trained):
         (b"random bytes " * 100, "not a safetensors model file"),
     ]
     for data, message in cases:
-        reply = httpx.post(f"{live_server}/api/cnn/model", params={"session": trained.session},
-                           files={"file": ("model.safetensors", data)})
+        reply = httpx.post(
+            f"{live_server}/api/cnn/model",
+            params={"session": trained.session},
+            files={"file": ("model.safetensors", data)},
+        )
         assert reply.status_code == 400 and message in reply.json()["detail"], reply.text
     trained.send({"type": "step", "steps": 1})
     metrics = trained.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 41)

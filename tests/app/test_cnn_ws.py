@@ -36,7 +36,8 @@ def test_stepping_trains_and_streams_kernels_maps_and_evaluation(ws_connect):
     assert metrics["val_acc"] is not None and metrics["train_loss"] is not None
     assert metrics["samples_seen"] == 25 * 64 - (64 - configured["dataset"]["train"] % 64)
     assert metrics["epoch"] == pytest.approx(
-        metrics["samples_seen"] / configured["dataset"]["train"], abs=1e-3)
+        metrics["samples_seen"] / configured["dataset"]["train"], abs=1e-3
+    )
     kernels = client.frame("cnn.kernels")
     assert kernels.meta["step"] == 25
     assert kernels.arrays["L0"].shape == (4, 1, 3, 3) and kernels.arrays["L0"].dtype == np.uint8
@@ -61,8 +62,19 @@ def test_play_reaches_high_accuracy_then_pause(ws_connect):
     client.configure({"epochs": 8})
     client.send({"type": "play"})
     client.wait_for(lambda m: m.get("type") == "state" and m["state"] == "playing")
-    finished = client.wait_for(lambda m: m.get("type") == "state" and m["state"] == "finished",
-                               timeout=120)
+    # Pictures stream while playing, from a model that is learning.
+    first = client.wait_for(
+        lambda m: isinstance(m, Frame) and m.kind == "cnn.kernels" and m.meta["step"] > 0
+    )
+    later = client.wait_for(
+        lambda m: (
+            isinstance(m, Frame) and m.kind == "cnn.kernels" and m.meta["step"] > first.meta["step"]
+        )
+    )
+    assert not np.array_equal(first.arrays["L0"], later.arrays["L0"])
+    finished = client.wait_for(
+        lambda m: m.get("type") == "state" and m["state"] == "finished", timeout=120
+    )
     assert finished["state"] == "finished"
     client.send({"type": "test"})
     result = client.wait_for("test_result")
@@ -73,15 +85,33 @@ def test_play_reaches_high_accuracy_then_pause(ws_connect):
 def test_inspect_reports_shapes_and_impossible_layers_without_changing_anything(ws_connect):
     client = ws_connect("cnn")
     before = client.initial["config"]
-    client.send({"type": "inspect", "config": {"upscale": 1, "architecture": {
-        "blocks": [{"channels": 6, "kernel_size": 5, "padding": 0},
-                   {"channels": 16, "kernel_size": 5, "padding": 0}]}}})
+    client.send(
+        {
+            "type": "inspect",
+            "config": {
+                "upscale": 1,
+                "architecture": {
+                    "blocks": [
+                        {"channels": 6, "kernel_size": 5, "padding": 0},
+                        {"channels": 16, "kernel_size": 5, "padding": 0},
+                    ]
+                },
+            },
+        }
+    )
     shapes = client.wait_for("shapes")
     assert shapes["ok"] is False and shapes["error"].startswith("conv2:")
     assert "kernel is 5×5" in shapes["error"] and shapes["error_layer"] == 4
     assert [layer["shape"] for layer in shapes["layers"]][-1] == [6, 2, 2]
-    client.send({"type": "inspect", "config": {"dataset": "shapes", "architecture": {
-        "blocks": [{"channels": 8, "pool": "none"}]}}})
+    client.send(
+        {
+            "type": "inspect",
+            "config": {
+                "dataset": "shapes",
+                "architecture": {"blocks": [{"channels": 8, "pool": "none"}]},
+            },
+        }
+    )
     ok = client.wait_for("shapes")
     assert ok["ok"] and ok["input_shape"] == [3, 32, 32] and ok["layers"][0]["shape"] == [8, 32, 32]
     client.send({"type": "describe"})
@@ -91,12 +121,23 @@ def test_inspect_reports_shapes_and_impossible_layers_without_changing_anything(
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"upscale": 1, "architecture": {"blocks": [{"kernel_size": 5, "padding": 0}] * 2}},
-         "conv2: its input is 2×2 but the kernel is 5×5"),
-        ({"architecture": {"blocks": [{"channels": 4, "pool_size": 2}] * 5}},
-         "pool5: its input is 1×1"),
-        ({"architecture": {"blocks": [{"channels": 128, "pool": "none"}] * 2,
-                           "fc": [{"units": 1024}]}}, "parameters; the limit is 2,000,000"),
+        (
+            {"upscale": 1, "architecture": {"blocks": [{"kernel_size": 5, "padding": 0}] * 2}},
+            "conv2: its input is 2×2 but the kernel is 5×5",
+        ),
+        (
+            {"architecture": {"blocks": [{"channels": 4, "pool_size": 2}] * 5}},
+            "pool5: its input is 1×1",
+        ),
+        (
+            {
+                "architecture": {
+                    "blocks": [{"channels": 128, "pool": "none"}] * 2,
+                    "fc": [{"units": 1024}],
+                }
+            },
+            "parameters; the limit is 2,000,000",
+        ),
         ({"architecture": {"blocks": [{"channels": 999}]}}, "at most 128 channels"),
         ({"architecture": {"blocks": []}}, "blocks"),
         ({"dataset": "mnist"}, "mnist files not found"),
@@ -155,8 +196,9 @@ def test_select_image_augment_preview_and_refresh(ws_connect):
     client = ws_connect("cnn")
     client.configure({**TINY, "augment": {"flip": True, "shift": 2}})
     client.send({"type": "select_image", "index": 7})
-    maps = client.wait_for(lambda m: isinstance(m, Frame) and m.kind == "cnn.maps"
-                           and m.meta["index"] == 7)
+    maps = client.wait_for(
+        lambda m: isinstance(m, Frame) and m.kind == "cnn.maps" and m.meta["index"] == 7
+    )
     assert maps.meta["label"] in range(10)
     client.send({"type": "augment_preview"})
     preview = client.frame("cnn.augment")

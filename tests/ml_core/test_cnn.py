@@ -38,9 +38,15 @@ def trainable(module: torch.nn.Module) -> int:
 
 @pytest.mark.parametrize(
     ("preset", "input_shape"),
-    [("default", (1, 8, 8)), ("default", (1, 16, 16)), ("default", (3, 32, 32)),
-     ("lenet5", (1, 28, 28)), ("lenet5", (1, 32, 32)), ("vgg_small", (3, 32, 32)),
-     ("vgg_small", (1, 25, 25))],
+    [
+        ("default", (1, 8, 8)),
+        ("default", (1, 16, 16)),
+        ("default", (3, 32, 32)),
+        ("lenet5", (1, 28, 28)),
+        ("lenet5", (1, 32, 32)),
+        ("vgg_small", (3, 32, 32)),
+        ("vgg_small", (1, 25, 25)),
+    ],
 )
 def test_presets_shapes_and_params_match_a_real_forward(preset, input_shape):
     model, layers = build_model(PRESETS[preset], input_shape, 10)
@@ -75,8 +81,10 @@ def random_architecture(rng: random.Random) -> Architecture:
         )
         for _ in range(rng.randint(1, 4))
     ]
-    fc = [FCLayer(rng.randint(1, 20), rng.choice(ACTIVATIONS), rng.choice((0.0, 0.2)))
-          for _ in range(rng.randint(0, 2))]
+    fc = [
+        FCLayer(rng.randint(1, 20), rng.choice(ACTIVATIONS), rng.choice((0.0, 0.2)))
+        for _ in range(rng.randint(0, 2))
+    ]
     return Architecture(blocks, fc)
 
 
@@ -110,8 +118,9 @@ def build_unchecked(arch: Architecture, input_shape) -> torch.nn.Sequential:
     """The same layers without shape inference, to show torch itself refuses them."""
     modules, c = [], input_shape[0]
     for block in arch.blocks:
-        modules.append(torch.nn.Conv2d(c, block.channels, block.kernel_size, block.stride,
-                                       block.padding))
+        modules.append(
+            torch.nn.Conv2d(c, block.channels, block.kernel_size, block.stride, block.padding)
+        )
         c = block.channels
         if block.pool != "none":
             pool = torch.nn.MaxPool2d if block.pool == "max" else torch.nn.AvgPool2d
@@ -158,8 +167,15 @@ def test_hook_feature_maps_equal_a_manual_layer_by_layer_forward():
         if layer.kind == "conv":
             h = F.conv2d(h, module.weight, module.bias, module.stride, module.padding)
         elif layer.kind == "batchnorm":
-            h = F.batch_norm(h, module.running_mean, module.running_var, module.weight,
-                             module.bias, training=False, eps=module.eps)
+            h = F.batch_norm(
+                h,
+                module.running_mean,
+                module.running_var,
+                module.weight,
+                module.bias,
+                training=False,
+                eps=module.eps,
+            )
         elif layer.kind == "activation":
             h = F.relu(h)
         elif layer.kind == "pool":

@@ -34,8 +34,9 @@ def trained(digits):
 
 
 def tiny_config(batch_norm: bool = True, **changes) -> CNNConfig:
-    arch = Architecture([ConvBlock(4, batch_norm=batch_norm), ConvBlock(8, batch_norm=batch_norm)],
-                        [FCLayer(16)])
+    arch = Architecture(
+        [ConvBlock(4, batch_norm=batch_norm), ConvBlock(8, batch_norm=batch_norm)], [FCLayer(16)]
+    )
     return CNNConfig(architecture=arch, **changes)
 
 
@@ -179,8 +180,9 @@ def test_a_saved_model_loads_back_to_the_same_predictions(trained, digits):
     fresh = CNNSession(CNNConfig.from_dict(config), digits, CPU)
     assert fresh.evaluate("val").accuracy < 0.5  # untrained
     fresh.load_checkpoint(tensors, extra)
-    np.testing.assert_allclose(fresh.evaluate("val").probs, trained.evaluate("val").probs,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        fresh.evaluate("val").probs, trained.evaluate("val").probs, atol=1e-5
+    )
 
 
 def test_model_files_that_do_not_fit_are_refused(trained, digits):
@@ -200,8 +202,11 @@ def test_model_files_that_do_not_fit_are_refused(trained, digits):
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [(b"", "too short"), (b"\xff" * 64, "bad header length"),
-     (b"\x0c\0\0\0\0\0\0\0" + b'{"a": "b"}  ', "no metadata")],
+    [
+        (b"", "too short"),
+        (b"\xff" * 64, "bad header length"),
+        (b"\x0c\0\0\0\0\0\0\0" + b'{"a": "b"}  ', "no metadata"),
+    ],
 )
 def test_garbage_model_files_are_refused(data, message):
     with pytest.raises(CheckpointError, match=message):

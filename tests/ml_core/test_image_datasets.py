@@ -46,8 +46,12 @@ def cifar_batch(rng, n=12) -> tuple[bytes, np.ndarray, np.ndarray]:
     labels = [int(v) for v in rng.integers(0, 10, n)]
     # The documented layout: each row holds the red plane, then green, then blue (row-major).
     rows = images.transpose(0, 3, 1, 2).reshape(n, 3072)
-    batch = {b"batch_label": b"training batch 1 of 5", b"labels": labels, b"data": rows,
-             b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+    batch = {
+        b"batch_label": b"training batch 1 of 5",
+        b"labels": labels,
+        b"data": rows,
+        b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+    }
     return pickle.dumps(batch, protocol=2), images, np.array(labels)
 
 
@@ -99,8 +103,14 @@ def test_fashion_mnist_uses_its_own_folder_and_classes(tmp_path):
     assert dataset.classes[9] == "Ankle boot" and len(dataset.labels) == 40
     rows = {row["name"]: row["available"] for row in availability(tmp_path)}
     assert all(row["title"] for row in availability(tmp_path))
-    assert rows == {"digits": True, "faces": True, "shapes": True, "mnist": False,
-                    "fashion_mnist": True, "cifar10": False}
+    assert rows == {
+        "digits": True,
+        "faces": True,
+        "shapes": True,
+        "mnist": False,
+        "fashion_mnist": True,
+        "cifar10": False,
+    }
 
 
 def test_read_idx_other_dtypes_and_bad_files(tmp_path):
