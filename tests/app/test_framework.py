@@ -223,6 +223,10 @@ def _raw_socket_that_never_reads(base_url: str, session: str) -> socket.socket:
         f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
         "Sec-WebSocket-Version: 13\r\n\r\n".encode()
     )
+    response = b""
+    while b"\r\n\r\n" not in response:  # the 101 answer; after it, never read again
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
 
     def send_text(text: str) -> None:  # one masked text frame (clients must mask)
         data, mask = text.encode(), os.urandom(4)
@@ -241,7 +245,7 @@ def test_a_slow_client_gets_fewer_frames_not_a_backlog(app, server):
     try:
         time.sleep(1.0)
         session = app.state.sessions.get(session_id, "counter")
-        assert session.playing
+        assert session.playing, (session.state, list(session.replies))
         before = session.frames_built
         time.sleep(2.0)  # at 60 fps that would be 120 more frames of 256 KB each
         assert session.frames_built - before <= 2, "frames kept coming with nobody reading them"
