@@ -141,7 +141,9 @@ def test_upload_draw_and_see_probabilities_and_feature_maps(page, tmp_path):
     first = page.evaluate(PIXELS, "#own-layers canvas")
     assert len(set(first)) > 4  # a real picture, not a blank canvas
     # the streamed feature maps now follow the uploaded picture too (the next frame shows it)
+    step = page.evaluate(STEP)
     page.click("#btn-step")
+    page.wait_for_function(f"{STEP} > {step}")
     page.wait_for_function("document.querySelector('#img-index').textContent === 'your image'")
 
     # draw a digit on the pad: it is classified when the stroke ends
