@@ -181,7 +181,12 @@ function runState(text, kind = "") {
 }
 
 // ---------------------------------------------------------------- socket: configuration
-sock.on("hello", (m) => { ui.resumed = m.resumed; });
+sock.on("hello", (m) => {
+  ui.resumed = m.resumed;
+  // a fresh session after we had one (the server restarted, or the session expired):
+  // rebuild what the user had instead of falling back to the defaults
+  if (!m.resumed && ui.live) ui.restore = ui.live.config;
+});
 
 sock.on("configured", (m) => {
   const first = ui.firstConfigured;
@@ -208,7 +213,15 @@ sock.on("configured", (m) => {
   if (ui.playAfterConfigure) sock.send({ type: "play" });
   ui.playAfterConfigure = false;
   if (ui.resumed) sock.send({ type: "refresh" });
-  else if (first && saved.config && !same(saved.config, m.config)) {
+  else if (ui.restore) {
+    const config = ui.restore;
+    ui.restore = null;
+    if (!same(config, m.config)) {
+      ui.draft = structuredClone(config);
+      apply();
+      toast("The server session was new: your settings were rebuilt (training starts again).");
+    }
+  } else if (first && saved.config && !same(saved.config, m.config)) {
     // a shared link: build what it describes (the server validates it like any configure)
     Object.assign(ui.draft, saved.config);
     form.write(ui.draft, m);
