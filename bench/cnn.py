@@ -212,6 +212,9 @@ def main() -> None:
         f"| {fps:.1f} | {pictures:.1f} | {frame_kib:.1f} KiB | {frame_ms:.2f} ms "
         f"| +{extra_kib:.1f} KiB, {extra_rate:.1f}/s |"
     )
+    if args.dataset != "digits":
+        print(f"\nstreaming / bare = {ratio:.1%} wall-clock, {cpu_ratio:.1%} per CPU-second")
+        return
     hit = time_to_accuracy(settings, device, args.target, args.fps)
     print(
         f"\ndefault net on digits: {hit['accuracy']:.1%} validation accuracy "
