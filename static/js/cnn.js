@@ -411,6 +411,26 @@ sock.on("frame:cnn.maps", (f) => {
     `Pred: <b class="${right}">${esc(classes[m.pred])}</b> <span class="muted">(${pct(m.confidence)})</span>`;
   renderProbs($("#maps-probs"), classes, f.arrays.probs.data, { truth: m.label });
   renderMaps($("#layers"), m.layers, (l) => f.arrays[`L${l.index}`], { colormap: $("#map-colors").value });
+  drawZoom();
+});
+
+// One feature map, enlarged, following the stream: click a map to choose it.
+function drawZoom() {
+  const box = $("#maps-zoom");
+  const source = ui.zoom && $(`#layers [data-layer="${ui.zoom.layer}"] .cnn-maps`)?.children[ui.zoom.k];
+  box.hidden = !source;
+  $("#zoom-hint").hidden = Boolean(source);
+  if (!source) return;
+  const canvas = box.querySelector("canvas");
+  canvas.width = source.width;
+  canvas.height = source.height;
+  canvas.getContext("2d").drawImage(source, 0, 0);
+  box.querySelector("span").textContent = source.title;
+}
+on($("#layers"), "click", ".cnn-maps canvas", (e, canvas) => {
+  const col = canvas.closest("[data-layer]");
+  ui.zoom = { layer: col.dataset.layer, k: [...canvas.parentNode.children].indexOf(canvas) };
+  drawZoom();
 });
 
 function selectImage(index) {

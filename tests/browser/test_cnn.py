@@ -112,6 +112,14 @@ def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
     assert page.evaluate(PIXELS, "#layers canvas") != maps
     assert confusion_total(page) == seen  # same validation images, new predictions
     assert percent(page.text_content("#val-acc")) > 50
+    # a feature map clicked is shown enlarged, named by layer and channel
+    page.click("#layers [data-layer] >> nth=0 >> canvas >> nth=2")
+    page.wait_for_selector("#maps-zoom", state="visible")
+    assert page.text_content("#maps-zoom span") == "conv1, channel 3 of 8"
+    assert page.evaluate(PIXELS, "#maps-zoom canvas") == page.evaluate(
+        "() => { const c = document.querySelectorAll('#layers .cnn-maps canvas')[2];"
+        " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"
+    )
     assert page.locator("#per-class .cnn-pc").count() == 10
     # curves, and the test accuracy on demand
     assert page.evaluate("document.querySelectorAll('#chart-acc canvas').length") >= 1
