@@ -210,6 +210,7 @@ sock.on("configured", (m) => {
   ui.mapIndex = 0;
   ui.selectedHard.clear();
   clearResults();
+  sock.send({ type: "augment_preview" });  // show what the data looks like
   if (ui.playAfterConfigure) sock.send({ type: "play" });
   ui.playAfterConfigure = false;
   if (ui.resumed) sock.send({ type: "refresh" });
@@ -516,7 +517,8 @@ $("#btn-augment").addEventListener("click", () => {
   sock.send({ type: "augment_preview" });
 });
 sock.on("frame:cnn.augment", (f) => {
-  $("#aug-preview").hidden = false;
+  const a = f.meta.augment || {};
+  $("#aug-preview").hidden = !(a.flip || a.shift || a.rotate || a.color_jitter);
   for (const name of ["original", "augmented"]) {
     const arr = f.arrays[name];
     const [n, h, w, c] = arr.shape;
