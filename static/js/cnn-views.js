@@ -146,7 +146,7 @@ export function renderConfusion(table, ev) {
         ? `rgba(26, 127, 55, ${(0.08 + 0.82 * f).toFixed(3)})`
         : n ? `rgba(198, 40, 40, ${(0.1 + 0.85 * Math.sqrt(f)).toFixed(3)})` : "transparent";
       const ink = (t === p ? f > 0.55 : f > 0.35) ? "#fff" : n ? "#1f2430" : "#c0c5cf";
-      return `<td style="background:${bg};color:${ink}" title="true ${esc(ev.classes[t])}, predicted ${esc(ev.classes[p])}: ${n} of ${total}">${n}</td>`;
+      return `<td data-t="${t}" data-p="${p}" style="background:${bg};color:${ink}" title="true ${esc(ev.classes[t])}, predicted ${esc(ev.classes[p])}: ${n} of ${total}">${n}</td>`;
     }).join("");
     return `<tr><th scope="row">${esc(ev.classes[t])}</th>${cells}</tr>`;
   }).join("");
@@ -167,14 +167,14 @@ export function renderPerClass(root, ev) {
 }
 
 // A gallery of (n, H, W, C) images with a caption per item; `item(k)` -> {caption, cls, title, data}.
-export function renderGallery(root, images, item, emptyText) {
+export function renderGallery(root, images, item, emptyText, keep = null) {
   root.innerHTML = "";
-  if (!images || !images.shape[0]) {
+  if (!images || !images.shape[0] || (keep && !keep.length)) {
     root.innerHTML = `<p class="cnn-empty muted">${esc(emptyText)}</p>`;
     return;
   }
   const [n, h, w, c] = images.shape;
-  for (let k = 0; k < n; k++) {
+  for (const k of keep || Array.from({ length: n }, (_, i) => i)) {
     const it = item(k);
     const fig = document.createElement("figure");
     fig.className = `cnn-thumb ${it.cls || ""}`;

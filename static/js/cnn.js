@@ -209,6 +209,8 @@ sock.on("configured", (m) => {
   clearCurves();
   ui.mapIndex = 0;
   ui.selectedHard.clear();
+  ui.pair = null;
+  ui.gallery = null;
   clearResults();
   sock.send({ type: "augment_preview" });  // show what the data looks like
   if (ui.playAfterConfigure) sock.send({ type: "play" });
@@ -445,15 +447,40 @@ $("#img-random").addEventListener("click", () => selectImage(Math.floor(Math.ran
 $("#map-colors").addEventListener("change", () => selectImage(ui.mapIndex));
 
 sock.on("frame:cnn.gallery", (f) => {
+  ui.gallery = f;
+  renderMistakes();
+});
+
+// The misclassified gallery, or only the mistakes of one confusion-matrix cell (ui.pair).
+function renderMistakes() {
+  const f = ui.gallery;
+  if (!f) return;
   const m = f.meta;
   const classes = ui.live.dataset.classes;
-  $("#gallery-caption").textContent = `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong` +
-    (m.total_wrong > m.true.length ? ` · ${m.true.length} most confident shown` : "");
+  const pair = ui.pair;
+  const keep = pair ? m.true.map((t, k) => k).filter((k) => m.true[k] === pair[0] && m.pred[k] === pair[1]) : null;
+  $("#gallery-caption").innerHTML = pair
+    ? `True ${esc(classes[pair[0]])} predicted as ${esc(classes[pair[1]])} · <button type="button" class="cnn-small" id="gallery-all">show all</button>`
+    : `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong` +
+      (m.total_wrong > m.true.length ? ` · ${m.true.length} most confident shown` : "") +
+      (m.total_wrong ? " · click a red cell of the matrix to filter" : "");
   renderGallery($("#gallery"), f.arrays.images, (k) => ({
     caption: `True: ${esc(classes[m.true[k]])}<br>Pred: <b>${esc(classes[m.pred[k]])}</b><br><span class="muted">${pct(m.confidence[k])} sure</span>`,
     title: `True: ${classes[m.true[k]]} / Pred: ${classes[m.pred[k]]} — validation image #${m.indices[k]}; click to see its feature maps`,
     data: { index: m.indices[k] },
-  }), "No mistakes on the validation images.");
+  }), pair ? "None of these among the mistakes shown (the most confident ones)." : "No mistakes on the validation images.", keep);
+}
+on($("#confusion"), "click", "td", (e, td) => {
+  const t = Number(td.dataset.t);
+  const p = Number(td.dataset.p);
+  if (t === p || td.textContent === "0" || (ui.pair && ui.pair[0] === t && ui.pair[1] === p)) ui.pair = null;
+  else ui.pair = [t, p];
+  renderMistakes();
+  if (ui.pair) $(".cnn-mistakes").scrollIntoView({ behavior: "smooth", block: "nearest" });
+});
+on($(".cnn-mistakes"), "click", "#gallery-all", () => {
+  ui.pair = null;
+  renderMistakes();
 });
 on($("#gallery"), "click", "figure", (e, fig) => {
   selectImage(Number(fig.dataset.index));

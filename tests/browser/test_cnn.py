@@ -121,6 +121,17 @@ def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
         " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"
     )
     assert page.locator("#per-class .cnn-pc").count() == 10
+    # a cell of the confusion matrix filters the gallery of mistakes to that pair of classes
+    shown = page.locator("#gallery figure").count()
+    assert shown > 0
+    title = page.locator("#gallery figure").first.get_attribute("title")
+    true, pred = re.match(r"True: (\S+) / Pred: (\S+)", title).groups()
+    page.click(f"#confusion td[data-t='{true}'][data-p='{pred}']")
+    page.wait_for_function("document.querySelector('#gallery-caption').textContent.includes('predicted as')")
+    titles = page.locator("#gallery figure").evaluate_all("els => els.map(e => e.title)")
+    assert titles and all(t.startswith(f"True: {true} / Pred: {pred} ") for t in titles)
+    page.click("#gallery-all")
+    assert page.locator("#gallery figure").count() == shown
     # curves, and the test accuracy on demand
     assert page.evaluate("document.querySelectorAll('#chart-acc canvas').length") >= 1
     page.click("#btn-test")
