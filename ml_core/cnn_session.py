@@ -73,7 +73,7 @@ class Evaluation:
     split: str
     step: int
     epoch: float
-    loss: float
+    loss: float | None
     accuracy: float
     confusion: np.ndarray  # (k, k) int64, rows = true class, columns = prediction
     probs: np.ndarray  # (n, k) float32
@@ -291,7 +291,7 @@ class CNNSession:
         self.model.train()
         k = len(self.classes)
         p = torch.cat(probs) if probs else torch.zeros(0, k, device=self.device)
-        loss = F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item() if len(y) else None
+        loss = _finite(F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()) if len(y) else None
         confusion = torch.bincount(y * k + p.argmax(1), minlength=k * k).reshape(k, k)
         accuracy = float(confusion.trace() / max(len(y), 1))
         return Evaluation(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import math
 import re
 import time
 from typing import Annotated
@@ -345,7 +346,7 @@ class CNNLab(Lab):
                 weights = s.model[layer.index].weight  # (out, in, k, k)
                 out_n = min(weights.shape[0], self.limits.max_kernels_out)
                 in_n = min(weights.shape[1], self.limits.max_kernels_in)
-                absmax = float(weights.abs().max()) or 1.0
+                absmax = _finite(float(weights.abs().max())) or 1.0  # NaN after divergence
                 shown = weights[:out_n, :in_n] * (127.5 / absmax) + 127.5  # 128 = zero weight
                 arrays[f"L{layer.index}"] = _to_uint8(shown)
                 layers.append(
@@ -371,7 +372,7 @@ class CNNLab(Lab):
             if max(maps.shape[1:]) > side:
                 size = (min(maps.shape[1], side), min(maps.shape[2], side))
                 maps = F.adaptive_avg_pool2d(maps[None], size)[0]
-            lo, hi = (float(v) for v in torch.aminmax(maps))
+            lo, hi = (_finite(float(v)) or 0.0 for v in torch.aminmax(maps))
             meta = {
                 "index": layer.index,
                 "name": layer.name,
@@ -395,11 +396,11 @@ class CNNLab(Lab):
             "index": index,
             "label": int(s.y_val[index]) if index is not None else None,
             "pred": int(probs.argmax()),
-            "confidence": float(probs.max()),
+            "confidence": _finite(float(probs.max())),
             "classes": s.classes,
             "layers": [m for m, _ in layers],
         }
-        arrays = {"input": image, "probs": probs.astype(np.float32)}
+        arrays = {"input": image, "probs": np.nan_to_num(probs).astype(np.float32)}
         arrays.update({f"L{m['index']}": a for m, a in layers})
         return BinaryFrame("cnn.maps", meta, arrays)
 
@@ -427,7 +428,7 @@ class CNNLab(Lab):
             "indices": g["indices"].tolist(),
             "true": g["true"].tolist(),
             "pred": g["pred"].tolist(),
-            "confidence": np.round(g["confidence"], 4).tolist(),
+            "confidence": _rounded(g["confidence"]),
         }
         return BinaryFrame("cnn.gallery", meta, {"images": g["images"]})
 
@@ -441,8 +442,8 @@ class CNNLab(Lab):
             "ids": h["ids"].tolist(),
             "labels": h["labels"].tolist(),
             "preds": h["preds"].tolist(),
-            "losses": np.round(h["losses"], 4).tolist(),
-            "confidence": np.round(h["confidence"], 4).tolist(),
+            "losses": _rounded(h["losses"]),
+            "confidence": _rounded(h["confidence"]),
             "flipped": h["flipped"].tolist(),
         }
         return BinaryFrame("cnn.hardest", meta, {"images": h["images"]})
@@ -464,7 +465,7 @@ class CNNLab(Lab):
         predicted = int(probs.argmax())
         return Prediction(
             classes=s.classes,
-            probabilities=[float(p) for p in probs],
+            probabilities=[float(p) for p in np.nan_to_num(probs)],
             predicted=predicted,
             label=s.classes[predicted],
             input={"shape": list(shown.shape), "data": _b64(shown)},
@@ -488,6 +489,15 @@ class CNNLab(Lab):
 
 def _counts(labels: torch.Tensor, k: int) -> list[int]:
     return torch.bincount(labels.cpu(), minlength=k).tolist()
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a diverged model's numbers go out as null."""
+    return value if math.isfinite(value) else None
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return np.round(np.nan_to_num(values, nan=0.0, posinf=1e30, neginf=-1e30), 4).tolist()
 
 
 def _to_uint8(values: torch.Tensor) -> np.ndarray:

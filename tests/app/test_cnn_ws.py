@@ -224,3 +224,21 @@ def test_a_reconnect_resumes_the_trained_session(ws_connect):
     assert again.initial["config"]["architecture"]["blocks"][0]["channels"] == 4
     metrics = again.wait_for("metrics")
     assert metrics["step"] == 5
+
+
+def test_a_diverged_run_pauses_with_a_message_and_reset_recovers(ws_connect):
+    client = ws_connect("cnn")
+    linear = {"channels": 4, "batch_norm": False, "activation": "none"}
+    no_norm = {"blocks": [linear] * 2, "fc": []}
+    client.configure({"architecture": no_norm, "optimizer": "sgd", "learning_rate": 10})
+    client.send({"type": "step", "steps": 40})
+    state = client.wait_for(lambda m: m.get("type") == "state" and m["state"] == "diverged")
+    assert "lower the learning rate" in state["message"]
+    # The frames of the broken model still go out (JSON has no NaN: they carry nulls).
+    maps = client.frame("cnn.maps")
+    assert maps.meta["step"] == 40 and maps.meta["confidence"] is None
+    assert maps.arrays["input"].shape == (16, 16, 1)
+    client.send({"type": "reset"})
+    client.send({"type": "step", "steps": 1})
+    metrics = client.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 1)
+    assert metrics["train_loss"] is not None
