@@ -32,9 +32,7 @@ const ui = {
   playAfterConfigure: false,
   lastStep: -1,
   lastValStep: null,
-  lastEval: null,
   mapIndex: 0,
-  mapsSource: "val",
   selectedHard: new Set(),
   inspectTimer: 0,
   firstConfigured: true,
@@ -220,19 +218,22 @@ sock.on("configured", (m) => {
     const config = ui.restore;
     ui.restore = null;
     if (!same(config, m.config)) {
-      ui.draft = structuredClone(config);
-      apply();
+      adopt(config, m);
       toast("The server session was new: your settings were rebuilt (training starts again).");
     }
   } else if (first && saved.config && !same(saved.config, m.config)) {
-    // a shared link: build what it describes (the server validates it like any configure)
-    Object.assign(ui.draft, saved.config);
-    form.write(ui.draft, m);
-    builder.set(ui.draft.architecture);
-    apply();
+    adopt(saved.config, m);  // a shared link: build what it describes (validated like any configure)
   }
   ui.resumed = false;
 });
+
+// Put `config` (over the defaults of `m`) into the controls and ask the server for it.
+function adopt(config, m) {
+  ui.draft = Object.assign(structuredClone(m.config), structuredClone(config));
+  form.write(ui.draft, m);
+  builder.set(ui.draft.architecture);
+  apply();
+}
 
 sock.on("error", (m) => {
   if (ui.awaitingConfigure) {
@@ -381,7 +382,6 @@ sock.on("test_result", (m) => {
 
 // ---------------------------------------------------------------- evaluation
 sock.on("evaluation", (ev) => {
-  ui.lastEval = ev;
   renderConfusion($("#confusion"), ev);
   renderPerClass($("#per-class"), ev);
   $("#eval-caption").textContent = `${pct(ev.accuracy, 1)} of ${fmtInt(ev.counts.reduce((a, b) => a + b, 0))} validation images · epoch ${ev.epoch.toFixed(1)}`;
@@ -402,7 +402,6 @@ sock.on("frame:cnn.kernels", (f) => renderKernels(kernelRoot, f));
 
 sock.on("frame:cnn.maps", (f) => {
   const m = f.meta;
-  ui.mapsSource = m.source;
   if (m.source === "val") ui.mapIndex = m.index;
   const input = f.arrays.input;
   const [h, w, c] = input.shape;
