@@ -1,5 +1,7 @@
 """Pages render server-side with the navigation and limits; unknown pages are 404."""
 
+from html import escape
+
 import httpx
 
 from app.pages import PAGES
@@ -10,7 +12,7 @@ def test_every_lab_page_renders(live_server):
         response = httpx.get(f"{live_server}/{lab}")
         assert response.status_code == 200, lab
         html = response.text
-        assert f"<title>{label} · torchplay</title>" in html
+        assert f"<title>{escape(label)} · torchplay</title>" in html
         assert f'data-lab="{lab}"' in html and "TORCHPLAY_LIMITS" in html
         assert all(f'href="/{other}"' in html for other, _, _ in PAGES)
 
