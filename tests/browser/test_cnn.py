@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 
 import pytest
@@ -315,3 +317,25 @@ def test_augmentation_preview_shows_a_changed_batch(page):
     assert len(original) == len(augmented)  # the same 16 images, side by side
     assert original != augmented
     assert len(set(original)) > 10  # real pictures, not blank tiles
+
+
+def test_a_shared_link_opens_the_lab_with_its_settings(page):
+    config = {
+        "label_noise": 0.1,
+        "epochs": 12,
+        "architecture": {
+            "blocks": [{"channels": 12, "kernel_size": 5, "stride": 1, "padding": 2,
+                        "activation": "tanh", "batch_norm": False, "pool": "avg",
+                        "pool_size": 2, "pool_stride": 2, "dropout": 0.0}],
+            "fc": [],
+        },
+    }
+    state = base64.urlsafe_b64encode(json.dumps({"config": config}).encode()).decode().rstrip("=")
+    page.goto(f"/cnn#s={state}")
+    page.wait_for_function("document.querySelector('#counts').textContent.includes('labels flipped')")
+    assert page.locator("#blocks li[data-kind=block]").count() == 1
+    assert page.input_value("#blocks li[data-kind=block] [data-field=channels]") == "12"
+    assert page.input_value("#blocks li[data-kind=block] [data-field=activation]") == "tanh"
+    assert page.text_content("#epochs-out") == "12"
+    assert page.is_hidden("#config-pending")  # what is shown is what the server built
+    assert "conv1 12×16×16" in page.locator("#blocks .cnn-chain").first.inner_text()
