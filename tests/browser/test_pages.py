@@ -16,6 +16,7 @@ def test_page_opens_connects_and_explains(page, lab):
     assert page.locator("nav.labs a").count() == len(PAGES)
     assert page.locator("nav.labs a[aria-current='page']").get_attribute("href") == f"/{lab}"
     assert len(page.locator("#explain").inner_text().strip()) > 200, "the page explains itself"
+    page.wait_for_function("document.getElementById('device-label').textContent.trim() !== ''")
     assert page.locator("#device-label").inner_text().strip() == "cpu"
 
 
