@@ -260,11 +260,15 @@ class CNNSession:
 
     def train_for(self, budget_s: float) -> None:
         """Train for about ``budget_s`` seconds (play mode). Validate at epoch ends and at least
-        every second, but never more than ~2% of the time, and always at the very end."""
+        every second, but never more than ~2% of the time, and always at the very end. The first
+        epochs always end with a validation pass: that is where the curves change fastest."""
         start = time.perf_counter()
         while not self.finished() and time.perf_counter() - start < budget_s:
             epoch_end = self.train_step()
-            affordable = time.thread_time() - self.last_eval_cpu > 49 * self.eval_cost  # < 2%
+            affordable = (
+                time.thread_time() - self.last_eval_cpu > 49 * self.eval_cost  # < 2%
+                or (epoch_end and self.epochs_done <= 5)
+            )
             due = epoch_end or time.perf_counter() - self.last_eval_time > 1.0
             if affordable and due or self.finished():
                 self.evaluate_val()
