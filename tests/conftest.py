@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import torch
 import uvicorn
 
 from app.config import Settings
@@ -23,6 +24,11 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+# As the server does (settings.torch_threads): tiny ops on two threads spin against busy
+# neighbours and run 5-15x slower on a shared 2-core machine.
+torch.set_num_threads(1)
 
 
 def _free_port() -> int:

@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 Message = dict[str, Any] | BinaryFrame
 
 
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` merged onto ``base``: nested dicts merge, lists and scalars in ``over`` replace."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 class LabError(ValueError):
     """Bad input from a client; the message is shown to the user as is."""
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.frames import BinaryFrame
-from app.labs.base import Lab, LabError, Message
+from app.labs.base import Lab, LabError, Message, deep_merge
 from app.schemas.descent import LabConfig, StartMessage, SurfaceMessage
 from ml_core.surfaces import OPTIMIZERS, OptimizerConfig, Run, get_surface, grid, minima
 
@@ -41,15 +41,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 
-def _merge(base: dict, over: dict) -> dict:
-    """Deep-merge ``over`` onto ``base`` (the client's values win)."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _preset(surface: str) -> dict:
@@ -82,7 +73,7 @@ class DescentLab(Lab):
             raise LabError("configure: config must be an object")
         surface = config.get("surface", "bowl")
         try:
-            parsed = LabConfig.model_validate(_merge(_preset(str(surface)), config))
+            parsed = LabConfig.model_validate(deep_merge(_preset(str(surface)), config))
         except ValidationError as exc:
             raise LabError.from_validation(exc, "configure: ") from None
         if parsed.max_steps > self.limits.max_steps:

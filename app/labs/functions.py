@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.frames import BinaryFrame
-from app.labs.base import Lab, LabError, Message
+from app.labs.base import Lab, LabError, Message, deep_merge
 from app.schemas.functions import LabConfig, UpdateMessage
 from ml_core.functions import (
     ActivationParams,
@@ -25,17 +25,6 @@ from ml_core.functions import (
     saturated_fraction,
     softmax,
 )
-
-
-def _merge(base: dict, over: dict) -> dict:
-    """Deep-merge ``over`` onto ``base`` (lists and scalars in ``over`` replace)."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _f32(values: np.ndarray) -> np.ndarray:
@@ -67,7 +56,7 @@ class FunctionsLab(Lab):
         if not isinstance(config, dict):
             raise LabError("config must be an object")
         try:
-            parsed = LabConfig.model_validate(_merge(base, config))
+            parsed = LabConfig.model_validate(deep_merge(base, config))
         except ValidationError as exc:
             raise LabError.from_validation(exc) from None
         if len(parsed.softmax.logits) > self.limits.max_logits:

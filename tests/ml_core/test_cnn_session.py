@@ -14,7 +14,6 @@ from ml_core.image_datasets import LoadOptions, load, prepare_image
 from ml_core.pitfalls import class_weights
 
 CPU = torch.device("cpu")
-torch.set_num_threads(1)  # as the server does: on a shared 2-core machine more threads only thrash
 
 
 @pytest.fixture(scope="module")

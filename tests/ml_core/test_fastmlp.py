@@ -24,15 +24,6 @@ FAST_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu")
 TOL = {"rtol": 1e-4, "atol": 2e-6}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny ops on two threads spin against busy neighbours (5-15x slower): use one, as the app does."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def reference_vector(model, attr: str) -> np.ndarray:
     """The module's parameters (or their .grad) in the fast path's flat layout."""
     parts = []

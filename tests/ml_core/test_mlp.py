@@ -28,15 +28,6 @@ from ml_core.mlp import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny ops on two threads spin against busy neighbours (5-15x slower): use one, as the app does."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_layers_and_parameter_count_follow_the_config():
     config = MLPConfig(hidden=(4, 2), features=("x1", "x2", "x1sq"))
     model = build_mlp(config, seed=0)

@@ -11,15 +11,6 @@ from ml_core.mlp import MLPConfig, TrainConfig
 from ml_core.mlp_session import Diverged, MLPSession, SessionConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny ops on two threads spin against busy neighbours (5-15x slower): use one, as the app does."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def session(data=None, model=None, training=None, **kwargs) -> MLPSession:
     config = SessionConfig(data or DataConfig(), model or MLPConfig(), training or TrainConfig())
     return MLPSession(config, **kwargs)
