@@ -63,6 +63,12 @@ def main() -> None:
             page.goto(base + path)
             page.wait_for_selector("#conn-status[data-state='open']")
             page.wait_for_timeout(800)
+            if name == "descent":  # a race on the surface with several minima
+                page.click("#surfaces [data-surface=wells]")
+                page.wait_for_timeout(800)
+                box = page.locator("#paths").bounding_box()
+                page.mouse.click(box["x"] + 0.2 * box["width"], box["y"] + 0.25 * box["height"])
+                wait_ms = 6000
             for selector in play:
                 if page.locator(selector).count():
                     page.locator(selector).first.click()
