@@ -12,6 +12,11 @@ SGD / momentum / Adam updates, L2 weight decay included); tests/ml_core/test_fas
 losses, gradients and updates against the reference for every activation, loss and optimizer.
 Configs with randomness or batch statistics in training (dropout, batch norm, RReLU) are
 not covered: ``unsupported_reason`` names why and the session uses the reference path.
+
+Matrix products use ``np.matmul``, not ``np.dot``: ``np.dot`` releases the GIL around every
+BLAS call, however tiny, so with several sessions training in one process each step turned
+into a dozen GIL hand-offs between threads and the total speed fell 4x with four sessions.
+``np.matmul`` keeps the GIL for these small products (bench/mlp.py, concurrent sessions).
 """
 
 from __future__ import annotations
@@ -180,7 +185,7 @@ class FastMLP:
         ha = x
         for j in range(L):
             z = buf.z[j]
-            np.dot(ha, self.Wa[j].T, out=z)  # (B, n_j) = [h, 1] @ [W | b].T
+            np.matmul(ha, self.Wa[j].T, out=z)  # (B, n_j) = [h, 1] @ [W | b].T
             if j == L - 1:
                 break
             h, ha = buf.h[j], buf.ha[j]
@@ -212,12 +217,12 @@ class FastMLP:
         for j in range(L - 1, -1, -1):
             dz = buf.dz[j]
             ha_prev = x if j == 0 else buf.ha[j - 1]
-            np.dot(dz.T, ha_prev, out=self.gWa[j])  # [dW | db] (n_j, n_{j-1} + 1)
+            np.matmul(dz.T, ha_prev, out=self.gWa[j])  # [dW | db] (n_j, n_{j-1} + 1)
             if j == 0:
                 break
             k = j - 1  # hidden layer below
             dh, dzk, hk, tmp = buf.dh[k], buf.dz[k], buf.h[k], buf.tmp[k]
-            np.dot(dz, self.Wa[j], out=buf.dha[k])  # (B, n_k + 1); the last column is unused
+            np.matmul(dz, self.Wa[j], out=buf.dha[k])  # (B, n_k + 1); the last column is unused
             if act == "linear":
                 np.copyto(dzk, dh)
             elif act == "tanh":  # 1 - h^2
