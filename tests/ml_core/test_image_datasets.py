@@ -10,15 +10,8 @@ import struct
 import numpy as np
 import pytest
 
-from ml_core.image_datasets import (
-    DatasetError,
-    LoadOptions,
-    availability,
-    load,
-    make_shapes,
-    read_cifar_batch,
-    read_idx,
-)
+from ml_core.dataset_files import DatasetError, read_cifar_batch, read_idx
+from ml_core.image_datasets import LoadOptions, availability, load, make_shapes
 
 
 def write_idx(path, array: np.ndarray, code: int = 0x08, gz: bool = False) -> None:
