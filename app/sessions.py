@@ -147,6 +147,7 @@ class Session:
         if not force and (busy or now - self._last_frame < 1.0 / self.settings.fps):
             return
         messages: list[Message] = []
+        self._lab.streaming = not force
         metrics = self._lab.metrics()
         if metrics is not None:
             messages.append(metrics)

@@ -101,6 +101,7 @@ class Streaming:
             now = time.perf_counter()
             if now - self.last_frame >= 1.0 / self.fps:
                 t0 = time.perf_counter()
+                lab.streaming = True  # a play-mode frame, as the runner marks it
                 messages = [lab.metrics(), *lab.frame()]
                 size = encode([m for m in messages if not _occasional(m)])
                 extra = [m for m in messages if _occasional(m)]

@@ -60,6 +60,9 @@ class Lab:
     def __init__(self, settings: Settings, device: torch.device) -> None:
         self.settings = settings
         self.device = device
+        # Set by the runner before each frame(): True for the throttled frames of play mode,
+        # False for the frame after a command (step, pause, reset...), which must be complete.
+        self.streaming = False
 
     def configure(self, config: dict) -> dict:
         raise NotImplementedError

@@ -43,7 +43,7 @@ from ml_core.image_datasets import (
 from ml_core.images import SAMPLE_IMAGES, ImageError, load_sample, to_array
 
 SPATIAL = ("conv", "batchnorm", "activation", "pool")  # C x H x W ones are pictures
-PICTURE_SHARE = 0.04  # most CPU the streamed pictures may take, relative to training
+PICTURE_SHARE = 0.02  # most CPU the streamed pictures may take, relative to training
 LAB_MESSAGES = (
     "inspect",
     "select_image",
@@ -69,7 +69,6 @@ class CNNLab(Lab):
         self._best_val: float | None = None
         self._train_cpu = self._picture_cpu = 0.0  # decayed CPU seconds, for PICTURE_SHARE
         self._pictured_step = -1
-        self._playing = False  # the last work was a play slice (see frame)
         self.pictures_sent = 0
 
     # ---- configuration -----------------------------------------------------------------------
@@ -116,7 +115,6 @@ class CNNLab(Lab):
 
     def _install(self, session: CNNSession) -> None:
         self.session = session
-        self._playing = False
         self._sent_eval = -1
         self._best_val = None
 
@@ -195,7 +193,6 @@ class CNNLab(Lab):
 
     # ---- messages ----------------------------------------------------------------------------
     def handle(self, message: dict) -> list[Message]:
-        self._playing = False
         kind = message.get("type")
         if kind not in LAB_MESSAGES:
             raise LabError(
@@ -255,13 +252,11 @@ class CNNLab(Lab):
 
     # ---- training ----------------------------------------------------------------------------
     def reset(self) -> None:
-        self._playing = False
         self._session.reset()
         self._sent_eval, self._best_val = -1, None
 
     def train(self, budget_s: float) -> None:
         start = time.thread_time()
-        self._playing = True
         try:
             self._session.train_for(budget_s)
         except TrainingDiverged:
@@ -270,7 +265,6 @@ class CNNLab(Lab):
             self._train_cpu += time.thread_time() - start
 
     def step(self, steps: int) -> None:
-        self._playing = False
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
         try:
@@ -320,7 +314,7 @@ class CNNLab(Lab):
         out: list[Message] = []
         within_share = self._picture_cpu <= PICTURE_SHARE * self._train_cpu
         # Only play mode is throttled: after a step, a command or the last epoch, always draw.
-        if not self._playing or s.finished() or s.steps == self._pictured_step or within_share:
+        if not self.streaming or s.finished() or s.steps == self._pictured_step or within_share:
             out += [self._kernels_frame(), self._maps_frame()]
             self._pictured_step = s.steps
             self.pictures_sent += 1
