@@ -278,6 +278,9 @@ class Session:
                 continue
             if self.playing and self._lab is not None:
                 self._guarded(self._play_slice)
+                # Let other threads (the event loop sending this frame, other sessions) take the
+                # GIL now rather than at the next forced switch: tight numpy loops rarely drop it.
+                time.sleep(0)
         if self._lab is not None:
             try:
                 self._lab.close()
