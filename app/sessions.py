@@ -22,10 +22,9 @@ from typing import Any
 
 import torch
 from fastapi import HTTPException, Request
-from pydantic import ValidationError
 
 from app.config import Settings
-from app.labs.base import Diverged, Lab, LabError, Message
+from app.labs.base import Diverged, Lab, LabError, Message, validate
 from app.schemas.common import Configure, Step
 from ml_core.device import describe
 
@@ -189,10 +188,7 @@ class Session:
             self._reply(self._hello(message["resumed"]), self._configured or lab.configure({}))
             self._set_state(self.state)
         elif kind == "configure":
-            try:
-                request = Configure.model_validate(message)
-            except ValidationError as exc:
-                raise LabError.from_validation(exc, "configure: ") from None
+            request = validate(Configure, message, "configure: ")
             if request.lab not in (None, self.lab_name):
                 raise LabError(f"this session runs lab {self.lab_name!r}, not {request.lab!r}")
             self._reply(lab.configure(request.config))
@@ -206,10 +202,7 @@ class Session:
             if self.state == "playing":
                 self._set_state("paused")
         elif kind == "step":
-            try:
-                request = Step.model_validate(message)
-            except ValidationError as exc:
-                raise LabError.from_validation(exc, "step: ") from None
+            request = validate(Step, message, "step: ")
             if self.state in ("playing", "diverged", "finished"):
                 self._set_state("paused")
             lab.step(request.steps)

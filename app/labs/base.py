@@ -6,9 +6,9 @@ methods may do heavy tensor work and need no locks. See docs/architecture.md for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.frames import BinaryFrame
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 Message = dict[str, Any] | BinaryFrame
+T = TypeVar("T", bound=BaseModel)
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -43,6 +44,14 @@ class LabError(ValueError):
             message = error["msg"].removeprefix("Value error, ")
             parts.append(f"{where}: {message}" if where else message)
         return cls(prefix + "; ".join(parts))
+
+
+def validate(model: type[T], data: Any, prefix: str = "", **kwargs: Any) -> T:
+    """``model.model_validate(data, **kwargs)``, with errors as one readable LabError."""
+    try:
+        return model.model_validate(data, **kwargs)
+    except ValidationError as exc:
+        raise LabError.from_validation(exc, prefix) from None
 
 
 class Diverged(RuntimeError):

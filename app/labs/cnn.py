@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from PIL import Image
-from pydantic import ValidationError
 
 from app.config import Settings
 from app.frames import BinaryFrame
-from app.labs.base import Diverged, Lab, LabError, Message
+from app.labs.base import Diverged, Lab, LabError, Message, validate
 from app.schemas.cnn import Bare, CNNConfigModel, Drop, Inspect, Prediction, SelectImage
 from app.sessions import lookup_session
 from app.uploads import read_image, read_upload
@@ -73,10 +72,7 @@ class CNNLab(Lab):
 
     # ---- configuration -----------------------------------------------------------------------
     def _validate(self, config: dict) -> CNNConfig:
-        try:
-            model = CNNConfigModel.model_validate(config, context={"limits": self.limits})
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, "config: ") from None
+        model = validate(CNNConfigModel, config, "config: ", context={"limits": self.limits})
         return CNNConfig.from_dict(model.model_dump())
 
     def _load_dataset(self, config: CNNConfig) -> ImageDataset:
@@ -199,10 +195,7 @@ class CNNLab(Lab):
                 f"unknown message type {kind!r} for lab 'cnn'; known: {', '.join(LAB_MESSAGES)}"
             )
         model = {"inspect": Inspect, "select_image": SelectImage, "drop": Drop}.get(kind, Bare)
-        try:
-            request = model.model_validate(message)
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, f"{kind}: ") from None
+        request = validate(model, message, f"{kind}: ")
         s = self._session
         if kind == "inspect":
             return [self._shapes(request.config)]

@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, UploadFile
 from PIL import Image
-from pydantic import ValidationError
 
 from app.frames import BinaryFrame
-from app.labs.base import Lab, LabError, Message
+from app.labs.base import Lab, LabError, Message, validate
 from app.schemas.convolution import ConvolutionConfig, Upload
 from app.sessions import lookup_session
 from app.uploads import read_image
@@ -49,10 +48,7 @@ class ConvolutionLab(Lab):
 
     # ---- the Lab contract --------------------------------------------------------------------
     def configure(self, config: dict) -> dict:
-        try:
-            cfg = ConvolutionConfig.model_validate(config, context={"limits": self.limits})
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, "configure: ") from None
+        cfg = validate(ConvolutionConfig, config, "configure: ", context={"limits": self.limits})
         if cfg.sample == "upload" and self.upload is None:
             raise LabError("no uploaded image in this session: upload one, or pick a sample")
         self._messages = self._compute(cfg)

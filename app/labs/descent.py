@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.frames import BinaryFrame
-from app.labs.base import Lab, LabError, Message, deep_merge
+from app.labs.base import Lab, LabError, Message, deep_merge, validate
 from app.schemas.descent import LabConfig, StartMessage, SurfaceMessage
 from ml_core.surfaces import OPTIMIZERS, OptimizerConfig, Run, get_surface, grid, minima
 
@@ -72,10 +72,7 @@ class DescentLab(Lab):
         if not isinstance(config, dict):
             raise LabError("configure: config must be an object")
         surface = config.get("surface", "bowl")
-        try:
-            parsed = LabConfig.model_validate(deep_merge(_preset(str(surface)), config))
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, "configure: ") from None
+        parsed = validate(LabConfig, deep_merge(_preset(str(surface)), config), "configure: ")
         if parsed.max_steps > self.limits.max_steps:
             raise LabError(f"configure: max_steps is at most {self.limits.max_steps}")
         if parsed.speed > self.limits.max_speed:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
 from app.config import Settings
 from app.frames import BinaryFrame
-from app.labs.base import Lab, LabError, Message, deep_merge
+from app.labs.base import Lab, LabError, Message, deep_merge, validate
 from app.schemas.functions import LabConfig, UpdateMessage
 from ml_core.functions import (
     ActivationParams,
@@ -55,10 +54,7 @@ class FunctionsLab(Lab):
     def _apply(self, config: object, base: dict) -> None:
         if not isinstance(config, dict):
             raise LabError("config must be an object")
-        try:
-            parsed = LabConfig.model_validate(deep_merge(base, config))
-        except ValidationError as exc:
-            raise LabError.from_validation(exc) from None
+        parsed = validate(LabConfig, deep_merge(base, config))
         if len(parsed.softmax.logits) > self.limits.max_logits:
             raise LabError(f"softmax: at most {self.limits.max_logits} logits")
         points = parsed.fit.points
@@ -79,10 +75,7 @@ class FunctionsLab(Lab):
     def handle(self, message: dict) -> list[Message]:
         if message.get("type") != "update":
             return super().handle(message)
-        try:
-            request = UpdateMessage.model_validate(message)
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, "update: ") from None
+        request = validate(UpdateMessage, message, "update: ")
         self._apply(request.config, base=self.config.model_dump(mode="json"))
         return []
 

@@ -11,10 +11,9 @@ import time
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
 from app.frames import BinaryFrame, to_uint8
-from app.labs.base import Diverged, Lab, LabError, Message
+from app.labs.base import Diverged, Lab, LabError, Message, validate
 from app.schemas.mlp import LabConfig, PointsMessage, SetMessage
 from ml_core import mlp_session
 from ml_core.datasets2d import DataConfig
@@ -106,10 +105,7 @@ class MLPLab(Lab):
     def _validate(self, config: dict, prefix: str = "configure: ") -> LabConfig:
         if not isinstance(config, dict):
             raise LabError(f"{prefix}config must be an object")
-        try:
-            return LabConfig.model_validate(config, context={"limits": self.limits})
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, prefix) from None
+        return validate(LabConfig, config, prefix, context={"limits": self.limits})
 
     def _build(self, cfg: LabConfig) -> dict:
         d, m, t = cfg.dataset, cfg.model, cfg.training
@@ -152,10 +148,7 @@ class MLPLab(Lab):
     def handle(self, message: dict) -> list[Message]:
         kind = message.get("type")
         if kind == "points":
-            try:
-                request = PointsMessage.model_validate(message)
-            except ValidationError as exc:
-                raise LabError.from_validation(exc, "points: ") from None
+            request = validate(PointsMessage, message, "points: ")
             if len(request.points) > self.limits.max_points:
                 raise LabError(f"points: at most {self.limits.max_points} points")
             if any(p[2] >= self.limits.max_classes for p in request.points):
@@ -171,10 +164,7 @@ class MLPLab(Lab):
                 self.points = previous
                 raise
         if kind == "set":
-            try:
-                request = SetMessage.model_validate(message)
-            except ValidationError as exc:
-                raise LabError.from_validation(exc, "set: ") from None
+            request = validate(SetMessage, message, "set: ")
             change = request.training.model_dump(exclude_none=True)
             training = self.config.training.model_copy(update=change)
             self.config = self.config.model_copy(update={"training": training})

@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 
 import torch
-from pydantic import ValidationError
 
-from app.labs.base import Lab, LabError, Message
+from app.labs.base import Lab, LabError, Message, validate
 from app.schemas.perceptron import LabConfig, PointsMessage, SetMessage
 from ml_core.perceptron import (
     Perceptron,
@@ -62,10 +61,7 @@ class PerceptronLab(Lab):
 
     # ---- configuration -------------------------------------------------------------------
     def _validate(self, config: dict) -> LabConfig:
-        try:
-            cfg = LabConfig.model_validate(config)
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, "configure: ") from None
+        cfg = validate(LabConfig, config, "configure: ")
         if cfg.dataset.samples > self.limits.max_points:
             raise LabError(f"at most {self.limits.max_points} points")
         if cfg.perceptron.max_epochs > self.limits.max_epochs:
@@ -120,10 +116,7 @@ class PerceptronLab(Lab):
     def handle(self, message: dict) -> list[Message]:
         kind = message.get("type")
         if kind == "points":
-            try:
-                request = PointsMessage.model_validate(message)
-            except ValidationError as exc:
-                raise LabError.from_validation(exc, "points: ") from None
+            request = validate(PointsMessage, message, "points: ")
             if len(request.points) > self.limits.max_points:
                 raise LabError(f"at most {self.limits.max_points} points")
             rows = torch.tensor(request.points, dtype=torch.float32).reshape(-1, 3)  # (N, 3)
@@ -133,10 +126,7 @@ class PerceptronLab(Lab):
             self._set_data(rows[:, :2].contiguous(), rows[:, 2].to(torch.int64))
             return [self._configured()]
         if kind == "set":
-            try:
-                request = SetMessage.model_validate(message)
-            except ValidationError as exc:
-                raise LabError.from_validation(exc, "set: ") from None
+            request = validate(SetMessage, message, "set: ")
             changes = request.model_dump(exclude={"type"}, exclude_none=True)
             merged = {**self.config.perceptron.model_dump(), **changes}
             cfg = self._validate(
