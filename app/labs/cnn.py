@@ -9,24 +9,18 @@ model, load a model.
 from __future__ import annotations
 
 import base64
-import contextlib
 import math
-import re
 import time
-from typing import Annotated
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from PIL import Image
 
 from app.config import Settings
 from app.frames import BinaryFrame
 from app.labs.base import Diverged, Lab, LabError, Message, validate
 from app.schemas.cnn import Bare, CNNConfigModel, Drop, Inspect, Prediction, SelectImage
-from app.sessions import lookup_session
-from app.uploads import read_image, read_upload
 from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import PRESETS, ArchitectureError, count_params, infer_shapes
 from ml_core.cnn_session import CNNConfig, CNNSession, TrainingDiverged
@@ -495,54 +489,3 @@ def _to_uint8(values: torch.Tensor) -> np.ndarray:
 
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).decode()
-
-
-# ---- REST ----------------------------------------------------------------------------------------
-router = APIRouter(tags=["cnn"])
-SessionId = Annotated[str, Query(max_length=64, description="The page's session id.")]
-
-
-async def _call(request: Request, session_id: str, fn, *args):
-    lab_session = lookup_session(request, session_id, CNNLab.name)
-    try:
-        return await lab_session.call(fn, *args)
-    except LabError as exc:
-        raise HTTPException(400, str(exc)) from None
-
-
-@router.post("/cnn/predict", response_model=Prediction)
-async def predict(
-    request: Request,
-    session: SessionId,
-    file: Annotated[UploadFile | None, File(description="PNG, JPEG, WebP or GIF")] = None,
-    sample: Annotated[str | None, Form(max_length=64)] = None,
-) -> dict:
-    """Class probabilities and feature maps of the session's model for an image or a sample."""
-    lookup_session(request, session, CNNLab.name)  # 404 before reading a large body
-    if (file is None) == (sample is None):
-        raise HTTPException(400, "send either an image file or a sample name")
-    image = await read_image(file, request.app.state.settings) if file is not None else None
-    return await _call(request, session, CNNLab.predict, image, sample)
-
-
-@router.get("/cnn/model")
-async def download_model(request: Request, session: SessionId) -> Response:
-    """The trained model as a safetensors file (weights + config in its metadata)."""
-    data, filename = await _call(request, session, CNNLab.export_model)
-    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", filename)
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-@router.post("/cnn/model")
-async def upload_model(request: Request, session: SessionId, file: UploadFile) -> dict:
-    """Load a model file saved by GET /api/cnn/model (read as safetensors, never unpickled)."""
-    lab_session = lookup_session(request, session, CNNLab.name)
-    data = await read_upload(file, request.app.state.settings)
-    configured = await _call(request, session, CNNLab.load_model, data)
-    with contextlib.suppress(LabError):  # the socket hears of it too (and keeps it on resume)
-        lab_session.submit({"type": "describe"})
-    return configured
