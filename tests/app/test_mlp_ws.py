@@ -221,3 +221,20 @@ def test_reconnect_with_the_same_session_resumes(ws_connect):
     assert second.initial["model"]["layers"] == [2, 6, 1]
     assert _metrics(second)["step"] == 12
     assert isinstance(second.frame("mlp"), Frame)
+
+
+def test_prelu_slopes_are_learned_and_streamed(ws_connect):
+    client = ws_connect("mlp")
+    client.configure(
+        {
+            "dataset": {"name": "xor", "samples": 200},
+            "model": {"hidden": [4, 4], "activation": "prelu"},
+            "training": {"optimizer": "adam", "learning_rate": 0.03},
+        }
+    )
+    before = client.frame("mlp").meta["prelu"]
+    assert len(before) == 2 and all(isinstance(a, float) for a in before)  # one slope a layer
+    client.send({"type": "step", "steps": 300})
+    _metrics(client, lambda m: m["step"] == 300)
+    after = client.frame("mlp").meta["prelu"]
+    assert after != before, "PReLU's slope is a parameter: training moves it"
