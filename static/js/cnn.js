@@ -1,22 +1,22 @@
 // CNN lab page: build a convolutional net, train it on the server, watch what it learns.
-// Wire contract: docs/protocol-cnn.md. Panels are drawn by cnn-views.js, the architecture editor
-// is cnn-builder.js, "your own image" is cnn-own.js; this module owns the socket, the config
-// draft and the training controls.
+// Wire contract: docs/protocol-cnn.md. Panels are drawn by cnn-views.js and kept up to date by
+// cnn-results.js, the curves and counters are cnn-curves.js, the architecture editor is
+// cnn-builder.js, "your own image" is cnn-own.js; this module owns the socket, the config draft
+// and the training controls.
 //
 // Editing: every change goes into `draft` (a full config). Architecture and data edits are checked
 // at once with `inspect` (shapes, parameter counts, impossible layers); nothing resets until the
 // user presses "Apply & reset" — or play/step, which apply pending changes first.
 import { LabSocket } from "./ws.js";
-import { LineChart } from "./charts.js";
-import { $, on, toast, fmt, pct } from "./ui.js";
+import { $, on, toast, pct } from "./ui.js";
 import { loadState, saveState } from "./state.js";
 import { Builder, fmtInt } from "./cnn-builder.js";
-import { drawImage, drawTiles, fitTiles } from "./cnn-draw.js";
-import {
-  renderMaps, renderKernels, renderProbs, renderConfusion, renderPerClass, renderGallery, esc,
-} from "./cnn-views.js";
+import { drawTiles, fitTiles } from "./cnn-draw.js";
+import { esc } from "./cnn-views.js";
 import { OwnImage } from "./cnn-own.js";
 import { SettingsForm, LEARNING_RATES } from "./cnn-settings.js";
+import { Curves } from "./cnn-curves.js";
+import { Results } from "./cnn-results.js";
 
 const LIMITS = window.TORCHPLAY_LIMITS || {};
 const STEP_BATCHES = 10;
@@ -30,31 +30,12 @@ const ui = {
   playing: false,
   awaitingConfigure: false,
   playAfterConfigure: false,
-  lastStep: -1,
-  lastValStep: null,
-  mapIndex: 0,
-  selectedHard: new Set(),
   inspectTimer: 0,
   firstConfigured: true,
 };
 
-// ---------------------------------------------------------------- charts
-const lossChart = new LineChart($("#chart-loss"), {
-  series: [{ label: "train loss", color: "#ee4c2c" }, { label: "validation loss", color: "#1f77b4" }],
-  yLabel: "loss", height: 200,
-});
-const accChart = new LineChart($("#chart-acc"), {
-  series: [{ label: "train accuracy", color: "#ee4c2c" }, { label: "validation accuracy", color: "#1f77b4" }],
-  yLabel: "accuracy", height: 200, yRange: [0, 1],
-});
-for (const chart of [lossChart, accChart]) chart.plot.series[2].spanGaps = true;  // val points are sparse
-
-function clearCurves() {
-  lossChart.clear();
-  accChart.clear();
-  ui.lastValStep = null;
-  ui.lastStep = -1;
-}
+// ---------------------------------------------------------------- curves
+const curves = new Curves(sock, { labelNoise: () => ui.live?.config.label_noise });
 
 // ---------------------------------------------------------------- builder
 const builder = new Builder($("#blocks"), {
@@ -162,7 +143,7 @@ $("#btn-step").addEventListener("click", () => {
 $("#btn-reset").addEventListener("click", () => {
   sock.send({ type: "reset" });
   setPlaying(false);
-  clearCurves();
+  curves.clear();
   runState("");
 });
 $("#btn-apply").addEventListener("click", () => apply());
@@ -204,12 +185,8 @@ sock.on("configured", (m) => {
   $("#btn-apply").classList.remove("pulse", "primary");
   $("#arch-pending").textContent = "";
   saveState({ config: m.config });
-  clearCurves();
-  ui.mapIndex = 0;
-  ui.selectedHard.clear();
-  ui.pair = null;
-  ui.gallery = null;
-  clearResults();
+  curves.clear();
+  results.reset();
   sock.send({ type: "augment_preview" });  // show what the data looks like
   if (ui.playAfterConfigure) sock.send({ type: "play" });
   ui.playAfterConfigure = false;
@@ -283,21 +260,6 @@ function renderDataSummary(ds) {
   $("#btn-restore").hidden = !ds.dropped;
 }
 
-function clearResults() {
-  $("#layers").innerHTML = "";
-  $("#kernels").innerHTML = "";
-  $("#confusion").innerHTML = "";
-  $("#per-class").innerHTML = '<p class="cnn-empty muted">Press play: after each validation pass the matrix ' +
-    "shows which classes the net confuses, and the bars how often each class is right.</p>";
-  $("#eval-caption").textContent = "";
-  $("#eval-note").hidden = true;
-  $("#gallery").innerHTML = '<p class="cnn-empty muted">Train to see the mistakes.</p>';
-  $("#hardest").innerHTML = '<p class="cnn-empty muted">Train to see which images are hardest.</p>';
-  $("#test-result").textContent = "";
-  $("#gap-note").hidden = true;
-  updateDrop();
-}
-
 // ---------------------------------------------------------------- socket: training
 sock.on("state", (m) => {
   setPlaying(m.state === "playing");
@@ -321,56 +283,6 @@ sock.on("state", (m) => {
   else if (m.state === "playing") runState("");
 });
 
-sock.on("metrics", (m) => {
-  if (m.step < ui.lastStep) clearCurves();
-  ui.lastStep = m.step;
-  $("#epoch").textContent = m.epoch === null ? "0" : m.epoch.toFixed(1);
-  $("#step").textContent = fmtInt(m.step);
-  $("#train-acc").textContent = pct(m.train_acc);
-  $("#val-acc").textContent = pct(m.val_acc);
-  $("#speed").textContent = m.images_per_s ? fmtInt(Math.round(m.images_per_s)) : "–";
-  $("#progress").style.width = `${Math.min(100, (100 * (m.epoch || 0)) / (m.epochs || 1))}%`;
-  const gap = m.train_acc !== null && m.val_acc !== null ? m.train_acc - m.val_acc : null;
-  $("#gap").textContent = gap === null ? "–" : `${gap >= 0 ? "+" : ""}${(gap * 100).toFixed(1)} pt`;
-  $("#gap").classList.toggle("bad", gap !== null && gap > 0.05);
-  gapNote(m, gap);
-  if (m.step === 0 && m.train_loss === null) return;
-  const fresh = m.val_step !== null && m.val_step !== ui.lastValStep;
-  ui.lastValStep = m.val_step;
-  lossChart.push(m.step, [m.train_loss, fresh ? m.val_loss : null]);
-  accChart.push(m.step, [m.train_acc, fresh ? m.val_acc : null]);
-});
-
-function gapNote(m, gap) {
-  const el = $("#gap-note");
-  const noise = ui.live?.config.label_noise || 0;
-  if (gap !== null && m.epoch >= 1 && noise > 0 && gap < -0.03) {
-    el.hidden = false;
-    el.innerHTML = `<b>Poisoned labels:</b> ${pct(noise, 0)} of the training labels are wrong, so training ` +
-      `accuracy (${pct(m.train_acc)}) is measured against wrong answers while validation (${pct(m.val_acc)}) ` +
-      `uses the true ones. The highest-loss training images below are mostly those flipped labels: drop them and retrain.`;
-  } else if (gap !== null && m.epoch >= 1 && gap >= 0.05) {
-    el.hidden = false;
-    el.innerHTML = `<b>Overfitting:</b> training accuracy is ${(gap * 100).toFixed(1)} points above validation ` +
-      `(${pct(m.train_acc)} vs ${pct(m.val_acc)}). The net is memorising the training images — ` +
-      `try dropout, augmentation, weight decay, more data or fewer epochs.`;
-  } else {
-    el.hidden = true;
-  }
-}
-
-sock.on("history", (m) => {
-  clearCurves();
-  let lastVal = null;
-  for (const p of m.points) {
-    const fresh = p.val_loss !== null && p.val_loss !== lastVal;
-    lastVal = p.val_loss;
-    lossChart.push(p.step, [p.train_loss, fresh ? p.val_loss : null]);
-    accChart.push(p.step, [p.train_acc, fresh ? p.val_acc : null]);
-    ui.lastStep = p.step;
-  }
-});
-
 $("#btn-test").addEventListener("click", () => {
   sock.send({ type: "test" });
   $("#test-result").textContent = "evaluating…";
@@ -380,160 +292,16 @@ sock.on("test_result", (m) => {
     `<span class="muted">on ${fmtInt(m.counts.reduce((a, b) => a + b, 0))} held-out images, step ${fmtInt(m.step)}</span>`;
 });
 
-// ---------------------------------------------------------------- evaluation
-sock.on("evaluation", (ev) => {
-  renderConfusion($("#confusion"), ev);
-  renderPerClass($("#per-class"), ev);
-  $("#eval-caption").textContent = `${pct(ev.accuracy, 1)} of ${fmtInt(ev.counts.reduce((a, b) => a + b, 0))} validation images · epoch ${ev.epoch.toFixed(1)}`;
-  const worst = ev.per_class_accuracy.reduce((w, a, k) => (a !== null && (w < 0 || a < ev.per_class_accuracy[w]) ? k : w), -1);
-  const note = $("#eval-note");
-  if (worst >= 0 && ev.accuracy >= 0.6 && ev.accuracy - ev.per_class_accuracy[worst] > 0.2) {
-    const shrunk = ui.live.config.imbalance.classes.includes(worst);
-    note.hidden = false;
-    note.innerHTML = `Overall accuracy is <b>${pct(ev.accuracy)}</b>, but class <b>${esc(ev.classes[worst])}</b> ` +
-      `is right only <b>${pct(ev.per_class_accuracy[worst])}</b> of the time.` +
-      (shrunk ? " It was shrunk by the class-imbalance control: try the weighted loss or augmentation." : "");
-  } else note.hidden = true;
-});
+// ---------------------------------------------------------------- evaluation, feature maps, galleries
+const results = new Results(sock, { live: () => ui.live });
 
-// ---------------------------------------------------------------- frames
-const kernelRoot = $("#kernels");
-sock.on("frame:cnn.kernels", (f) => renderKernels(kernelRoot, f));
-
-sock.on("frame:cnn.maps", (f) => {
-  const m = f.meta;
-  if (m.source === "val") ui.mapIndex = m.index;
-  const input = f.arrays.input;
-  const [h, w, c] = input.shape;
-  drawImage($("#maps-input"), input.data, h, w, c);
-  const classes = m.classes;
-  $("#img-index").textContent = m.source === "val" ? `val #${m.index}` : "your image";
-  const right = m.label === null ? "" : m.pred === m.label ? "right" : "wrong";
-  $("#maps-caption").innerHTML = (m.label !== null ? `True: <b>${esc(classes[m.label])}</b> / ` : "") +
-    `Pred: <b class="${right}">${esc(classes[m.pred])}</b> <span class="muted">(${pct(m.confidence)})</span>`;
-  renderProbs($("#maps-probs"), classes, f.arrays.probs.data, { truth: m.label });
-  renderMaps($("#layers"), m.layers, (l) => f.arrays[`L${l.index}`], { colormap: $("#map-colors").value });
-  drawZoom();
-});
-
-// One feature map, enlarged, following the stream: click a map to choose it.
-function drawZoom() {
-  const box = $("#maps-zoom");
-  const source = ui.zoom && $(`#layers [data-layer="${ui.zoom.layer}"] .cnn-maps`)?.children[ui.zoom.k];
-  box.hidden = !source;
-  $("#zoom-hint").hidden = Boolean(source);
-  if (!source) return;
-  const canvas = box.querySelector("canvas");
-  canvas.width = source.width;
-  canvas.height = source.height;
-  canvas.getContext("2d").drawImage(source, 0, 0);
-  box.querySelector("span").textContent = source.title;
-}
-on($("#layers"), "click", ".cnn-maps canvas", (e, canvas) => {
-  const col = canvas.closest("[data-layer]");
-  ui.zoom = { layer: col.dataset.layer, k: [...canvas.parentNode.children].indexOf(canvas) };
-  drawZoom();
-});
-
-function selectImage(index) {
-  const n = ui.live?.dataset.val || 1;
-  ui.mapIndex = ((index % n) + n) % n;
-  sock.send({ type: "select_image", index: ui.mapIndex });
-}
-$("#img-prev").addEventListener("click", () => selectImage(ui.mapIndex - 1));
-$("#img-next").addEventListener("click", () => selectImage(ui.mapIndex + 1));
-$("#img-random").addEventListener("click", () => selectImage(Math.floor(Math.random() * (ui.live?.dataset.val || 1))));
-$("#map-colors").addEventListener("change", () => selectImage(ui.mapIndex));
-
-sock.on("frame:cnn.gallery", (f) => {
-  ui.gallery = f;
-  renderMistakes();
-});
-
-// The misclassified gallery, or only the mistakes of one confusion-matrix cell (ui.pair).
-function renderMistakes() {
-  const f = ui.gallery;
-  if (!f) return;
-  const m = f.meta;
-  const classes = ui.live.dataset.classes;
-  const pair = ui.pair;
-  const keep = pair ? m.true.map((t, k) => k).filter((k) => m.true[k] === pair[0] && m.pred[k] === pair[1]) : null;
-  $("#gallery-caption").innerHTML = pair
-    ? `True ${esc(classes[pair[0]])} predicted as ${esc(classes[pair[1]])} · <button type="button" class="cnn-small" id="gallery-all">show all</button>`
-    : `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong` +
-      (m.total_wrong > m.true.length ? ` · ${m.true.length} most confident shown` : "") +
-      (m.total_wrong ? " · click a red cell of the matrix to filter" : "");
-  renderGallery($("#gallery"), f.arrays.images, (k) => ({
-    caption: `True: ${esc(classes[m.true[k]])}<br>Pred: <b>${esc(classes[m.pred[k]])}</b><br><span class="muted">${pct(m.confidence[k])} sure</span>`,
-    title: `True: ${classes[m.true[k]]} / Pred: ${classes[m.pred[k]]} — validation image #${m.indices[k]}; click to see its feature maps`,
-    data: { index: m.indices[k] },
-  }), pair ? "None of these among the mistakes shown (the most confident ones)." : "No mistakes on the validation images.", keep);
-}
-on($("#confusion"), "click", "td", (e, td) => {
-  const t = Number(td.dataset.t);
-  const p = Number(td.dataset.p);
-  if (t === p || td.textContent === "0" || (ui.pair && ui.pair[0] === t && ui.pair[1] === p)) ui.pair = null;
-  else ui.pair = [t, p];
-  renderMistakes();
-  if (ui.pair) $(".cnn-mistakes").scrollIntoView({ behavior: "smooth", block: "nearest" });
-});
-on($(".cnn-mistakes"), "click", "#gallery-all", () => {
-  ui.pair = null;
-  renderMistakes();
-});
-on($("#gallery"), "click", "figure", (e, fig) => {
-  selectImage(Number(fig.dataset.index));
-  $(".cnn-inside").scrollIntoView({ behavior: "smooth", block: "start" });
-});
-
-sock.on("frame:cnn.hardest", (f) => {
-  const m = f.meta;
-  const classes = ui.live.dataset.classes;
-  const ids = new Set(m.ids);
-  for (const id of [...ui.selectedHard]) if (!ids.has(id)) ui.selectedHard.delete(id);
-  renderGallery($("#hardest"), f.arrays.images, (k) => ({
-    caption: `Label: ${esc(classes[m.labels[k]])}<br>Pred: ${esc(classes[m.preds[k]])}` +
-      `<br><span class="muted">loss ${fmt(m.losses[k], 2)}</span>${m.flipped[k] ? ' <span class="cnn-flag">flipped</span>' : ""}`,
-    cls: `${m.flipped[k] ? "flipped" : ""} ${ui.selectedHard.has(m.ids[k]) ? "selected" : ""}`,
-    title: `Label: ${classes[m.labels[k]]} / Pred: ${classes[m.preds[k]]}${m.flipped[k] ? " (label flipped by noise)" : ""} — click to select it for dropping`,
-    data: { id: m.ids[k] },
-  }), "Nothing yet.");
-  ui.flippedIds = m.ids.filter((_, k) => m.flipped[k]);
-  $("#btn-select-flipped").hidden = ui.flippedIds.length === 0;
-  updateDrop();
-});
-$("#btn-select-flipped").addEventListener("click", () => {
-  for (const id of ui.flippedIds || []) ui.selectedHard.add(id);
-  for (const fig of document.querySelectorAll("#hardest figure")) {
-    fig.classList.toggle("selected", ui.selectedHard.has(Number(fig.dataset.id)));
-  }
-  updateDrop();
-});
-on($("#hardest"), "click", "figure", (e, fig) => {
-  const id = Number(fig.dataset.id);
-  if (ui.selectedHard.has(id)) ui.selectedHard.delete(id);
-  else ui.selectedHard.add(id);
-  fig.classList.toggle("selected", ui.selectedHard.has(id));
-  updateDrop();
-});
-function updateDrop() {
-  const n = ui.selectedHard.size;
-  $("#btn-drop").disabled = n === 0;
-  $("#btn-drop").textContent = n ? `Drop ${n} selected & retrain` : "Drop selected & retrain";
-}
-$("#btn-drop").addEventListener("click", () => {
-  sock.send({ type: "drop", ids: [...ui.selectedHard].slice(0, 1000) });
-  ui.selectedHard.clear();
-  updateDrop();
-});
-$("#btn-restore").addEventListener("click", () => sock.send({ type: "restore" }));
 sock.on("dropped", (m) => {
   toast(m.total_dropped ? `${m.dropped} images dropped (${m.total_dropped} in all); training restarts.` : "Every dropped image is back; training restarts.");
   ui.live.dataset.train = m.train;
   ui.live.dataset.train_counts = m.train_counts;
   ui.live.dataset.dropped = m.total_dropped;
   renderDataSummary(ui.live.dataset);
-  clearCurves();
+  curves.clear();
   setPlaying(false);
 });
 
