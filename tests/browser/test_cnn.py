@@ -72,6 +72,23 @@ def pause(page) -> None:
     page.wait_for_function("document.querySelector('#btn-play').dataset.state === 'paused'")
 
 
+def settled(page, selector: str, quiet_ms: int = 800) -> None:
+    """Wait until an element stops changing: the complete frame that follows a pause has landed
+    (it comes after the "paused" state, and may bring a new gallery)."""
+    page.wait_for_function(
+        """([sel, quiet]) => {
+            const html = document.querySelector(sel).innerHTML, now = performance.now();
+            if (!window.__settle || window.__settle.html !== html) {
+                window.__settle = { html, t: now };
+                return false;
+            }
+            return now - window.__settle.t > quiet;
+        }""",
+        arg=[selector, quiet_ms],
+        polling=100,
+    )
+
+
 def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
     open_lab(page)
     assert page.locator("#blocks li[data-kind=block]").count() == 2  # the default preset
@@ -291,6 +308,7 @@ def test_label_noise_shows_up_in_the_hardest_images_and_can_be_dropped(page):
         timeout=90_000,
     )
     pause(page)
+    settled(page, "#hardest")
     flipped = page.locator("#hardest figure.flipped").count()
     page.click("#btn-select-flipped")
     assert page.locator("#hardest figure.selected").count() == flipped
