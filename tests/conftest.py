@@ -59,7 +59,13 @@ def serve(app) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
-    return Settings(device="cpu", cnn={"data_dir": str(tmp_path_factory.mktemp("data"))})
+    # Tests close their pages while labs are playing: pause those sessions after 1 s (not 10 s),
+    # so they do not train on in the background and slow the tests that follow.
+    return Settings(
+        device="cpu",
+        disconnect_pause_s=1.0,
+        cnn={"data_dir": str(tmp_path_factory.mktemp("data"))},
+    )
 
 
 @pytest.fixture(scope="session")

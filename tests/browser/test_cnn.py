@@ -127,8 +127,11 @@ def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
         "(before) => document.querySelector('#confusion tbody').innerText !== before", arg=confusion
     )
     pause(page)
-    assert page.evaluate(PIXELS, "#kernels canvas") != kernels
-    assert page.evaluate(PIXELS, "#layers canvas") != maps
+    # the complete frame after the pause carries the kernels and maps (while playing on a busy
+    # machine they may have been skipped); it lands just after the "paused" state
+    changed = f"([sel, before]) => JSON.stringify(({PIXELS})(sel)) !== JSON.stringify(before)"
+    page.wait_for_function(changed, arg=["#kernels canvas", kernels], timeout=10_000)
+    page.wait_for_function(changed, arg=["#layers canvas", maps], timeout=10_000)
     assert confusion_total(page) == seen  # same validation images, new predictions
     assert percent(page.text_content("#val-acc")) > 50
     # a feature map clicked is shown enlarged, named by layer and channel
