@@ -69,6 +69,7 @@ class Lab:
     def __init__(self, settings: Settings, device: torch.device) -> None:
         self.settings = settings
         self.device = device
+        self.limits = getattr(settings, self.name, None)  # this lab's section of the settings
         # Set by the runner before each frame(): True for the throttled frames of play mode,
         # False for the frame after a command (step, pause, reset...), which must be complete.
         self.streaming = False

@@ -54,7 +54,6 @@ class CNNLab(Lab):
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.limits = settings.cnn
         self.session: CNNSession | None = None
         self._dataset_key: tuple | None = None
         self._dataset: ImageDataset | None = None

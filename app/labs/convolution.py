@@ -40,7 +40,6 @@ class ConvolutionLab(Lab):
 
     def __init__(self, settings, device) -> None:
         super().__init__(settings, device)
-        self.limits = settings.convolution
         self.config = ConvolutionConfig()
         self.upload: Image.Image | None = None  # downscaled to display_size; kept in memory only
         self._images: dict[str, Image.Image] = {}  # samples, downscaled once

@@ -60,7 +60,6 @@ class DescentLab(Lab):
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.limits = settings.descent
         self.config = LabConfig()
         self.surface = get_surface(self.config.surface)
         self.start: tuple[float, float] = self.surface.start

@@ -35,7 +35,6 @@ class FunctionsLab(Lab):
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.limits = settings.functions
         self.config = LabConfig()
         # (config of the part, its computed result): recomputed only when the part changes.
         self._cache: dict[str, tuple[object, dict]] = {}

@@ -95,7 +95,6 @@ class MLPLab(Lab):
 
     def __init__(self, settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.limits = settings.mlp
         self.config = LabConfig()
         self.points: list = []  # the user's drawing, kept while the network settings change
         self.session: MLPSession | None = None

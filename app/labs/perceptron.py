@@ -49,7 +49,6 @@ class PerceptronLab(Lab):
 
     def __init__(self, settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.limits = settings.perceptron
         self.config = LabConfig()
         # The model stays on the CPU whatever the device: one point per step, a few hundred
         # points in all; a GPU would only add a sync per visit.
