@@ -54,7 +54,7 @@ class Bare:
     """The plain loop on the lab's own net (a fresh copy) and data, run in chunks."""
 
     def __init__(self, lab: CNNLab) -> None:
-        s, self.device = lab.session, lab.device
+        s, self.device = lab.run, lab.device
         torch.manual_seed(0)
         self.model, _ = build_model(s.config.architecture, s.input_shape, len(s.classes))
         self.model.to(self.device).train()
@@ -86,7 +86,7 @@ class Streaming:
 
     def __init__(self, lab: CNNLab, fps: float) -> None:
         self.lab, self.fps = lab, fps
-        lab.session.config.epochs = 10**6  # never "finished" during the measurement
+        lab.run.config.epochs = 10**6  # never "finished" during the measurement
         self.last_frame = 0.0
         self.costs: list[float] = []
         self.sizes: list[int] = []
@@ -95,7 +95,7 @@ class Streaming:
 
     def run(self, seconds: float) -> int:
         lab = self.lab
-        seen0, start = lab.session.samples_seen, time.perf_counter()
+        seen0, start = lab.run.samples_seen, time.perf_counter()
         while time.perf_counter() - start < seconds:
             lab.train(min(1.0 / self.fps, 0.05))
             now = time.perf_counter()
@@ -114,7 +114,7 @@ class Streaming:
                     self.sizes.append(size)
                 self.last_frame = now
         sync(lab.device)
-        return lab.session.samples_seen - seen0
+        return lab.run.samples_seen - seen0
 
 
 def measure(runner, seconds: float, totals: dict) -> None:
@@ -135,14 +135,14 @@ def time_to_accuracy(settings: Settings, device: torch.device, target: float, fp
     start = time.perf_counter()
     while time.perf_counter() - start < 60:
         stream.run(1.0 / fps)
-        ev = lab.session.evaluation
+        ev = lab.run.evaluation
         if ev is not None and ev.accuracy >= target:
             break
-    ev = lab.session.evaluation
+    ev = lab.run.evaluation
     return {
         "seconds": time.perf_counter() - start,
         "configure_s": configure_s,
-        "epoch": lab.session.epoch,
+        "epoch": lab.run.epoch,
         "accuracy": ev.accuracy if ev else float("nan"),
     }
 
@@ -170,7 +170,7 @@ def main() -> None:
     settings = Settings(device=str(device))
     lab = CNNLab(settings, device)
     lab.configure({"dataset": args.dataset, "batch_size": args.batch_size, "samples": None})
-    s = lab.session
+    s = lab.run
     params = sum(p.numel() for p in s.model.parameters())
     print(
         f"device {describe(device)}, torch {torch.__version__}, threads "

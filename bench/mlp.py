@@ -36,7 +36,8 @@ from app.frames import BinaryFrame  # noqa: E402
 from app.labs.mlp import MLPLab  # noqa: E402
 from app.sessions import Session  # noqa: E402
 from ml_core.device import describe, pick_device  # noqa: E402
-from ml_core.mlp import build_mlp, loss_fn, make_optimizer  # noqa: E402
+from ml_core.mlp import build_mlp, loss_fn  # noqa: E402
+from ml_core.training import make_optimizer  # noqa: E402
 
 CASES = {
     "a": {
@@ -89,12 +90,12 @@ class Streamed:
                     self.bytes += len(data)
 
     def lab(self) -> MLPLab:
-        while self.session._lab is None or self.session._lab.session is None:
+        while self.session._lab is None or self.session._lab.run is None:
             time.sleep(0.01)
         return self.session._lab
 
     def epochs(self) -> float:
-        s = self.lab().session
+        s = self.lab().run
         return s.steps / s.steps_per_epoch
 
     def close(self) -> None:
@@ -128,7 +129,7 @@ def eager(config: dict, device: torch.device, seconds: float) -> float:
     """Epochs/s of the plain eager PyTorch loop on the same data, batches and network."""
     lab = MLPLab(Settings(device=str(device)), device)
     lab.configure(config)
-    s = lab.session
+    s = lab.run
     model = build_mlp(s.config.model, seed=0, device=device)
     t = s.config.training
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.learning_rate, t.weight_decay)

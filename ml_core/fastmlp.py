@@ -28,17 +28,15 @@ import numpy as np
 import torch
 
 from ml_core.mlp import (
-    ADAM_BETAS,
-    ADAM_EPS,
     LEAKY_SLOPE,
     MLP,
-    MOMENTUM,
     RRELU_LOWER,
     RRELU_UPPER,
     MLPConfig,
     TrainConfig,
     loss_fn,
 )
+from ml_core.training import ADAM_BETAS, ADAM_EPS, MOMENTUM
 
 
 def unsupported_reason(config: MLPConfig) -> str | None:

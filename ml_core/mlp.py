@@ -19,16 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml_core.training import OPTIMIZERS as ALL_OPTIMIZERS
+
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "rrelu")
 LOSSES = ("cross_entropy", "mse", "l1", "hinge")
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZERS = ("sgd", "momentum", "adam")  # of ALL_OPTIMIZERS: those the fast path implements
+assert set(OPTIMIZERS) <= set(ALL_OPTIMIZERS)
 
 LEAKY_SLOPE = 0.01  # leaky ReLU's slope for x < 0 (PyTorch's default)
 PRELU_INIT = 0.25  # PReLU's learnt slope starts here (PyTorch's default), one per layer
 RRELU_LOWER, RRELU_UPPER = 1 / 8, 1 / 3  # RReLU draws its slope in [l, u]; eval uses the mean
-MOMENTUM = 0.9
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
 
 
 @dataclass(frozen=True)
@@ -215,25 +215,3 @@ def loss_fn(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
         if name == "hinge":
             return F.multi_margin_loss(logits, labels)
     raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
-
-
-def make_optimizer(name: str, params, learning_rate: float, weight_decay: float = 0.0):
-    """sgd, momentum (SGD with momentum 0.9) or adam; weight decay is PyTorch's L2 term."""
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=learning_rate, weight_decay=weight_decay)
-    if name == "momentum":
-        return torch.optim.SGD(
-            params, lr=learning_rate, momentum=MOMENTUM, weight_decay=weight_decay
-        )
-    if name == "adam":
-        return torch.optim.Adam(
-            params, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=weight_decay
-        )
-    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
-
-
-def set_hyperparameters(optimizer, learning_rate: float, weight_decay: float) -> None:
-    """Change the learning rate and weight decay in place (optimizer state is kept)."""
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
-        group["weight_decay"] = weight_decay

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ml_core.training import make_optimizer
+
 DTYPE = torch.float64
 
 
@@ -358,11 +360,9 @@ class Run:
         self.surface, self.config, self.max_steps = surface, config, max_steps
         self.grad_tol = grad_tol
         self.param = torch.tensor(start, dtype=DTYPE, requires_grad=True)
-        if config.kind == "adam":
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam([self.param], lr=config.lr)
-        else:
-            beta = config.momentum if config.kind == "momentum" else 0.0
-            self.optimizer = torch.optim.SGD([self.param], lr=config.lr, momentum=beta)
+        # GD and SGD are the same torch.optim.SGD; they differ in the gradient it is given.
+        kind = "sgd" if config.kind == "gd" else config.kind
+        self.optimizer = make_optimizer(kind, [self.param], config.lr, momentum=config.momentum)
         self.generator = torch.Generator().manual_seed(seed)
         # Trajectory buffer (max_steps + 1, 2): row i is the point after i steps.
         self.path = torch.empty(max_steps + 1, 2, dtype=DTYPE)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from app.frames import BinaryFrame
+from ml_core.training import Diverged  # noqa: F401  (labs raise it; the runner catches it)
 
 if TYPE_CHECKING:
     import torch
@@ -52,13 +53,6 @@ def validate(model: type[T], data: Any, prefix: str = "", **kwargs: Any) -> T:
         return model.model_validate(data, **kwargs)
     except ValidationError as exc:
         raise LabError.from_validation(exc, prefix) from None
-
-
-class Diverged(RuntimeError):
-    """Training produced NaN or inf; the runner pauses and shows the message."""
-
-    def __init__(self, message: str = "diverged — lower the learning rate") -> None:
-        super().__init__(message)
 
 
 class Lab:

@@ -1,7 +1,7 @@
 """The CNN lab: build a convolutional net, train it live, look inside it, probe it with an image.
 
-The training itself lives in ``ml_core.cnn_session``; this module validates client input, turns the
-session's tensors into wire messages (uint8 binary frames, capped in channels and resolution, see
+The training itself lives in ``ml_core.cnn_run``; this module validates client input, turns the
+run's tensors into wire messages (uint8 binary frames, capped in channels and resolution, see
 docs/protocol-cnn.md) and serves the REST endpoints: predict on an uploaded image, download the
 model, load a model.
 """
@@ -9,7 +9,6 @@ model, load a model.
 from __future__ import annotations
 
 import base64
-import math
 import time
 
 import numpy as np
@@ -19,11 +18,11 @@ from PIL import Image
 
 from app.config import Settings
 from app.frames import BinaryFrame
-from app.labs.base import Diverged, Lab, LabError, Message, validate
+from app.labs.base import Lab, LabError, Message, validate
 from app.schemas.cnn import Bare, CNNConfigModel, Drop, Inspect, Prediction, SelectImage
 from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import PRESETS, ArchitectureError, count_params, infer_shapes
-from ml_core.cnn_session import CNNConfig, CNNSession, TrainingDiverged
+from ml_core.cnn_run import CNNConfig, CNNRun
 from ml_core.device import describe
 from ml_core.image_datasets import (
     DatasetError,
@@ -34,6 +33,7 @@ from ml_core.image_datasets import (
     prepare_image,
 )
 from ml_core.images import SAMPLE_IMAGES, ImageError, load_sample, to_array
+from ml_core.training import finite
 
 SPATIAL = ("conv", "batchnorm", "activation", "pool")  # C x H x W ones are pictures
 PICTURE_SHARE = 0.02  # most CPU the streamed pictures may take, relative to training
@@ -54,7 +54,7 @@ class CNNLab(Lab):
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.session: CNNSession | None = None
+        self.run: CNNRun | None = None
         self._dataset_key: tuple | None = None
         self._dataset: ImageDataset | None = None
         self._sent_eval = -1  # eval_version whose evaluation/gallery/hardest went out last
@@ -86,7 +86,7 @@ class CNNLab(Lab):
             self._dataset_key = key
         return self._dataset
 
-    def _build(self, config: CNNConfig) -> CNNSession:
+    def _build(self, config: CNNConfig) -> CNNRun:
         dataset = self._load_dataset(config)
         bad = [c for c in config.imbalance.classes if c >= len(dataset.classes)]
         if bad:
@@ -94,7 +94,7 @@ class CNNLab(Lab):
                 f"imbalance: {dataset.name} has classes 0..{len(dataset.classes) - 1}, not {bad[0]}"
             )
         try:
-            return CNNSession(config, dataset, self.device, self.limits.max_parameters)
+            return CNNRun(config, dataset, self.device, self.limits.max_parameters)
         except ArchitectureError as exc:
             raise LabError(str(exc)) from None
 
@@ -102,13 +102,13 @@ class CNNLab(Lab):
         self._install(self._build(self._validate(config)))
         return self._configured()
 
-    def _install(self, session: CNNSession) -> None:
-        self.session = session
+    def _install(self, run: CNNRun) -> None:
+        self.run = run
         self._sent_eval = -1
         self._best_val = None
 
     def _configured(self) -> dict:
-        s = self._session
+        s = self._run
         train_counts = s.train_counts()
         return {
             "type": "configured",
@@ -138,10 +138,10 @@ class CNNLab(Lab):
         }
 
     @property
-    def _session(self) -> CNNSession:
-        if self.session is None:
+    def _run(self) -> CNNRun:
+        if self.run is None:
             raise LabError("the lab is not configured yet")
-        return self.session
+        return self.run
 
     def _shapes(self, config: dict) -> dict:
         """The shape table of a prospective config; errors are part of the answer."""
@@ -189,7 +189,7 @@ class CNNLab(Lab):
             )
         model = {"inspect": Inspect, "select_image": SelectImage, "drop": Drop}.get(kind, Bare)
         request = validate(model, message, f"{kind}: ")
-        s = self._session
+        s = self._run
         if kind == "inspect":
             return [self._shapes(request.config)]
         if kind == "select_image":
@@ -226,7 +226,7 @@ class CNNLab(Lab):
         return out
 
     def _dropped(self, count: int) -> dict:
-        s = self._session
+        s = self._run
         counts = s.train_counts()
         return {
             "type": "dropped",
@@ -238,31 +238,26 @@ class CNNLab(Lab):
 
     # ---- training ----------------------------------------------------------------------------
     def reset(self) -> None:
-        self._session.reset()
+        self._run.reset()
         self._sent_eval, self._best_val = -1, None
 
     def train(self, budget_s: float) -> None:
         start = time.thread_time()
         try:
-            self._session.train_for(budget_s)
-        except TrainingDiverged:
-            raise Diverged() from None
+            self._run.train_for(budget_s)
         finally:
             self._train_cpu += time.thread_time() - start
 
     def step(self, steps: int) -> None:
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
-        try:
-            self._session.train_steps(steps)
-        except TrainingDiverged:
-            raise Diverged() from None
+        self._run.train_steps(steps)
 
     def finished(self) -> bool:
-        return self.session is not None and self.session.finished()
+        return self.run is not None and self.run.finished()
 
     def metrics(self) -> dict | None:
-        s = self.session
+        s = self.run
         if s is None:
             return None
         train_loss, train_acc = s.read_train_metrics()
@@ -293,9 +288,9 @@ class CNNLab(Lab):
         on a crowded machine, where the thread gets a fraction of a core but frames are due by
         the wall clock, they come less often instead of slowing the training down.
         """
-        if self.session is None:
+        if self.run is None:
             return []
-        s = self.session
+        s = self.run
         start = time.thread_time()
         out: list[Message] = []
         within_share = self._picture_cpu <= PICTURE_SHARE * self._train_cpu
@@ -318,7 +313,7 @@ class CNNLab(Lab):
         return out
 
     def _kernels_frame(self) -> BinaryFrame:
-        s = self._session
+        s = self._run
         layers, arrays = [], {}
         convs = [layer for layer in s.layers if layer.kind == "conv"]
         with torch.no_grad():
@@ -326,7 +321,7 @@ class CNNLab(Lab):
                 weights = s.model[layer.index].weight  # (out, in, k, k)
                 out_n = min(weights.shape[0], self.limits.max_kernels_out)
                 in_n = min(weights.shape[1], self.limits.max_kernels_in)
-                absmax = _finite(float(weights.abs().max())) or 1.0  # NaN after divergence
+                absmax = finite(float(weights.abs().max())) or 1.0  # NaN after divergence
                 shown = weights[:out_n, :in_n] * (127.5 / absmax) + 127.5  # 128 = zero weight
                 arrays[f"L{layer.index}"] = _to_uint8(shown)
                 layers.append(
@@ -343,7 +338,7 @@ class CNNLab(Lab):
 
     def _map_layers(self, outputs: list[torch.Tensor]) -> list[tuple[dict, np.ndarray]]:
         """(meta, uint8 (shown, h, w)) for every spatial layer, capped in channels and size."""
-        s, result = self._session, []
+        s, result = self._run, []
         side = self.limits.max_map_side
         for layer, out in zip(s.layers, outputs, strict=True):
             if layer.kind not in SPATIAL or len(layer.shape) != 3:
@@ -352,7 +347,7 @@ class CNNLab(Lab):
             if max(maps.shape[1:]) > side:
                 size = (min(maps.shape[1], side), min(maps.shape[2], side))
                 maps = F.adaptive_avg_pool2d(maps[None], size)[0]
-            lo, hi = (_finite(float(v)) or 0.0 for v in torch.aminmax(maps))
+            lo, hi = (finite(float(v)) or 0.0 for v in torch.aminmax(maps))
             meta = {
                 "index": layer.index,
                 "name": layer.name,
@@ -366,7 +361,7 @@ class CNNLab(Lab):
         return result
 
     def _maps_frame(self) -> BinaryFrame:
-        s = self._session
+        s = self._run
         image, outputs, probs = s.probe()
         layers = self._map_layers(outputs)
         index = s.probe_index
@@ -376,7 +371,7 @@ class CNNLab(Lab):
             "index": index,
             "label": int(s.y_val[index]) if index is not None else None,
             "pred": int(probs.argmax()),
-            "confidence": _finite(float(probs.max())),
+            "confidence": finite(float(probs.max())),
             "classes": s.classes,
             "layers": [m for m, _ in layers],
         }
@@ -392,14 +387,14 @@ class CNNLab(Lab):
             "epoch": round(ev.epoch, 3),
             "loss": ev.loss,
             "accuracy": ev.accuracy,
-            "classes": self._session.classes,
+            "classes": self._run.classes,
             "confusion": ev.confusion.tolist(),
             "per_class_accuracy": ev.per_class_accuracy,
             "counts": ev.counts.tolist(),
         }
 
     def _gallery_frame(self) -> BinaryFrame:
-        s = self._session
+        s = self._run
         g = s.misclassified(self.limits.gallery_size)
         meta = {
             "step": s.steps,
@@ -413,7 +408,7 @@ class CNNLab(Lab):
         return BinaryFrame("cnn.gallery", meta, {"images": g["images"]})
 
     def _hardest_frame(self) -> BinaryFrame | None:
-        s = self._session
+        s = self._run
         h = s.hardest(self.limits.gallery_size)
         if h is None:
             return None
@@ -430,7 +425,7 @@ class CNNLab(Lab):
 
     # ---- REST work (runs on the worker thread through session.call) -------------------------
     def predict(self, image: Image.Image | None, sample: str | None) -> dict:
-        s = self._session
+        s = self._run
         grey = s.input_shape[0] == 1
         if image is not None:
             array = to_array(image, max_side=1024, grey=grey)
@@ -453,27 +448,22 @@ class CNNLab(Lab):
         ).model_dump()
 
     def export_model(self) -> tuple[bytes, str]:
-        s = self._session
+        s = self._run
         return s.checkpoint(), f"cnn-{s.dataset.name}-step{s.steps}.safetensors"
 
     def load_model(self, data: bytes) -> dict:
         try:
             config, extra, tensors = from_bytes(data, self.name)
-            session = self._build(self._validate(config))
-            session.load_checkpoint(tensors, extra)
+            run = self._build(self._validate(config))
+            run.load_checkpoint(tensors, extra)
         except CheckpointError as exc:
             raise LabError(str(exc)) from None
-        self._install(session)
+        self._install(run)
         return self._configured()
 
 
 def _counts(labels: torch.Tensor, k: int) -> list[int]:
     return torch.bincount(labels.cpu(), minlength=k).tolist()
-
-
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: a diverged model's numbers go out as null."""
-    return value if math.isfinite(value) else None
 
 
 def _rounded(values: np.ndarray) -> list[float]:

@@ -7,7 +7,6 @@ paces play mode and packs the results into messages.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from app.frames import BinaryFrame
 from app.labs.base import Lab, LabError, Message, deep_merge, validate
 from app.schemas.descent import LabConfig, StartMessage, SurfaceMessage
 from ml_core.surfaces import OPTIMIZERS, OptimizerConfig, Run, get_surface, grid, minima
+from ml_core.training import finite
 
 # Learning rates and step budgets that show each surface's lesson (Rosenbrock needs tiny steps:
 # its walls curve ~1700 times more steeply than its floor). A configure that names a surface gets
@@ -49,10 +49,6 @@ def _preset(surface: str) -> dict:
         "max_steps": preset["max_steps"],
         "optimizers": {kind: {"lr": lr} for kind, lr in preset["lr"].items()},
     }
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 class DescentLab(Lab):
@@ -191,9 +187,9 @@ class DescentLab(Lab):
             verdict = run.verdict
             runs[kind] = {
                 "steps": run.steps,
-                "loss": _finite(run.loss),
-                "grad_norm": _finite(run.grad_norm),
-                "point": [_finite(v) for v in run.point],
+                "loss": finite(run.loss),
+                "grad_norm": finite(run.grad_norm),
+                "point": [finite(v) for v in run.point],
                 "done": run.done,
                 "ending": verdict.ending.value if verdict else None,
                 "text": verdict.text if verdict else None,

@@ -1,6 +1,6 @@
 """The MLP playground: pick or draw 2-D data, build a small network, watch it learn live.
 
-The lab wraps one ``ml_core.mlp_session.MLPSession`` (no I/O) and turns it into the messages of
+The lab wraps one ``ml_core.mlp_run.MLPRun`` (no I/O) and turns it into the messages of
 docs/protocol-mlp.md: ``configured`` (full config, data split, model size, hints), ``metrics``
 and binary ``mlp`` frames with the output map, every unit's map (uint8) and the weights.
 """
@@ -15,20 +15,19 @@ import torch
 from app.frames import BinaryFrame, to_uint8
 from app.labs.base import Diverged, Lab, LabError, Message, validate
 from app.schemas.mlp import LabConfig, PointsMessage, SetMessage
-from ml_core import mlp_session
 from ml_core.datasets2d import DataConfig
 from ml_core.device import describe
 from ml_core.features import LABELS
 from ml_core.mlp import MLPConfig, TrainConfig
-from ml_core.mlp_session import MLPSession, SessionConfig
+from ml_core.mlp_run import MLPRun, RunConfig
 
 
-def notes(config: LabConfig, session: MLPSession) -> list[str]:
+def notes(config: LabConfig, run: MLPRun) -> list[str]:
     """Plain-language hints about this setup, shown beside the controls."""
     model, training, out = config.model, config.training, []
     nonlinear = [LABELS[f] for f in model.features if f not in ("x1", "x2")]
     linear_net = not model.hidden or model.activation == "linear"
-    if session.n_train == 0 or len(np.unique(session.train_y)) < 2:
+    if run.n_train == 0 or len(np.unique(run.train_y)) < 2:
         out.append("Draw points of at least two classes (click on the plot) to train.")
     if linear_net:
         why = (
@@ -68,15 +67,15 @@ def notes(config: LabConfig, session: MLPSession) -> list[str]:
         )
     if training.batch_size == 1:
         out.append("Batch size 1 is pure stochastic gradient descent: cheap, noisy steps.")
-    elif session.n_train and training.batch_size >= session.n_train:
+    elif run.n_train and training.batch_size >= run.n_train:
         out.append(
             "The batch holds every training point: this is plain (full-batch) gradient descent."
         )
-    if session.n_val == 0 and session.n_train:
+    if run.n_val == 0 and run.n_train:
         out.append("No validation set: you cannot see overfitting. Hold some points out.")
-    if session.engine == "reference":
+    if run.engine == "reference":
         out.append(
-            f"Trained on the plain PyTorch path ({session.fast_reason}); the fast path "
+            f"Trained on the plain PyTorch path ({run.fast_reason}); the fast path "
             "covers networks without dropout, batch norm or RReLU."
         )
     return out
@@ -97,7 +96,7 @@ class MLPLab(Lab):
         super().__init__(settings, device)
         self.config = LabConfig()
         self.points: list = []  # the user's drawing, kept while the network settings change
-        self.session: MLPSession | None = None
+        self.run: MLPRun | None = None
         self._frame_started = 0.0
 
     # ---- configuration ---------------------------------------------------------------------
@@ -108,13 +107,13 @@ class MLPLab(Lab):
 
     def _build(self, cfg: LabConfig) -> dict:
         d, m, t = cfg.dataset, cfg.model, cfg.training
-        config = SessionConfig(
+        config = RunConfig(
             DataConfig(d.name, d.samples, d.noise, d.val_fraction, d.classes, d.seed),
             MLPConfig(tuple(m.hidden), m.activation, tuple(m.features), m.dropout, m.batch_norm),
             TrainConfig(t.optimizer, t.learning_rate, t.batch_size, t.loss, t.weight_decay),
         )
         try:
-            session = MLPSession(
+            run = MLPRun(
                 config,
                 self.device,
                 points=self.points if d.name == "custom" else None,
@@ -123,17 +122,17 @@ class MLPLab(Lab):
             )
         except ValueError as exc:
             raise LabError(str(exc)) from None
-        data = session.config.data  # custom data: the classes come from the points
+        data = run.config.data  # custom data: the classes come from the points
         dataset = cfg.dataset.model_copy(update={"classes": data.classes})
         self.config = cfg.model_copy(update={"dataset": dataset})
-        self.session = session
+        self.run = run
         return self._configured()
 
     def configure(self, config: dict) -> dict:
         return self._build(self._validate(config))
 
     def _configured(self) -> dict:
-        s = self.session
+        s = self.run
         return {
             "type": "configured",
             "lab": self.name,
@@ -167,7 +166,7 @@ class MLPLab(Lab):
             change = request.training.model_dump(exclude_none=True)
             training = self.config.training.model_copy(update=change)
             self.config = self.config.model_copy(update={"training": training})
-            self.session.set_training(training.learning_rate, training.weight_decay)
+            self.run.set_training(training.learning_rate, training.weight_decay)
             return [{"type": "updated", "config": self.config.model_dump(mode="json")}]
         return super().handle(message)
 
@@ -175,19 +174,19 @@ class MLPLab(Lab):
     def _guard(self, run, *args) -> None:
         try:
             run(*args)
-        except mlp_session.Diverged:
-            self.session.reset()  # NaN weights draw nothing useful: back to the seed's start
-            raise Diverged() from None
+        except Diverged:
+            self.run.reset()  # NaN weights draw nothing useful: back to the seed's start
+            raise
 
     def reset(self) -> None:
-        self.session.reset()
+        self.run.reset()
 
     def step(self, steps: int) -> None:
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
-        if self.session.n_train == 0:
+        if self.run.n_train == 0:
             raise LabError("no training points yet: draw some or pick a dataset")
-        self._guard(self.session.step, steps)
+        self._guard(self.run.step, steps)
 
     def train(self, budget_s: float) -> None:
         """Play: train until the next frame is due (a frame every ``budget_s``), so the time the
@@ -199,15 +198,15 @@ class MLPLab(Lab):
             slice_s = max(budget_s - since_frame + 0.0005, budget_s / 8)
         else:
             slice_s = budget_s / 8
-        self._guard(self.session.train_for, slice_s)
+        self._guard(self.run.train_for, slice_s)
 
     def finished(self) -> bool:
-        return self.session is None or self.session.n_train == 0
+        return self.run is None or self.run.n_train == 0
 
     # ---- what the page draws ---------------------------------------------------------------
     def metrics(self) -> dict | None:
         self._frame_started = time.perf_counter()  # the runner asks for metrics, then the frame
-        s = self.session
+        s = self.run
         rate = s.epochs_per_s
         return {
             "type": "metrics",
@@ -216,7 +215,7 @@ class MLPLab(Lab):
         }
 
     def frame(self) -> list[Message]:
-        s = self.session
+        s = self.run
         snap = s.snapshot()
         scale = np.abs(snap.neurons).max(axis=(1, 2))  # (N,) each unit's max |value|
         safe = np.where(scale > 0, scale, 1.0)[:, None, None]

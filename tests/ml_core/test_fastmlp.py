@@ -16,9 +16,9 @@ from ml_core.mlp import (
     TrainConfig,
     build_mlp,
     loss_fn,
-    make_optimizer,
 )
-from ml_core.mlp_session import MLPSession, SessionConfig
+from ml_core.mlp_run import MLPRun, RunConfig
+from ml_core.training import make_optimizer
 
 FAST_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu")
 TOL = {"rtol": 1e-4, "atol": 2e-6}
@@ -129,8 +129,8 @@ def test_random_or_batch_statistics_configs_are_left_to_the_reference(config, re
     ids=["circle", "spiral", "moons"],
 )
 def test_whole_runs_match_between_the_two_paths(data, model, training):
-    config = SessionConfig(data, model, training)
-    fast, reference = MLPSession(config, fast=True), MLPSession(config, fast=False)
+    config = RunConfig(data, model, training)
+    fast, reference = MLPRun(config, fast=True), MLPRun(config, fast=False)
     assert (fast.engine, reference.engine) == ("fast", "reference")
     steps = 3 * fast.steps_per_epoch
     fast.step(steps)
@@ -150,8 +150,8 @@ def test_whole_runs_match_between_the_two_paths(data, model, training):
 )
 def test_numpy_evaluation_equals_the_module_in_eval_mode(model):
     """Metrics and pictures on the CPU come from eval_forward: it must be the module's eval."""
-    config = SessionConfig(DataConfig("spiral", classes=3, samples=120), model, TrainConfig("adam"))
-    s = MLPSession(config, fast=False)
+    config = RunConfig(DataConfig("spiral", classes=3, samples=120), model, TrainConfig("adam"))
+    s = MLPRun(config, fast=False)
     s.step(40)  # moved weights, batch-norm running statistics, PReLU slopes
     s.model.eval()
     with torch.no_grad():

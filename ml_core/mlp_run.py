@@ -1,6 +1,6 @@
 """One MLP playground training run, with no I/O: configure, step, play by time, metrics, pictures.
 
-The session owns the data (features of the train / validation points and of the picture
+The run owns the data (features of the train / validation points and of the picture
 grids), the reference ``MLP`` on the chosen device and, when the network allows it, the
 numpy fast path (``ml_core.fastmlp``) that does the training steps. With the fast path the
 module is only a mirror: parameters are copied into it before metrics and snapshots, which
@@ -8,7 +8,7 @@ both run as one batched no-grad forward on the device.
 
 Units: a *step* is one optimizer update on one mini-batch; an *epoch* is one pass over the
 shuffled training points (the last batch may be smaller). Everything random comes from the
-config's seed, so two sessions with the same config produce the same numbers.
+config's seed, so two runs with the same config produce the same numbers.
 """
 
 from __future__ import annotations
@@ -36,19 +36,14 @@ from ml_core.mlp import (
     build_mlp,
     count_parameters,
     loss_fn,
-    make_optimizer,
     predictions,
     probabilities,
-    set_hyperparameters,
 )
-
-
-class Diverged(ArithmeticError):
-    """Training produced NaN or infinite values (usually: the learning rate is too high)."""
+from ml_core.training import Diverged, make_optimizer, set_hyperparameters
 
 
 @dataclass(frozen=True)
-class SessionConfig:
+class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: MLPConfig = field(default_factory=MLPConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
@@ -74,12 +69,12 @@ def plane_grid(size: int) -> torch.Tensor:
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
 
 
-class MLPSession:
+class MLPRun:
     """A configured network, its data and its training state."""
 
     def __init__(
         self,
-        config: SessionConfig,
+        config: RunConfig,
         device: torch.device | str = "cpu",
         points=None,
         grid: int = 64,
@@ -214,7 +209,7 @@ class MLPSession:
                 self._advance()
             finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
         if not finite:
-            raise Diverged("diverged — lower the learning rate")
+            raise Diverged()
         return steps
 
     def _advance(self) -> None:

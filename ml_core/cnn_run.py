@@ -1,6 +1,6 @@
 """One CNN training run: split, pitfalls, training in slices, evaluation and what to look at.
 
-``CNNSession`` does no I/O and knows nothing of the web: the lab (app/labs/cnn.py) calls
+``CNNRun`` does no I/O and knows nothing of the web: the lab (app/labs/cnn.py) calls
 ``train_for``/``train_steps`` in slices and reads metrics, evaluations, kernels, feature maps and
 galleries from it. Images stay uint8 (N, C, H, W) on the device; each batch is scaled to [0, 1],
 augmented, then standardised with the training split's per-channel mean and std. Per-step values
@@ -21,10 +21,12 @@ from ml_core.checkpoint import CheckpointError, check_weights, load_weights, to_
 from ml_core.cnn import PRESETS, Architecture, LayerInfo, build_model, feature_maps, infer_shapes
 from ml_core.image_datasets import ImageDataset
 from ml_core.pitfalls import AugmentConfig, augment, class_weights, flip_labels, imbalance
+from ml_core.training import OPTIMIZERS as ALL_OPTIMIZERS
+from ml_core.training import Diverged, finite, make_optimizer
 
 STANDARDISED_CACHE_BYTES = 256 * 2**20  # most memory for the standardised training split
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+OPTIMIZERS = tuple(ALL_OPTIMIZERS)
 
 
 @dataclass
@@ -64,10 +66,6 @@ class CNNConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class TrainingDiverged(ArithmeticError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -115,7 +113,7 @@ def split_indices(
     return train, val, test
 
 
-class CNNSession:
+class CNNRun:
     def __init__(
         self,
         config: CNNConfig,
@@ -194,18 +192,8 @@ class CNNSession:
         self.history: list[dict] = []
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        params, lr, wd = (
-            self.model.parameters(),
-            self.config.learning_rate,
-            self.config.weight_decay,
-        )
-        return {
-            "sgd": lambda: torch.optim.SGD(params, lr, weight_decay=wd),
-            "momentum": lambda: torch.optim.SGD(params, lr, momentum=0.9, weight_decay=wd),
-            "adam": lambda: torch.optim.Adam(params, lr, weight_decay=wd),
-            "adamw": lambda: torch.optim.AdamW(params, lr, weight_decay=wd),
-            "rmsprop": lambda: torch.optim.RMSprop(params, lr, weight_decay=wd),
-        }[self.config.optimizer]()
+        c = self.config
+        return make_optimizer(c.optimizer, self.model.parameters(), c.learning_rate, c.weight_decay)
 
     @property
     def epoch(self) -> float:
@@ -271,7 +259,7 @@ class CNNSession:
 
     def _check_finite(self) -> None:
         if not torch.isfinite(self._loss_sum):
-            raise TrainingDiverged("the loss is no longer a number: training diverged")
+            raise Diverged()
 
     def train_for(self, budget_s: float) -> None:
         """Train for about ``budget_s`` seconds (play mode). Validate at epoch ends and at least
@@ -310,7 +298,7 @@ class CNNSession:
         self.model.train()
         k = len(self.classes)
         p = torch.cat(probs) if probs else torch.zeros(0, k, device=self.device)
-        loss = _finite(F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()) if len(y) else None
+        loss = finite(F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()) if len(y) else None
         confusion = torch.bincount(y * k + p.argmax(1), minlength=k * k).reshape(k, k)
         accuracy = float(confusion.trace() / max(len(y), 1))
         return Evaluation(
@@ -350,7 +338,7 @@ class CNNSession:
         """Mean training loss and accuracy since the last read (the last values if none)."""
         n = self._count
         if n > 0:
-            self.last_train = (_finite(self._loss_sum.item() / n), self._correct.item() / n)
+            self.last_train = (finite(self._loss_sum.item() / n), self._correct.item() / n)
             if consume:
                 self._loss_sum.zero_()
                 self._correct.zero_()
@@ -499,6 +487,3 @@ class CNNSession:
         self._standardised = None
         self.evaluate_val()
 
-
-def _finite(value: float) -> float | None:
-    return value if np.isfinite(value) else None

@@ -1,4 +1,4 @@
-"""ml_core.cnn_session: splits, pitfalls on the training split, learning, evaluation, inspection."""
+"""ml_core.cnn_run: splits, pitfalls on the training split, learning, evaluation, inspection."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import torch.nn.functional as F
 
 from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import Architecture, ConvBlock, FCLayer
-from ml_core.cnn_session import CNNConfig, CNNSession, Imbalance, TrainingDiverged, split_indices
+from ml_core.cnn_run import CNNConfig, CNNRun, Imbalance, split_indices
 from ml_core.image_datasets import LoadOptions, load, prepare_image
 from ml_core.pitfalls import class_weights
+from ml_core.training import Diverged
 
 CPU = torch.device("cpu")
 
@@ -25,7 +26,7 @@ def digits():
 def trained(digits):
     """The default net after 8 epochs on digits (shared: training is the slow part)."""
     torch.manual_seed(0)
-    session = CNNSession(CNNConfig(), digits, CPU)
+    session = CNNRun(CNNConfig(), digits, CPU)
     session.train_steps(7 * 20)  # 1259 training images / 64 per batch = 20 steps an epoch
     session.read_train_metrics()  # what follows averages the last epoch only
     session.train_steps(20)
@@ -83,8 +84,8 @@ def test_misclassified_gallery_holds_only_mistakes_most_confident_first(trained)
 
 def test_pitfalls_change_the_training_split_only(digits):
     config = tiny_config(imbalance=Imbalance([3], 0.1), label_noise=0.25, weighted_loss=True)
-    session = CNNSession(config, digits, CPU)
-    clean = CNNSession(tiny_config(), digits, CPU)
+    session = CNNRun(config, digits, CPU)
+    clean = CNNRun(tiny_config(), digits, CPU)
     counts = session.train_counts()
     assert np.array_equal(session.val_ids, clean.val_ids)  # validation untouched
     true_train = digits.labels[session.train_ids]
@@ -97,7 +98,7 @@ def test_pitfalls_change_the_training_split_only(digits):
 
 
 def test_mislabeled_images_rise_to_the_top_of_the_loss_list_and_can_be_dropped(digits):
-    session = CNNSession(CNNConfig(label_noise=0.1, seed=1), digits, CPU)
+    session = CNNRun(CNNConfig(label_noise=0.1, seed=1), digits, CPU)
     session.train_steps(12 * 18)
     hardest = session.hardest(24)
     assert np.all(np.diff(hardest["losses"]) <= 0)
@@ -146,7 +147,7 @@ def test_a_photo_of_a_digit_is_prepared_like_the_training_images(trained, digits
 
 
 def test_same_seed_same_run_and_reset_restarts(digits):
-    a, b = (CNNSession(tiny_config(), digits, CPU) for _ in range(2))
+    a, b = (CNNRun(tiny_config(), digits, CPU) for _ in range(2))
     a.train_steps(5)
     b.train_steps(5)
     for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
@@ -158,7 +159,7 @@ def test_same_seed_same_run_and_reset_restarts(digits):
 def test_augment_preview_returns_pairs(digits):
     from ml_core.pitfalls import AugmentConfig
 
-    session = CNNSession(tiny_config(augment=AugmentConfig(flip=True)), digits, CPU)
+    session = CNNRun(tiny_config(augment=AugmentConfig(flip=True)), digits, CPU)
     original, augmented, labels = session.augment_preview(16)
     assert original.shape == augmented.shape == (16, 16, 16, 1) and len(labels) == 16
     flipped = [np.array_equal(a, o[:, ::-1]) for a, o in zip(augmented, original, strict=True)]
@@ -167,8 +168,8 @@ def test_augment_preview_returns_pairs(digits):
 
 
 def test_a_huge_learning_rate_diverges_loudly(digits):
-    session = CNNSession(tiny_config(False, optimizer="sgd", learning_rate=1e6), digits, CPU)
-    with pytest.raises(TrainingDiverged):
+    session = CNNRun(tiny_config(False, optimizer="sgd", learning_rate=1e6), digits, CPU)
+    with pytest.raises(Diverged):
         session.train_steps(30)
 
 
@@ -176,7 +177,7 @@ def test_a_saved_model_loads_back_to_the_same_predictions(trained, digits):
     data = trained.checkpoint()
     config, extra, tensors = from_bytes(data, "cnn")
     assert config == trained.config.to_dict() and extra["classes"] == trained.classes
-    fresh = CNNSession(CNNConfig.from_dict(config), digits, CPU)
+    fresh = CNNRun(CNNConfig.from_dict(config), digits, CPU)
     assert fresh.evaluate("val").accuracy < 0.5  # untrained
     fresh.load_checkpoint(tensors, extra)
     np.testing.assert_allclose(
@@ -186,7 +187,7 @@ def test_a_saved_model_loads_back_to_the_same_predictions(trained, digits):
 
 def test_model_files_that_do_not_fit_are_refused(trained, digits):
     config, extra, tensors = from_bytes(trained.checkpoint(), "cnn")
-    other = CNNSession(tiny_config(), digits, CPU)
+    other = CNNRun(tiny_config(), digits, CPU)
     with pytest.raises(CheckpointError, match=r"conv1.weight has shape \(16, 1, 3, 3\) but"):
         other.load_checkpoint(tensors, extra)
     fewer = {k: v for k, v in tensors.items() if not k.startswith("fc1")}
