@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32")
 
@@ -74,16 +75,29 @@ def decode(message: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     return header, arrays
 
 
-def to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Quantise values in [lo, hi] to uint8 0..255 (clipped); NaN becomes 0."""
-    scaled = (np.nan_to_num(np.asarray(values, dtype=np.float32), nan=lo) - lo) / max(hi - lo, 1e-12)
-    return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
+def quantise(values, lo=0.0, hi=1.0) -> np.ndarray:
+    """Values in [lo, hi] -> uint8 0..255, clipped; NaN becomes 0. The one quantiser.
+
+    ``values`` is a numpy array or a torch tensor (scaled on its device; only the bytes are
+    copied to the CPU). ``lo`` and ``hi`` are numbers, or for numpy arrays that broadcast against
+    ``values`` (one range per unit, say). Signed values use ``lo=-s, hi=s``: 0 lands on 128.
+    """
+    if isinstance(values, torch.Tensor):
+        span = max(float(hi) - float(lo), 1e-12)
+        q = ((values.detach().float() - float(lo)) * (255.0 / span)).round_().clamp_(0, 255)
+        return torch.nan_to_num(q, nan=0.0).to(torch.uint8).cpu().numpy()
+    values = np.asarray(values, dtype=np.float32)
+    lo = np.asarray(lo, dtype=np.float32)
+    span = np.maximum(np.asarray(hi, dtype=np.float32) - lo, 1e-12)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.clip(np.rint((values - lo) * (255.0 / span)), 0, 255)
+    return np.nan_to_num(q, nan=0.0).astype(np.uint8)
 
 
-def to_uint8_signed(values: np.ndarray, scale: float | None = None) -> np.ndarray:
-    """Quantise signed values so 128 is 0 and 0/255 are -scale/+scale (default: max |value|)."""
-    values = np.nan_to_num(np.asarray(values, dtype=np.float32))
-    if scale is None:
-        scale = float(np.abs(values).max()) if values.size else 0.0
-    scale = scale or 1.0
-    return np.clip(np.rint(values / scale * 127.5 + 127.5), 0, 255).astype(np.uint8)
+def absmax(values, axis=None):
+    """The largest finite |value| (per ``axis``, dims kept), with 0 replaced by 1: a scale for
+    ``quantise(values, -s, s)`` that never divides by zero, even after a divergence."""
+    values = np.asarray(values, dtype=np.float32)
+    finite = np.where(np.isfinite(values), np.abs(values), 0.0)
+    scale = finite.max(axis=axis, keepdims=axis is not None, initial=0.0)
+    return np.where(scale > 0, scale, 1.0)

@@ -8,12 +8,13 @@ import logging
 from contextlib import asynccontextmanager
 
 import torch
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.staticfiles import StaticFiles
 
 from app import pages, ws
 from app.config import Settings
-from app.labs import discover
+from app.labs import LABS, ROUTERS, by_name
+from app.labs.base import Lab, describe_lab
 from app.sessions import SessionManager
 from app.uploads import MULTIPART_OVERHEAD, BodyLimit
 from ml_core.device import describe, pick_device
@@ -21,11 +22,10 @@ from ml_core.device import describe, pick_device
 log = logging.getLogger("torchplay")
 
 
-def create_app(settings: Settings | None = None, extra_labs: dict | None = None) -> FastAPI:
-    """Build the app. ``extra_labs`` (name -> Lab class) adds labs beyond app/labs (tests use it)."""
+def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ...] = ()) -> FastAPI:
+    """Build the app. ``extra_labs`` adds labs beyond app.labs.LABS (tests use it)."""
     settings = settings or Settings()
-    labs, routers = discover()
-    labs.update(extra_labs or {})
+    labs = by_name(LABS + tuple(extra_labs))
     device = pick_device(settings.device)
 
     @asynccontextmanager
@@ -59,7 +59,20 @@ def create_app(settings: Settings | None = None, extra_labs: dict | None = None)
             "sessions": len(request.app.state.sessions.sessions),
         }
 
-    for router in routers:
+    @app.get("/api/labs")
+    async def lab_list() -> list[dict]:
+        """Every lab: its name (the ``lab`` of /ws), title and what it teaches."""
+        return [{"name": c.name, "title": c.title, "summary": c.summary} for c in labs.values()]
+
+    @app.get("/api/labs/{lab}")
+    async def lab_info(lab: str) -> dict:
+        """One lab's limits, default config, config schema and client message types."""
+        lab_cls = labs.get(lab)
+        if lab_cls is None:
+            raise HTTPException(404, f"no lab {lab[:64]!r}; labs: {', '.join(labs)}")
+        return describe_lab(lab_cls, settings)
+
+    for router in ROUTERS:
         app.include_router(router, prefix="/api")
     app.include_router(ws.router)
     app.include_router(pages.router)

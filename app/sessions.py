@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import json
 import logging
 import queue
 import re
@@ -18,14 +19,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from fastapi import HTTPException, Request
 
 from app.config import Settings
-from app.labs.base import Diverged, Lab, LabError, Message, validate
-from app.schemas.common import Configure, Step
+from app.frames import BinaryFrame
+from app.labs.base import Diverged, Lab, LabError, Message
+from app.schemas.common import (
+    Configure,
+    Configured,
+    Error,
+    Hello,
+    Pause,
+    Play,
+    Reset,
+    ServerMessage,
+    State,
+    Step,
+)
 from ml_core.device import describe
 
 log = logging.getLogger("torchplay.sessions")
@@ -39,6 +53,34 @@ class SessionError(RuntimeError):
     """A session cannot be opened (bad id, unknown lab, server full)."""
 
 
+@dataclass
+class Call:
+    """Run ``fn(lab, *args)`` on the worker and deliver its result to ``future`` (REST)."""
+
+    fn: Callable[..., Any]
+    args: tuple
+    future: concurrent.futures.Future
+
+
+@dataclass
+class Resync:
+    """A socket (re)attached: send hello, the current configuration and state."""
+
+    resumed: bool
+
+
+Outgoing = str | bytes  # an encoded websocket message: JSON text or a binary frame
+
+
+def encode(message: Message) -> Outgoing:
+    """A lab's message as it goes on the wire (built on the worker, sent as is by the loop)."""
+    if isinstance(message, BinaryFrame):
+        return message.encode()
+    if isinstance(message, dict):  # TRANSITIONAL: labs move to typed messages
+        return json.dumps(message, separators=(",", ":"), allow_nan=False)
+    return message.model_dump_json()
+
+
 class Session:
     """One lab instance, its worker thread and its outgoing mailboxes."""
 
@@ -47,8 +89,11 @@ class Session:
         self.lab_name = lab_cls.name
         self.settings = settings
         self.device = device
+        # Client messages (bounded: a flood is refused) and the server's own requests (REST
+        # calls, resyncs: never refused, they come one per request or connection).
         self.commands: queue.Queue = queue.Queue(maxsize=settings.command_queue)
-        self.replies: collections.deque[Message] = collections.deque(maxlen=REPLY_LIMIT)
+        self.control: collections.deque[Call | Resync] = collections.deque()
+        self.replies: collections.deque[Outgoing] = collections.deque(maxlen=REPLY_LIMIT)
         self.playing = False
         self.state = "paused"
         self.last_seen = time.monotonic()
@@ -56,8 +101,8 @@ class Session:
         self.websocket: Any = None
         self._lab_cls = lab_cls
         self._lab: Lab | None = None
-        self._configured: dict | None = None
-        self._frame: list[Message] | None = None
+        self._configured: ServerMessage | None = None
+        self._frame: list[Outgoing] | None = None
         self._frame_lock = threading.Lock()
         self._last_frame = 0.0
         self.frames_built = 0  # for tests and benchmarks: frames made (not skipped) so far
@@ -72,12 +117,19 @@ class Session:
         self._notify = notify
         self.connected = True
         self.last_seen = time.monotonic()
-        self.submit({"type": "_resync", "resumed": resumed})
+        self._control(Resync(resumed))
 
     def detach(self) -> None:
         self._notify = None
         self.connected = False
         self.last_seen = time.monotonic()
+
+    def _control(self, item: Call | Resync) -> None:
+        self.control.append(item)
+        try:
+            self.commands.put_nowait(None)  # wake the worker if it waits for a command
+        except queue.Full:
+            pass  # it is busy with commands and looks at the control queue before each one
 
     def submit(self, message: dict) -> None:
         """Queue a client message for the worker; raises LabError when the queue is full."""
@@ -90,16 +142,13 @@ class Session:
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(lab, *args)`` on the worker thread and await its result (for REST handlers)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
-        try:
-            self.commands.put_nowait({"type": "_call", "fn": fn, "args": args, "future": future})
-        except queue.Full:
-            raise LabError("the session is busy; try again in a moment") from None
+        self._control(Call(fn, args, future))
         self.last_seen = time.monotonic()
         return await asyncio.wrap_future(future)
 
-    def take_outgoing(self) -> list[Message]:
+    def take_outgoing(self) -> list[Outgoing]:
         """Everything ready to send now: queued replies first, then the newest frame."""
-        out: list[Message] = []
+        out: list[Outgoing] = []
         while self.replies:
             try:
                 out.append(self.replies.popleft())
@@ -124,17 +173,33 @@ class Session:
         if notify is not None:
             notify()
 
+    def _encode_all(self, messages: list[Message]) -> list[Outgoing]:
+        out = []
+        for message in messages:
+            try:
+                out.append(encode(message))
+            except (TypeError, ValueError):  # a bug: say so instead of dropping the socket
+                log.exception("session %s: unserialisable %s", self.id, type(message).__name__)
+                out.append(encode(Error(message="internal error: a message could not be sent")))
+        return out
+
     def _reply(self, *messages: Message) -> None:
         for message in messages:
-            if isinstance(message, dict) and message.get("type") == "configured":
+            if isinstance(message, Configured) or (
+                isinstance(message, dict) and message.get("type") == "configured"
+            ):
                 self._configured = message
-            self.replies.append(message)
+        self.replies.extend(self._encode_all(list(messages)))
         self._wake()
 
     def _set_state(self, state: str, message: str | None = None) -> None:
         self.state = state
         self.playing = state == "playing"
-        self._reply({"type": "state", "state": state, "message": message})
+        self._reply(State(state=state, message=message))
+
+    def _frame_due(self) -> float:
+        """Seconds until the next play-mode frame is due (0 when it is)."""
+        return max(0.0, self._last_frame + 1.0 / self.settings.fps - time.monotonic())
 
     def _make_frame(self, force: bool) -> None:
         """Build metrics + frame into the mailbox (throttled to fps unless forced)."""
@@ -146,13 +211,13 @@ class Session:
         if not force and (busy or now - self._last_frame < 1.0 / self.settings.fps):
             return
         messages: list[Message] = []
-        self._lab.streaming = not force
         metrics = self._lab.metrics()
         if metrics is not None:
             messages.append(metrics)
-        messages.extend(self._lab.frame())
+        messages.extend(self._lab.frame(streaming=not force))
+        encoded = self._encode_all(messages)
         with self._frame_lock:
-            self._frame = messages
+            self._frame = encoded
         # Schedule from when this frame was due, not when it was built, so scheduler and GIL
         # delays do not stretch every interval (a late frame does not make the next one late).
         interval = 1.0 / self.settings.fps
@@ -161,54 +226,56 @@ class Session:
         self.frames_built += 1
         self._wake()
 
-    def _hello(self, resumed: bool) -> dict:
-        section = getattr(self.settings, self.lab_name, None)
-        return {
-            "type": "hello",
-            "session": self.id,
-            "lab": self.lab_name,
-            "device": describe(self.device),
-            "resumed": resumed,
-            "limits": section.model_dump() if section is not None else {},
-        }
+    def _hello(self, resumed: bool) -> Hello:
+        return Hello(session=self.id, lab=self.lab_name, device=describe(self.device), resumed=resumed)
 
-    def _execute(self, message: dict) -> None:
-        kind = message["type"]
+    def _execute_control(self, item: Call | Resync) -> None:
         lab = self._lab
-        assert lab is not None
-        if kind == "_call":
-            future = message["future"]
+        if isinstance(item, Call):
+            if lab is None:
+                item.future.set_exception(LabError("the lab failed to start"))
+                return
             try:
-                future.set_result(message["fn"](lab, *message["args"]))
+                item.future.set_result(item.fn(lab, *item.args))
             except BaseException as exc:  # delivered to the awaiting handler
-                future.set_exception(exc)
+                item.future.set_exception(exc)
             self._make_frame(force=True)
             return
-        if kind == "_resync":
-            self._reply(self._hello(message["resumed"]), self._configured or lab.configure({}))
-            self._set_state(self.state)
-        elif kind == "configure":
-            request = validate(Configure, message, "configure: ")
-            if request.lab not in (None, self.lab_name):
-                raise LabError(f"this session runs lab {self.lab_name!r}, not {request.lab!r}")
-            self._reply(lab.configure(request.config))
+        if lab is None:
+            self._reply(Error(message="the lab failed to start"))
+            return
+        self._reply(self._hello(item.resumed), self._configured or self._lab_configure({}))
+        self._set_state(self.state)
+        self._make_frame(force=True)
+
+    def _lab_configure(self, config: dict) -> ServerMessage:
+        assert self._lab is not None
+        return self._lab.configure(self._lab_cls.configure_message(type="configure", config=config))
+
+    def _execute(self, data: dict) -> None:
+        lab = self._lab
+        assert lab is not None
+        message = self._lab_cls.parse(data)
+        if isinstance(message, Configure):
+            if message.lab not in (None, self.lab_name):
+                raise LabError(f"this session runs lab {self.lab_name!r}, not {message.lab!r}")
+            self._reply(lab.configure(message))
             self._set_state("paused")
-        elif kind == "play":
+        elif isinstance(message, Play):
             if self.state != "playing":
                 if lab.finished():
                     lab.reset()
                 self._set_state("playing")
-        elif kind == "pause":
+        elif isinstance(message, Pause):
             if self.state == "playing":
                 self._set_state("paused")
-        elif kind == "step":
-            request = validate(Step, message, "step: ")
+        elif isinstance(message, Step):
             if self.state in ("playing", "diverged", "finished"):
                 self._set_state("paused")
-            lab.step(request.steps)
+            lab.step(message.steps)
             if lab.finished():
                 self._set_state("finished")
-        elif kind == "reset":
+        elif isinstance(message, Reset):
             lab.reset()
             self._set_state("paused")
         else:
@@ -222,12 +289,12 @@ class Session:
             self._set_state("diverged", str(exc))
             self._make_frame(force=True)
         except LabError as exc:
-            self._reply({"type": "error", "message": str(exc)})
+            self._reply(Error(message=str(exc)))
         except Exception as exc:  # a bug: keep the session alive and say so
             log.exception("session %s: internal error", self.id)
             if self.state == "playing":
                 self._set_state("paused")
-            self._reply({"type": "error", "message": f"internal error: {type(exc).__name__}: {exc}"})
+            self._reply(Error(message=f"internal error: {type(exc).__name__}"))
 
     def _play_slice(self) -> None:
         lab = self._lab
@@ -235,7 +302,10 @@ class Session:
         if not self.connected and time.monotonic() - self.last_seen > self.settings.disconnect_pause_s:
             self._set_state("paused")  # nobody is watching: stop spending the CPU
             return
-        lab.train(min(1.0 / self.settings.fps, 0.05))
+        # Train until the next frame is due; when it is overdue (the last one still waits for a
+        # slow socket or a busy loop), train a short slice so the runner looks again soon.
+        interval = 1.0 / self.settings.fps
+        lab.train(min(max(self._frame_due(), interval / 8), 0.05))
         if lab.finished():
             self._set_state("finished")
             self._make_frame(force=True)
@@ -245,14 +315,17 @@ class Session:
     def _run(self) -> None:
         def start() -> None:
             self._lab = self._lab_cls(self.settings, self.device)
-            self._configured = self._lab.configure({})
+            self._configured = self._lab_configure({})
 
         self._guarded(start)
         if self._lab is None:
             log.error("session %s: lab %s failed to start", self.id, self.lab_name)
         while not self._closed:
+            while self.control:
+                item = self.control.popleft()
+                self._guarded(lambda i=item: self._execute_control(i))
             try:
-                if self.playing:
+                if self.playing or self.control:
                     message = self.commands.get_nowait()
                 else:
                     message = self.commands.get(timeout=1.0)
@@ -262,18 +335,18 @@ class Session:
                 break
             if message is not None:
                 if self._lab is None:
-                    if message.get("type") == "_call":
-                        message["future"].set_exception(LabError("the lab failed to start"))
-                    else:
-                        self._reply({"type": "error", "message": "the lab failed to start"})
+                    self._reply(Error(message="the lab failed to start"))
                     continue
                 self._guarded(lambda m=message: self._execute(m))
                 continue
-            if self.playing and self._lab is not None:
+            if self.playing and self._lab is not None and not self.control:
                 self._guarded(self._play_slice)
                 # Let other threads (the event loop sending this frame, other sessions) take the
                 # GIL now rather than at the next forced switch: tight numpy loops rarely drop it.
                 time.sleep(0)
+        for item in self.control:  # calls that came too late: say so rather than hang
+            if isinstance(item, Call):
+                item.future.set_exception(LabError("the session has closed: reload the page"))
         if self._lab is not None:
             try:
                 self._lab.close()

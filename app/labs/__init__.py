@@ -1,37 +1,33 @@
-"""Lab registry: every module in this package may define one Lab subclass and a REST ``router``.
+"""The labs, in the order of the course and of the navigation bar: the one list of them.
 
-Adding a lab needs no edit here: drop ``app/labs/<name>.py`` in and it is found.
+Adding a lab: write ``app/labs/<name>.py`` (a ``Lab`` subclass, optionally a REST ``router``),
+its template and page module, its settings section in ``app/config.py``, and add it here.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import logging
-import pkgutil
-
 from fastapi import APIRouter
 
+from app.labs import cnn_rest, convolution
 from app.labs.base import Lab
+from app.labs.cnn import CNNLab
+from app.labs.convolution import ConvolutionLab
+from app.labs.descent import DescentLab
+from app.labs.functions import FunctionsLab
+from app.labs.mlp import MLPLab
+from app.labs.perceptron import PerceptronLab
 
-log = logging.getLogger("torchplay.labs")
+LABS: tuple[type[Lab], ...] = (
+    MLPLab,
+    PerceptronLab,
+    DescentLab,
+    FunctionsLab,
+    ConvolutionLab,
+    CNNLab,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (convolution.router, cnn_rest.router)
 
 
-def discover() -> tuple[dict[str, type[Lab]], list[APIRouter]]:
-    labs: dict[str, type[Lab]] = {}
-    routers: list[APIRouter] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name == "base" or info.name.startswith("_"):
-            continue
-        try:
-            module = importlib.import_module(f"{__name__}.{info.name}")
-        except Exception:  # one broken lab must not take the others down; the log says why
-            log.exception("lab module %s failed to import; its page is disabled", info.name)
-            continue
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, Lab) and obj is not Lab and obj.name and obj.__module__ == module.__name__:
-                labs[obj.name] = obj
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            routers.append(router)
-    return labs, routers
+def by_name(labs: tuple[type[Lab], ...] = LABS) -> dict[str, type[Lab]]:
+    return {lab.name: lab for lab in labs}

@@ -17,9 +17,21 @@ import torch.nn.functional as F
 from PIL import Image
 
 from app.config import Settings
-from app.frames import BinaryFrame
+from app.frames import BinaryFrame, quantise
 from app.labs.base import Lab, LabError, Message, validate
-from app.schemas.cnn import Bare, CNNConfigModel, Drop, Inspect, Prediction, SelectImage
+from app.schemas.cnn import (
+    AugmentPreview,
+    CNNConfigModel,
+    Describe,
+    Drop,
+    Inspect,
+    Prediction,
+    Refresh,
+    Restore,
+    SelectImage,
+    Test,
+)
+from app.schemas.common import Configure
 from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import PRESETS, ArchitectureError, count_params, infer_shapes
 from ml_core.cnn_run import CNNConfig, CNNRun
@@ -37,20 +49,14 @@ from ml_core.training import finite
 
 SPATIAL = ("conv", "batchnorm", "activation", "pool")  # C x H x W ones are pictures
 PICTURE_SHARE = 0.02  # most CPU the streamed pictures may take, relative to training
-LAB_MESSAGES = (
-    "inspect",
-    "select_image",
-    "drop",
-    "restore",
-    "test",
-    "augment_preview",
-    "describe",
-    "refresh",
-)
 
 
 class CNNLab(Lab):
     name = "cnn"
+    config_model = CNNConfigModel
+    messages = (Inspect, SelectImage, Drop, Restore, Test, AugmentPreview, Describe, Refresh)
+    title = "CNN"
+    summary = "Train a CNN and see what it learns."
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
@@ -98,8 +104,8 @@ class CNNLab(Lab):
         except ArchitectureError as exc:
             raise LabError(str(exc)) from None
 
-    def configure(self, config: dict) -> dict:
-        self._install(self._build(self._validate(config)))
+    def configure(self, request: Configure) -> dict:
+        self._install(self._build(self._validate(request.config)))
         return self._configured()
 
     def _install(self, run: CNNRun) -> None:
@@ -181,48 +187,45 @@ class CNNLab(Lab):
         return reply
 
     # ---- messages ----------------------------------------------------------------------------
-    def handle(self, message: dict) -> list[Message]:
-        kind = message.get("type")
-        if kind not in LAB_MESSAGES:
-            raise LabError(
-                f"unknown message type {kind!r} for lab 'cnn'; known: {', '.join(LAB_MESSAGES)}"
-            )
-        model = {"inspect": Inspect, "select_image": SelectImage, "drop": Drop}.get(kind, Bare)
-        request = validate(model, message, f"{kind}: ")
+    def on_inspect(self, request: Inspect) -> list[Message]:
+        return [self._shapes(request.config)]
+
+    def on_select_image(self, request: SelectImage) -> list[Message]:
+        try:
+            self._run.select_val(request.index)
+        except ValueError as exc:
+            raise LabError(f"select_image: {exc}") from None
+        return [self._maps_frame()]
+
+    def on_drop(self, request: Drop) -> list[Message]:
+        try:
+            count = self._run.drop(request.ids)
+        except ValueError as exc:
+            raise LabError(f"drop: {exc}") from None
+        self._sent_eval, self._best_val = -1, None
+        return [self._dropped(count)]
+
+    def on_restore(self, request: Restore) -> list[Message]:
+        self._run.restore()
+        self._sent_eval, self._best_val = -1, None
+        return [self._dropped(0)]
+
+    def on_test(self, request: Test) -> list[Message]:
+        return [self._evaluation_message(self._run.evaluate("test"), "test_result")]
+
+    def on_augment_preview(self, request: AugmentPreview) -> list[Message]:
         s = self._run
-        if kind == "inspect":
-            return [self._shapes(request.config)]
-        if kind == "select_image":
-            try:
-                s.select_val(request.index)
-            except ValueError as exc:
-                raise LabError(f"select_image: {exc}") from None
-            return [self._maps_frame()]
-        if kind == "drop":
-            try:
-                count = s.drop(request.ids)
-            except ValueError as exc:
-                raise LabError(f"drop: {exc}") from None
-            self._sent_eval, self._best_val = -1, None
-            return [self._dropped(count)]
-        if kind == "restore":
-            s.restore()
-            self._sent_eval, self._best_val = -1, None
-            return [self._dropped(0)]
-        if kind == "test":
-            return [self._evaluation_message(s.evaluate("test"), "test_result")]
-        if kind == "augment_preview":
-            original, augmented, labels = s.augment_preview(16)
-            meta = {"labels": labels.tolist(), "augment": s.config.augment.to_dict()}
-            return [
-                BinaryFrame("cnn.augment", meta, {"original": original, "augmented": augmented})
-            ]
-        if kind == "describe":
-            return [self._configured()]
-        # refresh: everything a fresh page needs
-        out: list[Message] = [{"type": "history", "points": s.history}]
+        original, augmented, labels = s.augment_preview(16)
+        meta = {"labels": labels.tolist(), "augment": s.config.augment.to_dict()}
+        return [BinaryFrame("cnn.augment", meta, {"original": original, "augmented": augmented})]
+
+    def on_describe(self, request: Describe) -> list[Message]:
+        return [self._configured()]
+
+    def on_refresh(self, request: Refresh) -> list[Message]:
+        out: list[Message] = [{"type": "history", "points": self._run.history}]
         self._sent_eval = -1
-        out.extend(self.frame())
+        out.extend(self.frame(streaming=False))
         return out
 
     def _dropped(self, count: int) -> dict:
@@ -281,7 +284,7 @@ class CNNLab(Lab):
         }
 
     # ---- frames ------------------------------------------------------------------------------
-    def frame(self) -> list[Message]:
+    def frame(self, streaming: bool) -> list[Message]:
         """Kernels and maps; the evaluation and galleries after each new validation pass.
 
         While training, the pictures may cost at most PICTURE_SHARE of the worker's CPU time:
@@ -295,7 +298,7 @@ class CNNLab(Lab):
         out: list[Message] = []
         within_share = self._picture_cpu <= PICTURE_SHARE * self._train_cpu
         # Only play mode is throttled: after a step, a command or the last epoch, always draw.
-        if not self.streaming or s.finished() or s.steps == self._pictured_step or within_share:
+        if not streaming or s.finished() or s.steps == self._pictured_step or within_share:
             out += [self._kernels_frame(), self._maps_frame()]
             self._pictured_step = s.steps
             self.pictures_sent += 1
@@ -322,8 +325,8 @@ class CNNLab(Lab):
                 out_n = min(weights.shape[0], self.limits.max_kernels_out)
                 in_n = min(weights.shape[1], self.limits.max_kernels_in)
                 absmax = finite(float(weights.abs().max())) or 1.0  # NaN after divergence
-                shown = weights[:out_n, :in_n] * (127.5 / absmax) + 127.5  # 128 = zero weight
-                arrays[f"L{layer.index}"] = _to_uint8(shown)
+                # 128 = zero weight; 0 and 255 = ∓ the layer's largest |weight|
+                arrays[f"L{layer.index}"] = quantise(weights[:out_n, :in_n], -absmax, absmax)
                 layers.append(
                     {
                         "index": layer.index,
@@ -357,7 +360,7 @@ class CNNLab(Lab):
                 "min": lo,
                 "max": hi,
             }
-            result.append((meta, _to_uint8((maps - lo) * (255.0 / max(hi - lo, 1e-12)))))
+            result.append((meta, quantise(maps, lo, hi)))
         return result
 
     def _maps_frame(self) -> BinaryFrame:
@@ -468,12 +471,6 @@ def _counts(labels: torch.Tensor, k: int) -> list[int]:
 
 def _rounded(values: np.ndarray) -> list[float]:
     return np.round(np.nan_to_num(values, nan=0.0, posinf=1e30, neginf=-1e30), 4).tolist()
-
-
-def _to_uint8(values: torch.Tensor) -> np.ndarray:
-    """Values already scaled to 0..255 -> uint8 numpy (NaN -> 0, clipped)."""
-    scaled = torch.nan_to_num(values.detach().float(), nan=0.0).round_().clamp_(0, 255)
-    return scaled.to(torch.uint8).cpu().numpy()
 
 
 def _b64(array: np.ndarray) -> str:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from app.frames import BinaryFrame
 from app.labs.base import Lab, LabError, Message, validate
+from app.schemas.common import Configure
 from app.schemas.convolution import ConvolutionConfig, Upload
 from app.sessions import lookup_session
 from app.uploads import read_image
@@ -37,6 +38,9 @@ def _error_frame(kind: str, exc: ValueError) -> BinaryFrame:
 
 class ConvolutionLab(Lab):
     name = "convolution"
+    config_model = ConvolutionConfig
+    title = "Convolution"
+    summary = "Slide a kernel over an image; pooling."
 
     def __init__(self, settings, device) -> None:
         super().__init__(settings, device)
@@ -46,8 +50,10 @@ class ConvolutionLab(Lab):
         self._messages: list[Message] = []
 
     # ---- the Lab contract --------------------------------------------------------------------
-    def configure(self, config: dict) -> dict:
-        cfg = validate(ConvolutionConfig, config, "configure: ", context={"limits": self.limits})
+    def configure(self, request: Configure) -> dict:
+        cfg = validate(
+            ConvolutionConfig, request.config, "configure: ", context={"limits": self.limits}
+        )
         if cfg.sample == "upload" and self.upload is None:
             raise LabError("no uploaded image in this session: upload one, or pick a sample")
         self._messages = self._compute(cfg)
@@ -60,7 +66,7 @@ class ConvolutionLab(Lab):
     def finished(self) -> bool:
         return True
 
-    def frame(self) -> list[Message]:
+    def frame(self, streaming: bool) -> list[Message]:
         return list(self._messages)
 
     # ---- uploads (called on the worker thread through session.call) ---------------------------
@@ -73,7 +79,7 @@ class ConvolutionLab(Lab):
         image.thumbnail((self.limits.display_size,) * 2, Image.Resampling.LANCZOS)
         previous, self.upload = self.upload, image
         try:
-            self.configure({**self.config.model_dump(), "sample": "upload"})
+            self.configure(Configure(type="configure", config={**self.config.model_dump(), "sample": "upload"}))
         except LabError:
             self.upload = previous
             raise

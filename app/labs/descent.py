@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
 from app.config import Settings
 from app.frames import BinaryFrame
 from app.labs.base import Lab, LabError, Message, deep_merge, validate
+from app.schemas.common import Configure
 from app.schemas.descent import LabConfig, StartMessage, SurfaceMessage
 from ml_core.surfaces import OPTIMIZERS, OptimizerConfig, Run, get_surface, grid, minima
 from ml_core.training import finite
@@ -53,6 +53,10 @@ def _preset(surface: str) -> dict:
 
 class DescentLab(Lab):
     name = "descent"
+    config_model = LabConfig
+    messages = (StartMessage, SurfaceMessage)
+    title = "Gradient descent"
+    summary = "Race optimizers across loss surfaces."
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
@@ -63,9 +67,8 @@ class DescentLab(Lab):
         self._carry = 0.0  # fractional steps owed to play mode
 
     # ---- configuration -------------------------------------------------------------------
-    def configure(self, config: dict) -> dict:
-        if not isinstance(config, dict):
-            raise LabError("configure: config must be an object")
+    def configure(self, request: Configure) -> dict:
+        config = request.config
         surface = config.get("surface", "bowl")
         parsed = validate(LabConfig, deep_merge(_preset(str(surface)), config), "configure: ")
         if parsed.max_steps > self.limits.max_steps:
@@ -129,23 +132,16 @@ class DescentLab(Lab):
                                   seed=self.config.seed * len(OPTIMIZERS) + index)
 
     # ---- lab messages ----------------------------------------------------------------------
-    def handle(self, message: dict) -> list[Message]:
-        kind = message.get("type")
-        try:
-            if kind == "start":
-                request = StartMessage.model_validate(message)
-                start = (request.x, request.y)
-                self._check_start(self.surface, start)
-                self.start = start
-                self.config = self.config.model_copy(update={"start": start})
-                self.reset()
-                return [self.configured()]
-            if kind == "surface":
-                SurfaceMessage.model_validate(message)
-                return [self.surface_frame()]
-        except ValidationError as exc:
-            raise LabError.from_validation(exc, f"{kind}: ") from None
-        return super().handle(message)
+    def on_start(self, request: StartMessage) -> list[Message]:
+        start = (request.x, request.y)
+        self._check_start(self.surface, start)
+        self.start = start
+        self.config = self.config.model_copy(update={"start": start})
+        self.reset()
+        return [self.configured()]
+
+    def on_surface(self, request: SurfaceMessage) -> list[Message]:
+        return [self.surface_frame()]
 
     def surface_frame(self) -> BinaryFrame:
         """The heat map (uint8, row 0 = top = ymax) and what its 0..255 stand for."""
@@ -197,7 +193,7 @@ class DescentLab(Lab):
             }
         return {"type": "metrics", "lab": self.name, "runs": runs, "finished": self.finished()}
 
-    def frame(self) -> list[Message]:
+    def frame(self, streaming: bool) -> list[Message]:
         """Every run's trajectory as float32 (n, 2) in surface coordinates, thinned."""
         arrays: dict[str, np.ndarray] = {}
         for kind, run in self.runs.items():

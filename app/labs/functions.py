@@ -13,6 +13,7 @@ import torch
 from app.config import Settings
 from app.frames import BinaryFrame
 from app.labs.base import Lab, LabError, Message, deep_merge, validate
+from app.schemas.common import Configure
 from app.schemas.functions import LabConfig, UpdateMessage
 from ml_core.functions import (
     ActivationParams,
@@ -32,6 +33,10 @@ def _f32(values: np.ndarray) -> np.ndarray:
 
 class FunctionsLab(Lab):
     name = "functions"
+    config_model = LabConfig
+    messages = (UpdateMessage,)
+    title = "Activations & losses"
+    summary = "Activation functions, their gradients, and losses."
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
@@ -39,9 +44,9 @@ class FunctionsLab(Lab):
         # (config of the part, its computed result): recomputed only when the part changes.
         self._cache: dict[str, tuple[object, dict]] = {}
 
-    def configure(self, config: dict) -> dict:
+    def configure(self, request: Configure) -> dict:
         """Replace the whole configuration (missing parts take their defaults)."""
-        self._apply(config, base={})
+        self._apply(request.config, base={})
         return self.configured()
 
     def configured(self) -> dict:
@@ -71,10 +76,7 @@ class FunctionsLab(Lab):
             self.config = previous  # the session goes on as before
             raise
 
-    def handle(self, message: dict) -> list[Message]:
-        if message.get("type") != "update":
-            return super().handle(message)
-        request = validate(UpdateMessage, message, "update: ")
+    def on_update(self, request: UpdateMessage) -> list[Message]:
         self._apply(request.config, base=self.config.model_dump(mode="json"))
         return []
 
@@ -145,7 +147,7 @@ class FunctionsLab(Lab):
         }
         return {"meta": meta, "arrays": {"points": _f32(points.numpy())}}
 
-    def frame(self) -> list[Message]:
+    def frame(self, streaming: bool) -> list[Message]:
         parts = self._compute()
         meta = {name: part["meta"] for name, part in parts.items()}
         arrays = {k: v for part in parts.values() for k, v in part["arrays"].items()}

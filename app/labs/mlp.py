@@ -7,13 +7,12 @@ and binary ``mlp`` frames with the output map, every unit's map (uint8) and the 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
-from app.frames import BinaryFrame, to_uint8
+from app.frames import BinaryFrame, absmax, quantise
 from app.labs.base import Diverged, Lab, LabError, Message, validate
+from app.schemas.common import Configure
 from app.schemas.mlp import LabConfig, PointsMessage, SetMessage
 from ml_core.datasets2d import DataConfig
 from ml_core.device import describe
@@ -91,13 +90,16 @@ def _rows(xy: np.ndarray, labels: np.ndarray) -> list[list]:
 
 class MLPLab(Lab):
     name = "mlp"
+    config_model = LabConfig
+    messages = (PointsMessage, SetMessage)
+    title = "Playground"
+    summary = "Train a small network on 2-D data and watch every neuron."
 
     def __init__(self, settings, device: torch.device) -> None:
         super().__init__(settings, device)
         self.config = LabConfig()
         self.points: list = []  # the user's drawing, kept while the network settings change
         self.run: MLPRun | None = None
-        self._frame_started = 0.0
 
     # ---- configuration ---------------------------------------------------------------------
     def _validate(self, config: dict, prefix: str = "configure: ") -> LabConfig:
@@ -128,8 +130,8 @@ class MLPLab(Lab):
         self.run = run
         return self._configured()
 
-    def configure(self, config: dict) -> dict:
-        return self._build(self._validate(config))
+    def configure(self, request: Configure) -> dict:
+        return self._build(self._validate(request.config))
 
     def _configured(self) -> dict:
         s = self.run
@@ -143,32 +145,28 @@ class MLPLab(Lab):
         }
 
     # ---- lab messages ----------------------------------------------------------------------
-    def handle(self, message: dict) -> list[Message]:
-        kind = message.get("type")
-        if kind == "points":
-            request = validate(PointsMessage, message, "points: ")
-            if len(request.points) > self.limits.max_points:
-                raise LabError(f"points: at most {self.limits.max_points} points")
-            if any(p[2] >= self.limits.max_classes for p in request.points):
-                raise LabError(f"points: labels go from 0 to {self.limits.max_classes - 1}")
-            previous = self.points
-            self.points = [list(p) for p in request.points]
-            cfg = self.config.model_copy(
-                update={"dataset": self.config.dataset.model_copy(update={"name": "custom"})}
-            )
-            try:
-                return [self._build(cfg)]
-            except LabError:
-                self.points = previous
-                raise
-        if kind == "set":
-            request = validate(SetMessage, message, "set: ")
-            change = request.training.model_dump(exclude_none=True)
-            training = self.config.training.model_copy(update=change)
-            self.config = self.config.model_copy(update={"training": training})
-            self.run.set_training(training.learning_rate, training.weight_decay)
-            return [{"type": "updated", "config": self.config.model_dump(mode="json")}]
-        return super().handle(message)
+    def on_points(self, request: PointsMessage) -> list[Message]:
+        if len(request.points) > self.limits.max_points:
+            raise LabError(f"points: at most {self.limits.max_points} points")
+        if any(p[2] >= self.limits.max_classes for p in request.points):
+            raise LabError(f"points: labels go from 0 to {self.limits.max_classes - 1}")
+        previous = self.points
+        self.points = [list(p) for p in request.points]
+        cfg = self.config.model_copy(
+            update={"dataset": self.config.dataset.model_copy(update={"name": "custom"})}
+        )
+        try:
+            return [self._build(cfg)]
+        except LabError:
+            self.points = previous
+            raise
+
+    def on_set(self, request: SetMessage) -> list[Message]:
+        change = request.training.model_dump(exclude_none=True)
+        training = self.config.training.model_copy(update=change)
+        self.config = self.config.model_copy(update={"training": training})
+        self.run.set_training(training.learning_rate, training.weight_decay)
+        return [{"type": "updated", "config": self.config.model_dump(mode="json")}]
 
     # ---- running ---------------------------------------------------------------------------
     def _guard(self, run, *args) -> None:
@@ -189,23 +187,13 @@ class MLPLab(Lab):
         self._guard(self.run.step, steps)
 
     def train(self, budget_s: float) -> None:
-        """Play: train until the next frame is due (a frame every ``budget_s``), so the time the
-        frame took comes out of this slice rather than stretching the frame interval. When a
-        frame is overdue (the last one is still waiting to be sent: busy threads, slow socket),
-        train in short slices so the runner looks again soon instead of a whole interval later."""
-        since_frame = time.perf_counter() - self._frame_started
-        if since_frame < budget_s:
-            slice_s = max(budget_s - since_frame + 0.0005, budget_s / 8)
-        else:
-            slice_s = budget_s / 8
-        self._guard(self.run.train_for, slice_s)
+        self._guard(self.run.train_for, budget_s)
 
     def finished(self) -> bool:
         return self.run is None or self.run.n_train == 0
 
     # ---- what the page draws ---------------------------------------------------------------
     def metrics(self) -> dict | None:
-        self._frame_started = time.perf_counter()  # the runner asks for metrics, then the frame
         s = self.run
         rate = s.epochs_per_s
         return {
@@ -214,12 +202,11 @@ class MLPLab(Lab):
             "epochs_per_s": None if rate is None else round(rate, 1),
         }
 
-    def frame(self) -> list[Message]:
+    def frame(self, streaming: bool) -> list[Message]:
         s = self.run
         snap = s.snapshot()
-        scale = np.abs(snap.neurons).max(axis=(1, 2))  # (N,) each unit's max |value|
-        safe = np.where(scale > 0, scale, 1.0)[:, None, None]
-        neurons = np.clip(np.rint(snap.neurons / safe * 127.5 + 127.5), 0, 255).astype(np.uint8)
+        scale = absmax(snap.neurons, axis=(1, 2))  # (N, 1, 1) each unit's max |value|
+        neurons = quantise(snap.neurons, -scale, scale)
         meta = {
             "step": s.steps,
             "epoch": s.epochs,
@@ -231,10 +218,10 @@ class MLPLab(Lab):
             "weights": [np.round(w, 4).tolist() for w in snap.weights],
             "biases": [np.round(b, 4).tolist() for b in snap.biases],
             "prelu": None if snap.prelu is None else [round(a, 4) for a in snap.prelu],
-            "neuron_scale": [round(float(v), 4) for v in scale],
+            "neuron_scale": [round(float(v), 4) for v in scale.ravel()],
         }
         arrays = {
-            "output": to_uint8(snap.output, 0.0, 1.0),
+            "output": quantise(snap.output, 0.0, 1.0),
             "output_class": snap.output_class.astype(np.uint8),
             "neurons": neurons,
         }

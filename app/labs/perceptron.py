@@ -13,6 +13,7 @@ import time
 import torch
 
 from app.labs.base import Lab, LabError, Message, validate
+from app.schemas.common import Configure
 from app.schemas.perceptron import LabConfig, PointsMessage, SetMessage
 from ml_core.perceptron import (
     Perceptron,
@@ -46,6 +47,10 @@ def _notes(analysis: Separability, n: int) -> list[str]:
 
 class PerceptronLab(Lab):
     name = "perceptron"
+    config_model = LabConfig
+    messages = (PointsMessage, SetMessage)
+    title = "Perceptron"
+    summary = "Step through the perceptron learning rule."
 
     def __init__(self, settings, device: torch.device) -> None:
         super().__init__(settings, device)
@@ -72,8 +77,8 @@ class PerceptronLab(Lab):
             raise LabError("the two handles of the line must be apart")
         return cfg
 
-    def configure(self, config: dict) -> dict:
-        cfg = self._validate(config)
+    def configure(self, request: Configure) -> dict:
+        cfg = self._validate(request.config)
         data = cfg.dataset
         if data.name == "custom":  # keep the points on the plot; the user edits them
             points, labels = self.points, self.labels
@@ -112,31 +117,27 @@ class PerceptronLab(Lab):
         }
 
     # ---- lab messages ----------------------------------------------------------------------
-    def handle(self, message: dict) -> list[Message]:
-        kind = message.get("type")
-        if kind == "points":
-            request = validate(PointsMessage, message, "points: ")
-            if len(request.points) > self.limits.max_points:
-                raise LabError(f"at most {self.limits.max_points} points")
-            rows = torch.tensor(request.points, dtype=torch.float32).reshape(-1, 3)  # (N, 3)
-            self.config = self.config.model_copy(
-                update={"dataset": self.config.dataset.model_copy(update={"name": "custom"})}
-            )
-            self._set_data(rows[:, :2].contiguous(), rows[:, 2].to(torch.int64))
-            return [self._configured()]
-        if kind == "set":
-            request = validate(SetMessage, message, "set: ")
-            changes = request.model_dump(exclude={"type"}, exclude_none=True)
-            merged = {**self.config.perceptron.model_dump(), **changes}
-            cfg = self._validate(
-                {"dataset": self.config.dataset.model_dump(), "perceptron": merged}
-            )
-            self.config = cfg
-            if self.model is not None:  # no reset: the run goes on with the new λ / limit
-                self.model.config.learning_rate = cfg.perceptron.learning_rate
-                self.model.config.max_epochs = cfg.perceptron.max_epochs
-            return [{"type": "updated", "config": self.config.model_dump(mode="json")}]
-        return super().handle(message)
+    def on_points(self, request: PointsMessage) -> list[Message]:
+        if len(request.points) > self.limits.max_points:
+            raise LabError(f"at most {self.limits.max_points} points")
+        rows = torch.tensor(request.points, dtype=torch.float32).reshape(-1, 3)  # (N, 3)
+        self.config = self.config.model_copy(
+            update={"dataset": self.config.dataset.model_copy(update={"name": "custom"})}
+        )
+        self._set_data(rows[:, :2].contiguous(), rows[:, 2].to(torch.int64))
+        return [self._configured()]
+
+    def on_set(self, request: SetMessage) -> list[Message]:
+        changes = request.model_dump(exclude={"type"}, exclude_none=True)
+        merged = {**self.config.perceptron.model_dump(), **changes}
+        cfg = self._validate(
+            {"dataset": self.config.dataset.model_dump(), "perceptron": merged}
+        )
+        self.config = cfg
+        if self.model is not None:  # no reset: the run goes on with the new λ / limit
+            self.model.config.learning_rate = cfg.perceptron.learning_rate
+            self.model.config.max_epochs = cfg.perceptron.max_epochs
+        return [{"type": "updated", "config": self.config.model_dump(mode="json")}]
 
     # ---- running -----------------------------------------------------------------------------
     def reset(self) -> None:
@@ -192,7 +193,7 @@ class PerceptronLab(Lab):
         return "running" if m.visits else "ready"
 
     @torch.no_grad()
-    def frame(self) -> list[Message]:
+    def frame(self, streaming: bool) -> list[Message]:
         m = self.model
         if m is None:
             return [{"type": "perceptron", "status": "empty", "n": 0}]

@@ -145,10 +145,34 @@ class Drop(_Strict):
     ids: list[int] = Field(min_length=1, max_length=1000)
 
 
-class Bare(_Strict):
-    """Messages with no fields: test, restore, augment_preview, refresh, describe."""
+class Test(_Strict):
+    """Evaluate on the held-out test split (the final exam)."""
 
-    type: Literal["test", "restore", "augment_preview", "refresh", "describe"]
+    type: Literal["test"]
+
+
+class Restore(_Strict):
+    """Put every dropped training image back."""
+
+    type: Literal["restore"]
+
+
+class AugmentPreview(_Strict):
+    """A batch before and after augmentation."""
+
+    type: Literal["augment_preview"]
+
+
+class Refresh(_Strict):
+    """Everything a fresh page needs: the history of the curves and a full frame."""
+
+    type: Literal["refresh"]
+
+
+class Describe(_Strict):
+    """The ``configured`` message again."""
+
+    type: Literal["describe"]
 
 
 # ---- REST responses ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import { SettingsForm, LEARNING_RATES } from "./cnn-settings.js";
 import { Curves } from "./cnn-curves.js";
 import { Results } from "./cnn-results.js";
 
-const LIMITS = window.TORCHPLAY_LIMITS || {};
+import { LIMITS } from "./boot.js";
 const STEP_BATCHES = 10;
 
 const sock = new LabSocket("cnn");

@@ -5,7 +5,7 @@ import { $, on, pct, showError } from "./ui.js";
 import { saveState } from "./state.js";
 import { NAMES, SAMPLE_NAMES, el, num, showNote } from "./convolution-common.js";
 
-const LIMITS = window.TORCHPLAY_LIMITS || {};
+import { LIMITS } from "./boot.js";
 const MAX_KERNELS = LIMITS.max_kernels || 8;
 
 function legend(map) {

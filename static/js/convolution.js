@@ -12,7 +12,7 @@ import { initWalk } from "./convolution-walk.js";
 import { initPool } from "./convolution-pool.js";
 import { initRealControls, renderConvFrame, renderPoolFrame, renderShiftFrame } from "./convolution-real.js";
 
-const LIMITS = window.TORCHPLAY_LIMITS || {};
+import { LIMITS } from "./boot.js";
 const CLASSIC_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]];
 const CLASSIC_KERNEL = [[1, 0, 1], [0, 1, 0], [1, 0, 1]];
 const DEFAULTS = {

@@ -20,7 +20,7 @@ const ENDING_CLASS = {
 };
 
 const sock = new LabSocket("descent");
-const limits = window.TORCHPLAY_LIMITS;
+import { LIMITS as limits } from "./boot.js";
 const view = {
   config: null, surface: null, grid: null, paths: {}, start: null, state: "paused",
   lastSteps: -1, adopted: false,

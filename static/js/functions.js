@@ -24,7 +24,7 @@ const LOSS_NOTES = {
 };
 
 const sock = new LabSocket("functions");
-const limits = window.TORCHPLAY_LIMITS;
+import { LIMITS as limits } from "./boot.js";
 const saved = loadState({});
 const view = { config: null, frame: null, drag: null, adopted: false };
 

@@ -10,7 +10,7 @@ import { PlotView } from "./mlp-plot.js";
 import { NetworkView } from "./mlp-network.js";
 import { Controls } from "./mlp-controls.js";
 
-const limits = window.TORCHPLAY_LIMITS || {};
+import { LIMITS as limits } from "./boot.js";
 LIMITS.layers = limits.max_hidden_layers ?? LIMITS.layers;
 LIMITS.neurons = limits.max_neurons ?? LIMITS.neurons;
 LIMITS.classes = limits.max_classes ?? LIMITS.classes;

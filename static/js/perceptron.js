@@ -9,7 +9,7 @@ import { loadState, saveState, decodeState, encodeState } from "./state.js";
 import { createPlot } from "./perceptron-plot.js";
 import { renderSteps, renderStatus, createEpochChart } from "./perceptron-steps.js";
 
-const LIMITS = window.TORCHPLAY_LIMITS || { max_points: 500, max_epochs: 1000, max_speed: 2000 };
+import { LIMITS } from "./boot.js";
 const DEFAULTS = {
   config: {
     dataset: { name: "separable", samples: 30, noise: 0.1, seed: 0 },

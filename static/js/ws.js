@@ -4,6 +4,11 @@
 // Binary frames are decoded to {kind, meta, arrays: {name: {data: TypedArray, shape}}} and
 // dispatched as "frame:<kind>". The session id lives in sessionStorage, so a reload or a dropped
 // connection resumes the same server session (nothing the user made is lost).
+//
+// Resync: after every (re)connect the server sends hello, then `configured` with what its
+// session holds. A page passes `resync(configured, hello)`: it returns the message that brings
+// the server in line with the page (a shared link, a new session) or null when they agree. The
+// "resync" event fires once that first `configured` has been looked at.
 import { showError } from "./ui.js";
 
 const DTYPES = {
@@ -33,16 +38,17 @@ function newSessionId() {
 }
 
 export class LabSocket extends EventTarget {
-  constructor(lab, { onOpenMessages = null } = {}) {
+  constructor(lab, { resync = null } = {}) {
     super();
     this.lab = lab;
+    this.resync = resync;
+    this.syncing = false; // between hello and the first `configured` after it
     const key = `torchplay-session-${lab}`;
     this.sessionId = sessionStorage.getItem(key) || newSessionId();
     sessionStorage.setItem(key, this.sessionId);
     this.pending = [];          // messages sent while disconnected, replayed on open (bounded)
     this.retry = 0;
     this.closedByUs = false;
-    this.onOpenMessages = onOpenMessages;
     this.status = document.getElementById("conn-status");
     this.connect();
     window.addEventListener("beforeunload", () => { this.closedByUs = true; this.ws?.close(); });
@@ -68,9 +74,16 @@ export class LabSocket extends EventTarget {
         if (message.type === "hello") {
           const label = document.getElementById("device-label");
           if (label) label.textContent = message.device;
+          this.hello = message;
+          this.syncing = true;
         }
         if (message.type === "error") showError(message.message);
-        this.emit(message.type, message);
+        const first = this.syncing && message.type === "configured";
+        if (first) this.syncing = false;
+        const correction = first && this.resync ? this.resync(message, this.hello) : null;
+        if (correction) this.send(correction);
+        this.emit(message.type, { ...message, resyncing: Boolean(correction) });
+        if (first) this.emit("resync", { corrected: Boolean(correction) });
       } else {
         const frame = decodeFrame(event.data);
         this.emit(`frame:${frame.kind}`, frame);

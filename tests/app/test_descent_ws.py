@@ -9,9 +9,9 @@ def _metrics(client, test=lambda m: True, timeout=20.0):
                            timeout)
 
 
-def test_configure_sends_the_surface_and_its_minima(ws_connect):
+def test_configure_sends_the_surface_and_its_minima(ws_connect, settings):
     client = ws_connect("descent")
-    assert client.hello["limits"]["max_steps"] >= 100
+    assert settings.descent.max_steps >= 100
     configured = client.configure({"surface": "wells"})
     surface = configured["surface"]
     assert surface["name"] == "wells" and surface["bounds"] == [-4, 4, -4, 4]
@@ -24,7 +24,7 @@ def test_configure_sends_the_surface_and_its_minima(ws_connect):
     client.send({"type": "surface"})
     frame = client.frame("surface")
     grid = frame.arrays["grid"]
-    size = client.hello["limits"]["grid_size"]
+    size = settings.descent.grid_size
     assert grid.dtype == np.uint8 and grid.shape == (size, size)
     assert frame.meta["log_scale"] and frame.meta["min"] == pytest.approx(0, abs=1e-3)
 

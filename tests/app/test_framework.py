@@ -9,33 +9,53 @@ import os
 import socket
 import time
 import uuid
+from typing import Literal
 
 import numpy as np
 import pytest
+import torch
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.config import Settings
-from app.frames import BinaryFrame, decode, to_uint8, to_uint8_signed
+from app.frames import BinaryFrame, absmax, decode, quantise
 from app.labs.base import Diverged, Lab, LabError
 from app.main import create_app
+from app.schemas.common import ClientMessage, Configure, Configured, Metrics, ServerMessage
 from app.ws import origin_allowed
 from tests.conftest import serve
 from tests.wsclient import Frame, WSClient
+
+
+class Echo(ClientMessage):
+    type: Literal["echo"]
+    text: str = ""
+
+
+class EchoReply(ServerMessage):
+    type: Literal["echo"] = "echo"
+    text: str
+
+
+class CounterMetrics(Metrics):
+    loss: float
 
 
 class CounterLab(Lab):
     """Counts steps; 'diverges' when told to; finishes at a target."""
 
     name = "counter"
+    title = "Counter"
+    messages = (Echo,)
 
-    def configure(self, config: dict) -> dict:
+    def configure(self, request: Configure) -> Configured:
+        config = request.config
         target = config.get("target", 1000)
         if not isinstance(target, int) or not 1 <= target <= 10**6:
             raise LabError("target must be an integer from 1 to 1000000")
         self.target, self.count, self.explode = target, 0, bool(config.get("explode"))
         self.big = bool(config.get("big"))
         self.started = time.monotonic()
-        return {"type": "configured", "lab": self.name, "config": {"target": target}}
+        return Configured(lab=self.name, config={"target": target})
 
     def reset(self) -> None:
         self.count = 0
@@ -52,24 +72,22 @@ class CounterLab(Lab):
     def finished(self) -> bool:
         return self.count >= self.target
 
-    def metrics(self) -> dict:
-        return {"type": "metrics", "step": self.count, "loss": 1.0 / (1 + self.count)}
+    def metrics(self) -> CounterMetrics:
+        return CounterMetrics(step=self.count, loss=1.0 / (1 + self.count))
 
-    def frame(self) -> list:
+    def frame(self, streaming: bool) -> list:
         side = 512 if self.big else 4  # big: 256 KB frames, to fill a slow client's buffers
         grid = np.full((side, side), self.count % 256, dtype=np.uint8)
         return [BinaryFrame("counter", {"count": self.count}, {"grid": grid})]
 
-    def handle(self, message: dict) -> list:
-        if message["type"] == "echo":
-            return [{"type": "echo", "text": str(message.get("text", ""))[:100]}]
-        return super().handle(message)
+    def on_echo(self, message: Echo) -> list:
+        return [EchoReply(text=message.text[:100])]
 
 
 @pytest.fixture(scope="module")
 def app():
     settings = Settings(device="cpu", fps=60, max_sessions=3, session_ttl_s=60)
-    return create_app(settings, extra_labs={"counter": CounterLab})
+    return create_app(settings, extra_labs=(CounterLab,))
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +109,17 @@ def test_binary_frame_round_trip():
         assert header["arrays"][list(arrays).index(name)]["offset"] % 8 == 0
 
 
-def test_quantisers():
-    assert to_uint8(np.array([0.0, 0.5, 1.0, 2.0, math.nan]), 0, 1).tolist() == [0, 128, 255, 255, 0]
-    assert to_uint8_signed(np.array([-2.0, 0.0, 2.0])).tolist() == [0, 128, 255]
+def test_quantiser():
+    assert quantise(np.array([0.0, 0.5, 1.0, 2.0, math.nan]), 0, 1).tolist() == [0, 128, 255, 255, 0]
+    assert quantise(np.array([-2.0, 0.0, 2.0]), -2, 2).tolist() == [0, 128, 255]
+    # A tensor is quantised the same way as the array it holds.
+    values = np.array([-3.0, -0.5, 0.0, 0.25, 7.0, math.nan], dtype=np.float32)
+    assert quantise(torch.from_numpy(values), -1, 1).tolist() == quantise(values, -1, 1).tolist()
+    # One range per row: each unit's map is scaled by its own max |value|.
+    rows = np.array([[1.0, -1.0], [0.0, 10.0], [0.0, 0.0]])
+    scale = absmax(rows, axis=1)
+    assert scale.ravel().tolist() == [1.0, 10.0, 1.0]
+    assert quantise(rows, -scale, scale).tolist() == [[255, 0], [128, 255], [128, 128]]
 
 
 def test_hello_configure_step_and_metrics(server):

@@ -10,10 +10,10 @@ def _frame(client, test=lambda f: True):
     return client.wait_for(lambda m: getattr(m, "kind", None) == "functions" and test(m))
 
 
-def test_first_frame_has_every_curve(ws_connect):
+def test_first_frame_has_every_curve(ws_connect, settings):
     client = ws_connect("functions")
     frame = _frame(client)
-    n = client.hello["limits"]["curve_points"]
+    n = settings.functions.curve_points
     for name in ("act_x", "act_y", "act_dy", "loss_x", "loss_y", "loss_grad"):
         assert frame.arrays[name].shape == (n,) and frame.arrays[name].dtype == np.float32
     x = torch.tensor(frame.arrays["act_x"])

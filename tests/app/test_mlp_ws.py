@@ -32,9 +32,9 @@ def _play_until(client, test, timeout=30.0):
         client.send({"type": "pause"})
 
 
-def test_configure_reports_full_config_model_and_data(ws_connect):
+def test_configure_reports_full_config_model_and_data(ws_connect, settings):
     client = ws_connect("mlp")
-    assert client.hello["limits"]["max_neurons"] >= 8
+    assert settings.mlp.max_neurons >= 8
     assert client.initial["config"]["dataset"]["name"] == "circle"  # ready before any configure
     reply = client.configure(
         {

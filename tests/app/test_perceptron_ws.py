@@ -16,9 +16,9 @@ def _configure(client, config):
     return client.wait_for("configured")
 
 
-def test_configure_reports_data_and_separability(ws_connect):
+def test_configure_reports_data_and_separability(ws_connect, settings):
     client = ws_connect("perceptron")
-    assert client.hello["limits"]["max_points"] >= 2
+    assert settings.perceptron.max_points >= 2
     assert client.initial["data"]["points"]  # a preset is ready before any configure
     configured = _configure(client, {"dataset": {"name": "margin", "samples": 24, "seed": 2}})
     points = configured["data"]["points"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.pages import PAGES
+from app.labs import LABS
+
+PAGES = [(lab.name, lab.title, lab.summary) for lab in LABS]
 
 pytestmark = pytest.mark.browser
 
