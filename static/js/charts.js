@@ -23,7 +23,7 @@ export class LineChart {
       series: [
         {},
         ...series.map((s) => ({
-          label: s.label, stroke: s.color, width: 2, points: { show: false },
+          label: s.label, stroke: s.color, width: 2, dash: s.dash || undefined, points: { show: false },
           value: (u, v) => (v === null || v === undefined ? "–" : v.toFixed(4)),
         })),
       ],

@@ -1,6 +1,7 @@
 // The CNN lab's training read-out: loss and accuracy curves, the epoch / step / speed counters and
 // the note under the train–validation gap. Fed by the `metrics` and `history` messages
 // (docs/protocol-cnn.md); cnn.js clears it whenever a run starts again.
+import { SERIES } from "./palette.js";
 import { LineChart } from "./charts.js";
 import { $, pct } from "./ui.js";
 import { fmtInt } from "./cnn-builder.js";
@@ -12,11 +13,11 @@ export class Curves {
     this.lastStep = -1;
     this.lastValStep = null;
     this.lossChart = new LineChart($("#chart-loss"), {
-      series: [{ label: "train loss", color: "#ee4c2c" }, { label: "validation loss", color: "#1f77b4" }],
+      series: [{ ...SERIES.train, label: "train loss" }, { ...SERIES.val, label: "validation loss" }],
       yLabel: "loss", height: 200,
     });
     this.accChart = new LineChart($("#chart-acc"), {
-      series: [{ label: "train accuracy", color: "#ee4c2c" }, { label: "validation accuracy", color: "#1f77b4" }],
+      series: [{ ...SERIES.train, label: "train accuracy" }, { ...SERIES.val, label: "validation accuracy" }],
       yLabel: "accuracy", height: 200, yRange: [0, 1],
     });
     for (const chart of [this.lossChart, this.accChart]) chart.plot.series[2].spanGaps = true;  // val points are sparse

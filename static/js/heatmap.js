@@ -1,11 +1,6 @@
 // Heat maps from uint8 grids: putImageData at the grid's own resolution, CSS scales it up.
 //   drawGrid(canvas, data, w, h, COLORMAPS.diverging)
-//   drawClassGrid(canvas, classes, confidence, w, h, CLASS_COLORS)
-
-// Class colours: 0 orange, 1 blue (as TensorFlow Playground), then six more distinct hues.
-export const CLASS_COLORS = [
-  "#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-];
+import { CLASS_COLORS } from "./palette.js";
 
 export function hexToRgb(hex) {
   const n = parseInt(hex.slice(1), 16);
@@ -30,7 +25,7 @@ export function makeColormap(stops) {
 
 export const COLORMAPS = {
   // 0 -> orange (negative / class 0), 128 -> white, 255 -> blue (positive / class 1)
-  diverging: makeColormap([[0, "#f59322"], [0.5, "#e8eaeb"], [1, "#0877bd"]]),
+  diverging: makeColormap([[0, CLASS_COLORS[0]], [0.5, "#e8eaeb"], [1, CLASS_COLORS[1]]]),
   gray: makeColormap([[0, "#000000"], [1, "#ffffff"]]),
   viridis: makeColormap([
     [0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"], [1, "#fde725"],
@@ -74,30 +69,4 @@ export function drawRGB(canvas, data, w, h) {
     px[i * 4 + 3] = 255;
   }
   ctx.putImageData(image, 0, 0);
-}
-
-// Class map: each cell takes its class colour, blended toward white as confidence falls.
-// classes, confidence: Uint8Array w*h; confidence 255 = certain. minConfidence: value at which the
-// colour is fully washed out (1/k of 255 for k classes).
-export function drawClassGrid(canvas, classes, confidence, w, h, colors = CLASS_COLORS,
-                              { minConfidence = 128, light = [232, 234, 235] } = {}) {
-  const ctx = sizeCanvas(canvas, w, h);
-  const image = ctx.createImageData(w, h);
-  const px = image.data;
-  const rgb = colors.map(hexToRgb);
-  for (let i = 0, n = w * h; i < n; i++) {
-    const c = rgb[classes[i] % rgb.length];
-    const f = Math.max(0, Math.min(1, (confidence[i] - minConfidence) / (255 - minConfidence)));
-    for (let k = 0; k < 3; k++) px[i * 4 + k] = light[k] + (c[k] - light[k]) * f;
-    px[i * 4 + 3] = 255;
-  }
-  ctx.putImageData(image, 0, 0);
-}
-
-// Canvas pixels as a simple checksum, for tests and change detection.
-export function canvasSignature(canvas) {
-  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-  let s = 0;
-  for (let i = 0; i < data.length; i += 7) s = (s * 31 + data[i]) >>> 0;
-  return s;
 }

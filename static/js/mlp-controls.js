@@ -4,8 +4,9 @@
 import { $, $$, on, showError, toast } from "./ui.js";
 import {
   ACTIVATIONS, BATCH_SIZES, DEFAULT_CONFIG, FEATURES, LEARNING_RATES, LIMITS, LOSSES,
-  OPTIMIZERS, PRESETS, WEIGHT_DECAYS, classCss, drawPresetIcon,
+  OPTIMIZERS, PRESETS, WEIGHT_DECAYS, drawPresetIcon,
 } from "./mlp-data.js";
+import { classCss } from "./palette.js";
 
 function fillSelect(select, options, format = (v) => v) {
   select.replaceChildren(...options.map((o) => {

@@ -1,5 +1,6 @@
 // Static facts of the MLP playground: default config, input features, dataset presets,
 // option lists, colours and the little dataset icons. No DOM state lives here.
+import { classCss } from "./palette.js";
 
 export const DEFAULT_CONFIG = {
   dataset: { name: "circle", samples: 500, noise: 0.1, val_fraction: 0.5, classes: 2, seed: 0 },
@@ -30,7 +31,6 @@ export const FEATURES = [
     fn: (x, y) => Math.sin(Math.PI * y),
   },
 ];
-export const FEATURE_LABEL = Object.fromEntries(FEATURES.map((f) => [f.id, f.label]));
 
 // Dataset presets; `multi` means the number of classes is the user's choice.
 export const PRESETS = [
@@ -56,12 +56,6 @@ export const WEIGHT_DECAYS = [0, 0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1]
 // 0 stands for "the whole training set" (gradient descent).
 export const BATCH_SIZES = [1, 2, 5, 10, 16, 32, 64, 128, 256, 0];
 
-// Class colours: orange and blue first (as in the neuron maps: orange < 0 < blue), then six more.
-export const CLASS_RGB = [
-  [245, 147, 34], [8, 119, 189], [46, 160, 67], [214, 39, 40],
-  [148, 103, 189], [23, 190, 207], [227, 119, 194], [140, 86, 75],
-];
-export const classCss = (k) => `rgb(${CLASS_RGB[k % CLASS_RGB.length].join(",")})`;
 
 // A small seeded generator so icons look the same on every load.
 function rng(seed) {

@@ -1,7 +1,8 @@
 // The network diagram of the MLP playground: one column per layer (input features, hidden layers,
 // output), each neuron a small heat map of what it computes over the plane, and SVG links between
 // them coloured by the sign of the weight and thickened by its size.
-import { CLASS_RGB, FEATURES, LIMITS, classCss, featureGrid } from "./mlp-data.js";
+import { FEATURES, LIMITS, featureGrid } from "./mlp-data.js";
+import { CLASS_RGB, classCss } from "./palette.js";
 import { NEURON_LUT, paintLut, paintOutput } from "./mlp-plot.js";
 
 const SVG = "http://www.w3.org/2000/svg";

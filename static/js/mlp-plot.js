@@ -1,6 +1,6 @@
 // The big square plot of the MLP playground: the decision map (a G x G uint8 grid scaled by CSS)
 // under a crisp overlay of the data points, plus drawing (add / erase points) with the pointer.
-import { CLASS_RGB, classCss } from "./mlp-data.js";
+import { CLASS_RGB, classCss } from "./palette.js";
 
 const WHITE = [255, 255, 255];
 const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));

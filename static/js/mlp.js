@@ -5,7 +5,8 @@ import { LabSocket } from "./ws.js";
 import { LineChart } from "./charts.js";
 import { decodeState, saveState } from "./state.js";
 import { $, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
-import { LIMITS, classCss, mergeConfig } from "./mlp-data.js";
+import { LIMITS, mergeConfig } from "./mlp-data.js";
+import { classCss, SERIES } from "./palette.js";
 import { PlotView } from "./mlp-plot.js";
 import { NetworkView } from "./mlp-network.js";
 import { Controls } from "./mlp-controls.js";
@@ -239,7 +240,7 @@ function adopt(msg) {
 
 // ---- views -------------------------------------------------------------------------------------
 const chart = new LineChart($("#chart"), {
-  series: [{ label: "train", color: "#475467" }, { label: "validation", color: "#e8590c" }],
+  series: [SERIES.train, SERIES.val],
   yLabel: "loss", xLabel: "step", height: 170,
 });
 

@@ -1,7 +1,7 @@
 // The perceptron lab's plot: the square [-1, 1]² (y up) with the two classes' points, the line
 // wᵀx + b = 0 with w as an arrow, the last update, and the handles of a hand-placed initial line.
 import { $ } from "./ui.js";
-import { CLASS_COLORS } from "./heatmap.js";
+import { CLASS_COLORS } from "./palette.js";
 
 const POS = CLASS_COLORS[1]; // +1: blue
 const NEG = CLASS_COLORS[0]; // −1: orange

@@ -40,7 +40,3 @@ export function saveState(obj) {
   const hash = `#s=${encodeState(obj)}`;
   if (location.hash !== hash) history.replaceState(null, "", hash);
 }
-
-export function shareUrl(path, obj) {
-  return `${location.origin}${path}#s=${encodeState(obj)}`;
-}
