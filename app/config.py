@@ -7,6 +7,8 @@ documentation (docs/configuration.md is generated from it and a test keeps them 
 
 from __future__ import annotations
 
+import os
+
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -129,7 +131,41 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         1_000_000, description="Largest websocket message from a client (bytes)."
     )
-    command_queue: int = Field(64, description="Commands a session buffers before refusing more.")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        le=256,
+        description="Worker processes that run the sessions (default: one per core). "
+        "0: one scheduler thread in the web process (development, tests).",
+    )
+    max_sessions_per_client: int = Field(
+        12, ge=1, description="Most sessions one client address may hold (tabs of a browser)."
+    )
+    evict_grace_s: float = Field(
+        120.0,
+        description="A full server evicts only sessions disconnected for longer than this "
+        "(a reload never loses its session to a newcomer).",
+    )
+    max_messages_per_s: int = Field(
+        60, ge=1, description="Most websocket messages a second from one connection."
+    )
+    max_queued_bytes: int = Field(
+        4_000_000,
+        description="Most bytes of a session's client messages waiting for its worker.",
+    )
+    call_timeout_s: float = Field(
+        60.0, gt=0, description="Longest a REST request waits for its session's worker."
+    )
+    max_op_s: float = Field(
+        30.0, gt=0, description="Longest one piece of a session's work may run before the "
+        "session is stopped (a configure, a REST call, a slice of steps).",
+    )
+    worker_memory_mb: int = Field(
+        0,
+        ge=0,
+        description="A worker process over this resident memory (MB) stops the session whose "
+        "work is running (0: no limit).",
+    )
     max_upload_bytes: int = Field(10_000_000, description="Largest uploaded file (bytes).")
     max_upload_pixels: int = Field(
         4096 * 4096, description="Most pixels of an uploaded image (decompression bombs refused)."
@@ -159,6 +195,10 @@ def settings_markdown() -> str:
         lines.extend(["| variable | default | meaning |", "|---|---|---|"])
         for name, field in model.model_fields.items():
             if isinstance(field.default, BaseModel):
+                continue
+            if name == "workers":
+                default = "cores"  # differs by machine
+                lines.append(f"| `{prefix}{name.upper()}` | {default} | {field.description} |")
                 continue
             default = field.default if field.default_factory is None else field.default_factory()
             lines.append(f"| `{prefix}{name.upper()}` | `{default!r}` | {field.description} |")

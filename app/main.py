@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
     async def lifespan(app: FastAPI):
         torch.set_num_threads(settings.torch_threads)
         manager = SessionManager(settings, labs, device)
+        manager.start()
         app.state.sessions = manager
         reaper = asyncio.create_task(manager.reap_forever())
         log.info("torchplay on %s with labs %s", describe(device), ", ".join(sorted(labs)))
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
             manager.close_all()
+            manager.stop()
 
     app = FastAPI(title="torchplay", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

@@ -1,407 +1,371 @@
-"""Sessions: one Lab per browser tab, driven by its own worker thread.
+"""Sessions, as the web process sees them: one per browser tab and lab, living in one worker.
 
-The event loop only moves messages. Everything that touches tensors runs on the session's worker
-thread: commands arrive through a bounded queue; replies leave through a bounded deque; frames leave
-through a one-slot mailbox that the worker fills only when the previous frame has been sent and
-the display interval has passed, so a slow browser gets fewer frames, never a growing backlog.
+The event loop only moves bytes. A client's message goes, as the text it came as, to the worker
+that holds its session (``app.workers``); what the worker sends back is already encoded (JSON
+text, binary frames) and lands in the session's two mailboxes: replies (bounded, oldest dropped)
+and a one-slot frame box. The socket's pump sends replies, then the frame, then tells the worker
+the frame went out (``Ack``); the worker builds the next frame only after that, so a slow browser
+gets fewer frames, never a backlog.
+
+Limits on what one client can take: sessions per client address, messages per second, bytes of
+messages waiting for the worker, REST calls that wait too long. A session counts against the caps
+until its worker says it has really closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
-import json
+import itertools
 import logging
-import queue
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from fastapi import HTTPException, Request
 
 from app.config import Settings
-from app.frames import BinaryFrame
-from app.labs.base import Diverged, Lab, LabError, Message
-from app.schemas.common import (
-    Configure,
-    Configured,
-    Error,
-    Hello,
-    Pause,
-    Play,
-    Reset,
-    ServerMessage,
-    State,
-    Step,
+from app.labs.base import Lab, LabError
+from app.scheduler import (
+    REPLY_LIMIT,
+    Ack,
+    Attach,
+    Call,
+    CallResult,
+    Close,
+    Closed,
+    Detach,
+    Inbound,
+    Open,
+    Out,
+    Outgoing,
+    encode,
 )
-from ml_core.device import describe
+from app.schemas.common import Error
+from app.workers import Link, ProcessLink, ThreadLink, WorkerBusy, WorkerDied
 
 log = logging.getLogger("torchplay.sessions")
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-REPLY_LIMIT = 256  # replies waiting for a socket; beyond this the oldest are dropped
-_STOP = object()
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def valid_session_id(value: str | None) -> bool:
+    return value is not None and SESSION_ID.fullmatch(value) is not None
 
 
 class SessionError(RuntimeError):
-    """A session cannot be opened (bad id, unknown lab, server full)."""
-
-
-@dataclass
-class Call:
-    """Run ``fn(lab, *args)`` on the worker and deliver its result to ``future`` (REST)."""
-
-    fn: Callable[..., Any]
-    args: tuple
-    future: concurrent.futures.Future
-
-
-@dataclass
-class Resync:
-    """A socket (re)attached: send hello, the current configuration and state."""
-
-    resumed: bool
-
-
-Outgoing = str | bytes  # an encoded websocket message: JSON text or a binary frame
-
-
-def encode(message: Message) -> Outgoing:
-    """A lab's message as it goes on the wire (built on the worker, sent as is by the loop)."""
-    if isinstance(message, BinaryFrame):
-        return message.encode()
-    if isinstance(message, dict):  # TRANSITIONAL: labs move to typed messages
-        return json.dumps(message, separators=(",", ":"), allow_nan=False)
-    return message.model_dump_json()
+    """A session cannot be opened (bad id, unknown lab, server or client at its cap)."""
 
 
 class Session:
-    """One lab instance, its worker thread and its outgoing mailboxes."""
+    """The web side of one session: its socket, mailboxes and the worker it lives in."""
 
-    def __init__(self, session_id: str, lab_cls: type[Lab], settings: Settings, device: torch.device):
+    def __init__(self, manager: SessionManager, session_id: str, lab: str, client: str, link: Link):
+        self.manager = manager
         self.id = session_id
-        self.lab_name = lab_cls.name
-        self.settings = settings
-        self.device = device
-        # Client messages (bounded: a flood is refused) and the server's own requests (REST
-        # calls, resyncs: never refused, they come one per request or connection).
-        self.commands: queue.Queue = queue.Queue(maxsize=settings.command_queue)
-        self.control: collections.deque[Call | Resync] = collections.deque()
-        self.replies: collections.deque[Outgoing] = collections.deque(maxlen=REPLY_LIMIT)
-        self.playing = False
-        self.state = "paused"
-        self.last_seen = time.monotonic()
+        self.lab_name = lab
+        self.client = client
+        self.link = link
+        self.key = SessionManager.key(session_id, lab)
         self.connected = False
+        self.closing = False
         self.websocket: Any = None
-        self._lab_cls = lab_cls
-        self._lab: Lab | None = None
-        self._configured: ServerMessage | None = None
-        self._frame: list[Outgoing] | None = None
-        self._frame_lock = threading.Lock()
-        self._last_frame = 0.0
-        self.frames_built = 0  # for tests and benchmarks: frames made (not skipped) so far
+        self.last_seen = time.monotonic()
+        self.replies: collections.deque[Outgoing] = collections.deque(maxlen=REPLY_LIMIT)
+        self.frame: list[Outgoing] | None = None
         self._notify: Callable[[], None] | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"session-{session_id[:8]}", daemon=True)
-        self._thread.start()
+        self._window = (time.monotonic(), 0)  # (start of this second, messages in it)
+        self._queued_bytes = 0  # client bytes sent to the worker and not yet answered
 
-    # ---- event-loop side -------------------------------------------------------------------
+    # ---- the socket's side ------------------------------------------------------------------
     def attach(self, notify: Callable[[], None], resumed: bool) -> None:
-        """A socket took this session over; ask the worker for a full resync."""
+        """A socket took this session over; the worker answers with a full resync."""
         self._notify = notify
         self.connected = True
         self.last_seen = time.monotonic()
-        self._control(Resync(resumed))
+        self.frame = None
+        self.link.send(Attach(self.key, resumed))
 
     def detach(self) -> None:
         self._notify = None
         self.connected = False
         self.last_seen = time.monotonic()
+        self.frame = None
+        if not self.closing:
+            try:
+                self.link.send(Detach(self.key))
+            except WorkerBusy:
+                pass
 
-    def _control(self, item: Call | Resync) -> None:
-        self.control.append(item)
+    def submit(self, text: str) -> None:
+        """Forward a client message to the worker; LabError (said to the page) past the limits."""
+        settings = self.manager.settings
+        now = time.monotonic()
+        start, count = self._window
+        if now - start >= 1.0:
+            start, count = now, 0
+        if count >= settings.max_messages_per_s:
+            raise LabError(
+                f"too many messages (at most {settings.max_messages_per_s} a second); slow down"
+            )
+        self._window = (start, count + 1)
+        size = len(text)
+        if self._queued_bytes + size > settings.max_queued_bytes:
+            raise LabError("too much sent at once; the server is still working on earlier messages")
         try:
-            self.commands.put_nowait(None)  # wake the worker if it waits for a command
-        except queue.Full:
-            pass  # it is busy with commands and looks at the control queue before each one
-
-    def submit(self, message: dict) -> None:
-        """Queue a client message for the worker; raises LabError when the queue is full."""
-        try:
-            self.commands.put_nowait(message)
-        except queue.Full:
-            raise LabError("too many messages at once; the server is still working on earlier ones") from None
-        self.last_seen = time.monotonic()
+            self.link.send(Inbound(self.key, text))
+        except WorkerBusy as exc:
+            raise LabError(str(exc)) from None
+        self._queued_bytes += size
+        self.last_seen = now
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(lab, *args)`` on the worker thread and await its result (for REST handlers)."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._control(Call(fn, args, future))
-        self.last_seen = time.monotonic()
-        return await asyncio.wrap_future(future)
+        """Run ``fn(lab, *args)`` in the session's worker and await the result (REST handlers).
+        Fails with a clear LabError when the session closes or the call takes too long."""
+        return await self.manager.call(self, fn, args)
 
-    def take_outgoing(self) -> list[Outgoing]:
-        """Everything ready to send now: queued replies first, then the newest frame."""
-        out: list[Outgoing] = []
-        while self.replies:
-            try:
-                out.append(self.replies.popleft())
-            except IndexError:
-                break
-        with self._frame_lock:
-            frame, self._frame = self._frame, None
-        if frame:
+    def take_outgoing(self) -> tuple[list[Outgoing], bool]:
+        """Everything ready to send now (replies first, then the newest frame), and whether a
+        frame is among it (the pump acknowledges it once sent)."""
+        out = list(self.replies)
+        self.replies.clear()
+        frame, self.frame = self.frame, None
+        if frame is not None:
             out.extend(frame)
-        return out
+        return out, frame is not None
 
-    def close(self) -> None:
-        self._closed = True
+    def frame_sent(self) -> None:
         try:
-            self.commands.put_nowait(_STOP)
-        except queue.Full:
-            pass  # the worker sees _closed at its next turn
+            self.link.send(Ack(self.key))
+        except WorkerBusy:
+            pass
 
-    # ---- worker side -----------------------------------------------------------------------
-    def _wake(self) -> None:
-        notify = self._notify
-        if notify is not None:
-            notify()
+    # ---- the worker's side (on the event loop) ----------------------------------------------
+    def deliver(self, event: Out) -> None:
+        self._queued_bytes = 0  # the worker has taken everything sent before this answer
+        self.replies.extend(event.replies)
+        if event.frame is not None:
+            if self.connected:
+                self.frame = event.frame  # a newer frame replaces one not yet sent
+            else:
+                self.frame_sent()  # nobody to send it to: let the worker go on
+        self.wake()
 
-    def _encode_all(self, messages: list[Message]) -> list[Outgoing]:
-        out = []
-        for message in messages:
-            try:
-                out.append(encode(message))
-            except (TypeError, ValueError):  # a bug: say so instead of dropping the socket
-                log.exception("session %s: unserialisable %s", self.id, type(message).__name__)
-                out.append(encode(Error(message="internal error: a message could not be sent")))
-        return out
+    def say(self, message: str) -> None:
+        self.replies.append(encode(Error(message=message)))
+        self.wake()
 
-    def _reply(self, *messages: Message) -> None:
-        for message in messages:
-            if isinstance(message, Configured) or (
-                isinstance(message, dict) and message.get("type") == "configured"
-            ):
-                self._configured = message
-        self.replies.extend(self._encode_all(list(messages)))
-        self._wake()
-
-    def _set_state(self, state: str, message: str | None = None) -> None:
-        self.state = state
-        self.playing = state == "playing"
-        self._reply(State(state=state, message=message))
-
-    def _frame_due(self) -> float:
-        """Seconds until the next play-mode frame is due (0 when it is)."""
-        return max(0.0, self._last_frame + 1.0 / self.settings.fps - time.monotonic())
-
-    def _make_frame(self, force: bool) -> None:
-        """Build metrics + frame into the mailbox (throttled to fps unless forced)."""
-        if not self.connected or self._lab is None:
-            return
-        now = time.monotonic()
-        with self._frame_lock:
-            busy = self._frame is not None
-        if not force and (busy or now - self._last_frame < 1.0 / self.settings.fps):
-            return
-        messages: list[Message] = []
-        metrics = self._lab.metrics()
-        if metrics is not None:
-            messages.append(metrics)
-        messages.extend(self._lab.frame(streaming=not force))
-        encoded = self._encode_all(messages)
-        with self._frame_lock:
-            self._frame = encoded
-        # Schedule from when this frame was due, not when it was built, so scheduler and GIL
-        # delays do not stretch every interval (a late frame does not make the next one late).
-        interval = 1.0 / self.settings.fps
-        due = self._last_frame + interval
-        self._last_frame = due if not force and now - due < interval else now
-        self.frames_built += 1
-        self._wake()
-
-    def _hello(self, resumed: bool) -> Hello:
-        return Hello(session=self.id, lab=self.lab_name, device=describe(self.device), resumed=resumed)
-
-    def _execute_control(self, item: Call | Resync) -> None:
-        lab = self._lab
-        if isinstance(item, Call):
-            if lab is None:
-                item.future.set_exception(LabError("the lab failed to start"))
-                return
-            try:
-                item.future.set_result(item.fn(lab, *item.args))
-            except BaseException as exc:  # delivered to the awaiting handler
-                item.future.set_exception(exc)
-            self._make_frame(force=True)
-            return
-        if lab is None:
-            self._reply(Error(message="the lab failed to start"))
-            return
-        self._reply(self._hello(item.resumed), self._configured or self._lab_configure({}))
-        self._set_state(self.state)
-        self._make_frame(force=True)
-
-    def _lab_configure(self, config: dict) -> ServerMessage:
-        assert self._lab is not None
-        return self._lab.configure(self._lab_cls.configure_message(type="configure", config=config))
-
-    def _execute(self, data: dict) -> None:
-        lab = self._lab
-        assert lab is not None
-        message = self._lab_cls.parse(data)
-        if isinstance(message, Configure):
-            if message.lab not in (None, self.lab_name):
-                raise LabError(f"this session runs lab {self.lab_name!r}, not {message.lab!r}")
-            self._reply(lab.configure(message))
-            self._set_state("paused")
-        elif isinstance(message, Play):
-            if self.state != "playing":
-                if lab.finished():
-                    lab.reset()
-                self._set_state("playing")
-        elif isinstance(message, Pause):
-            if self.state == "playing":
-                self._set_state("paused")
-        elif isinstance(message, Step):
-            if self.state in ("playing", "diverged", "finished"):
-                self._set_state("paused")
-            lab.step(message.steps)
-            if lab.finished():
-                self._set_state("finished")
-        elif isinstance(message, Reset):
-            lab.reset()
-            self._set_state("paused")
-        else:
-            self._reply(*lab.handle(message))
-        self._make_frame(force=True)
-
-    def _guarded(self, action: Callable[[], None]) -> None:
-        try:
-            action()
-        except Diverged as exc:
-            self._set_state("diverged", str(exc))
-            self._make_frame(force=True)
-        except LabError as exc:
-            self._reply(Error(message=str(exc)))
-        except Exception as exc:  # a bug: keep the session alive and say so
-            log.exception("session %s: internal error", self.id)
-            if self.state == "playing":
-                self._set_state("paused")
-            self._reply(Error(message=f"internal error: {type(exc).__name__}"))
-
-    def _play_slice(self) -> None:
-        lab = self._lab
-        assert lab is not None
-        if not self.connected and time.monotonic() - self.last_seen > self.settings.disconnect_pause_s:
-            self._set_state("paused")  # nobody is watching: stop spending the CPU
-            return
-        # Train until the next frame is due; when it is overdue (the last one still waits for a
-        # slow socket or a busy loop), train a short slice so the runner looks again soon.
-        interval = 1.0 / self.settings.fps
-        lab.train(min(max(self._frame_due(), interval / 8), 0.05))
-        if lab.finished():
-            self._set_state("finished")
-            self._make_frame(force=True)
-        else:
-            self._make_frame(force=False)
-
-    def _run(self) -> None:
-        def start() -> None:
-            self._lab = self._lab_cls(self.settings, self.device)
-            self._configured = self._lab_configure({})
-
-        self._guarded(start)
-        if self._lab is None:
-            log.error("session %s: lab %s failed to start", self.id, self.lab_name)
-        while not self._closed:
-            while self.control:
-                item = self.control.popleft()
-                self._guarded(lambda i=item: self._execute_control(i))
-            try:
-                if self.playing or self.control:
-                    message = self.commands.get_nowait()
-                else:
-                    message = self.commands.get(timeout=1.0)
-            except queue.Empty:
-                message = None
-            if message is _STOP:
-                break
-            if message is not None:
-                if self._lab is None:
-                    self._reply(Error(message="the lab failed to start"))
-                    continue
-                self._guarded(lambda m=message: self._execute(m))
-                continue
-            if self.playing and self._lab is not None and not self.control:
-                self._guarded(self._play_slice)
-                # Let other threads (the event loop sending this frame, other sessions) take the
-                # GIL now rather than at the next forced switch: tight numpy loops rarely drop it.
-                time.sleep(0)
-        for item in self.control:  # calls that came too late: say so rather than hang
-            if isinstance(item, Call):
-                item.future.set_exception(LabError("the session has closed: reload the page"))
-        if self._lab is not None:
-            try:
-                self._lab.close()
-            except Exception:
-                log.exception("session %s: close failed", self.id)
+    def wake(self) -> None:
+        if self._notify is not None:
+            self._notify()
 
 
 class SessionManager:
-    """All live sessions, capped in number; disconnected ones expire after a time to live."""
+    """Every live session, the workers they run in, and the caps."""
 
     def __init__(self, settings: Settings, labs: dict[str, type[Lab]], device: torch.device):
         self.settings = settings
         self.labs = labs
         self.device = device
         self.sessions: dict[str, Session] = {}
+        self.links: list[Link] = []
+        self._calls: dict[int, tuple[asyncio.Future, Session]] = {}
+        self._call_ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.restarts = 0  # workers replaced after dying (health, tests)
 
+    # ---- workers ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        count = max(1, self.settings.workers)
+        for index in range(count):
+            self.links.append(self._start_link(index))
+
+    def _start_link(self, index: int) -> Link:
+        if self.settings.workers == 0:
+            link: Link = ThreadLink(index, self.settings, self.labs, self.device)
+        else:
+            link = ProcessLink(index, self.settings, self.labs, self.device)
+        link.start(self._on_event, self._loop)
+        return link
+
+    def _on_event(self, link: Link, event: object) -> None:
+        if isinstance(event, Out):
+            session = self.sessions.get(event.sid)
+            if session is not None and session.link is link:
+                session.deliver(event)
+        elif isinstance(event, CallResult):
+            entry = self._calls.pop(event.call_id, None)
+            if entry is not None and not entry[0].done():
+                future = entry[0]
+                future.set_result(event.value) if event.ok else future.set_exception(event.value)
+        elif isinstance(event, Closed):
+            for key in [event.sid] if event.sid in link.sessions else []:
+                session = self.sessions.get(key)
+                if session is None or session.closing:
+                    link.sessions.discard(key)
+                    self.sessions.pop(key, None)
+                    if session is not None:
+                        self._fail_calls(session, "the session has closed: reload the page")
+                else:  # the worker stopped it (a budget): it is gone there, so gone here too
+                    link.sessions.discard(key)
+                    self.sessions.pop(key, None)
+                    session.closing = True
+                    self._fail_calls(session, "the session was stopped: reload the page")
+                    if session.websocket is not None:
+                        asyncio.ensure_future(_close_socket(session.websocket))
+        elif isinstance(event, WorkerDied):
+            self._replace(link)
+
+    def _replace(self, dead: Link) -> None:
+        """A worker died: start another in its place and move its sessions there, fresh. Their
+        pages are told, and (ws.js) send their settings again at once."""
+        self.restarts += 1
+        log.error("worker %d died; starting a new one for its %d sessions", dead.index,
+                  len(dead.sessions))
+        fresh = self._start_link(dead.index)
+        self.links[self.links.index(dead)] = fresh
+        for key in list(dead.sessions):
+            session = self.sessions.get(key)
+            if session is None:
+                continue
+            self._fail_calls(session, "the server's worker stopped; try again")
+            session.link = fresh
+            fresh.sessions.add(key)
+            if session.closing:
+                self.sessions.pop(key, None)
+                fresh.sessions.discard(key)
+                continue
+            fresh.send(Open(key, session.lab_name, session.id))
+            if session.connected:
+                session.say("The server restarted the worker running this lab; your settings "
+                            "are sent again, the training starts over.")
+                session.frame = None
+                fresh.send(Attach(key, False))
+
+    async def call(self, session: Session, fn: Callable[..., Any], args: tuple) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        call_id = next(self._call_ids)
+        self._calls[call_id] = (future, session)
+        try:
+            session.link.send(Call(session.key, call_id, fn, args))
+        except WorkerBusy as exc:
+            self._calls.pop(call_id, None)
+            raise LabError(str(exc)) from None
+        session.last_seen = time.monotonic()
+        try:
+            return await asyncio.wait_for(future, self.settings.call_timeout_s)
+        except TimeoutError:
+            raise LabError(
+                f"the server took longer than {self.settings.call_timeout_s:g} s; try again"
+            ) from None
+        finally:
+            self._calls.pop(call_id, None)
+
+    def _fail_calls(self, session: Session, message: str) -> None:
+        for call_id, (future, owner) in list(self._calls.items()):
+            if owner is session and not future.done():
+                future.set_exception(LabError(message))
+                self._calls.pop(call_id, None)
+
+    def stop(self) -> None:
+        for link in self.links:
+            link.stop()
+        for future, _ in self._calls.values():
+            if not future.done():
+                future.set_exception(LabError("the server is shutting down"))
+        self._calls.clear()
+
+    # ---- sessions ---------------------------------------------------------------------------
     @staticmethod
-    def _key(session_id: str, lab: str) -> str:
+    def key(session_id: str, lab: str) -> str:
         return f"{lab}:{session_id}"
 
     def get(self, session_id: str, lab: str) -> Session | None:
-        return self.sessions.get(self._key(session_id, lab))
+        session = self.sessions.get(self.key(session_id, lab))
+        return None if session is None or session.closing else session
 
-    def open(self, session_id: str | None, lab: str) -> tuple[Session, bool]:
-        """The session with this id (resumed) or a new one; raises SessionError."""
+    def admit(self, session_id: str | None, lab: str, client: str) -> str | None:
+        """Why a socket would be refused (None: it would be let in). Checked at the handshake."""
         if lab not in self.labs:
-            raise SessionError(f"unknown lab {lab!r}; labs: {', '.join(sorted(self.labs))}")
-        if session_id is None:
-            session_id = uuid.uuid4().hex
-        if not SESSION_ID.match(session_id):
-            raise SessionError("session ids are 8 to 64 letters, digits, '-' or '_'")
+            return f"unknown lab {lab[:64]!r}; labs: {', '.join(sorted(self.labs))}"
+        if session_id is not None and not valid_session_id(session_id):
+            return "session ids are 8 to 64 letters, digits, '-' or '_'"
+        if session_id is not None and self.get(session_id, lab) is not None:
+            return None  # a reconnect: always let back in
+        self.reap()
+        mine = sum(1 for s in self.sessions.values() if s.client == client)
+        if mine >= self.settings.max_sessions_per_client:
+            return (
+                f"too many sessions from your address ({self.settings.max_sessions_per_client}); "
+                "close some tabs of torchplay and reload"
+            )
+        if len(self.sessions) >= self.settings.max_sessions and self._evictable() is None:
+            return f"the server is full ({self.settings.max_sessions} sessions); try again later"
+        return None
+
+    def _evictable(self) -> Session | None:
+        """The session disconnected longest, if longer than the grace period (a reload never
+        loses its session to a newcomer)."""
+        now = time.monotonic()
+        idle = [
+            s for s in self.sessions.values()
+            if not s.connected and not s.closing and now - s.last_seen > self.settings.evict_grace_s
+        ]
+        return min(idle, key=lambda s: s.last_seen) if idle else None
+
+    def open(self, session_id: str | None, lab: str, client: str = "") -> tuple[Session, bool]:
+        """The session with this id (resumed) or a new one; raises SessionError."""
+        reason = self.admit(session_id, lab, client)
+        if reason is not None:
+            raise SessionError(reason)
+        session_id = session_id or uuid.uuid4().hex
         existing = self.get(session_id, lab)
         if existing is not None:
             return existing, True
-        self.reap()
         if len(self.sessions) >= self.settings.max_sessions:
-            idle = [s for s in self.sessions.values() if not s.connected]
-            if not idle:
+            victim = self._evictable()
+            if victim is None:  # raced with another open
                 raise SessionError(
                     f"the server is full ({self.settings.max_sessions} sessions); try again later"
                 )
-            self.drop(min(idle, key=lambda s: s.last_seen))
-        session = Session(session_id, self.labs[lab], self.settings, self.device)
-        self.sessions[self._key(session_id, lab)] = session
+            self.drop(victim)
+        link = min(self.links, key=lambda k: len(k.sessions))
+        session = Session(self, session_id, lab, client, link)
+        self.sessions[session.key] = session
+        link.sessions.add(session.key)
+        try:
+            link.send(Open(session.key, lab, session_id))
+        except WorkerBusy as exc:
+            self.sessions.pop(session.key, None)
+            link.sessions.discard(session.key)
+            raise SessionError(str(exc)) from None
         return session, False
 
-    def drop(self, session: Session) -> None:
-        self.sessions.pop(self._key(session.id, session.lab_name), None)
-        session.close()
+    def drop(self, session: Session, reason: str | None = None) -> None:
+        """Close a session; it keeps counting until its worker confirms (``Closed``)."""
+        if session.closing:
+            return
+        session.closing = True
+        self._fail_calls(session, "the session has closed: reload the page")
+        try:
+            session.link.send(Close(session.key, reason))
+        except WorkerBusy:
+            pass
 
     def reap(self) -> None:
         """Close sessions disconnected for longer than the time to live."""
         now = time.monotonic()
         for session in list(self.sessions.values()):
-            if not session.connected and now - session.last_seen > self.settings.session_ttl_s:
+            if (
+                not session.connected
+                and not session.closing
+                and now - session.last_seen > self.settings.session_ttl_s
+            ):
                 self.drop(session)
 
     async def reap_forever(self, every_s: float = 15.0) -> None:
@@ -413,11 +377,26 @@ class SessionManager:
         for session in list(self.sessions.values()):
             self.drop(session)
 
+    # ---- for tests and benchmarks (TORCHPLAY_WORKERS=0 only) --------------------------------
+    def host(self, session_id: str, lab: str):
+        """The scheduler's record of a session (its lab, state, frame count) in thread mode."""
+        session = self.sessions.get(self.key(session_id, lab))
+        if session is None or not isinstance(session.link, ThreadLink):
+            return None
+        return session.link.scheduler.hosts.get(session.key)
+
+
+async def _close_socket(websocket) -> None:
+    try:
+        await websocket.close(code=1011, reason="session stopped")
+    except Exception:
+        pass
+
 
 def lookup_session(request: Request, session_id: str, lab: str) -> Session:
     """For REST handlers: the live session of this lab, or 404 with a message to reload."""
     manager: SessionManager = request.app.state.sessions
-    session = manager.get(session_id, lab) if SESSION_ID.match(session_id or "") else None
+    session = manager.get(session_id, lab) if valid_session_id(session_id) else None
     if session is None:
         raise HTTPException(404, "no such session (it may have expired): reload the page")
     return session

@@ -1,23 +1,25 @@
 """The /ws endpoint: checks the Origin, parses client messages, pumps session output.
 
-The handler never does tensor work: it moves JSON into the session's command queue and sends
-whatever the session's worker left in its mailboxes.
+The handler never does tensor work and never parses a client's JSON: it checks the message's
+size and rate, passes the text to the session's worker, and sends whatever the worker sent back.
+A socket the server would refuse (full, too many sessions from one address, bad id) is refused
+at the handshake, before it is accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 
 from app.config import Settings
 from app.labs.base import LabError
+from app.scheduler import Outgoing, encode
 from app.schemas.common import Error
-from app.sessions import Outgoing, Session, SessionError, SessionManager, encode
+from app.sessions import Session, SessionError, SessionManager
 
 log = logging.getLogger("torchplay.ws")
 router = APIRouter()
@@ -57,29 +59,37 @@ def _error(text: str) -> str:
 
 
 async def _pump(websocket: WebSocket, session: Session, wake: asyncio.Event) -> None:
-    """Send the session's replies and newest frame (already encoded) whenever the worker signals."""
+    """Send the session's replies and newest frame (already encoded) whenever the worker has
+    some; tell the worker once a frame is out, so it builds the next."""
     while True:
         await wake.wait()
         wake.clear()
         if session.websocket is not websocket:
             return
-        for message in session.take_outgoing():
+        messages, has_frame = session.take_outgoing()
+        for message in messages:
             await _send(websocket, message)
+        if has_frame:
+            session.frame_sent()
 
 
-def _parse(raw: str, settings: Settings) -> dict:
-    """The JSON object of one client message; its fields are checked by the lab's worker."""
-    if len(raw) > settings.max_message_bytes or len(raw.encode()) > settings.max_message_bytes:
-        raise LabError(f"message too large (limit {settings.max_message_bytes:,} bytes)")
-    try:
-        data = json.loads(raw, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
-    except RecursionError:
-        raise LabError("message nested too deeply") from None
-    except ValueError:
-        raise LabError("messages must be JSON objects (NaN and Infinity are not allowed)") from None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise LabError("messages must be JSON objects with a string 'type'")
-    return data
+def client_address(websocket_or_request) -> str:
+    """The client's address as uvicorn saw it (behind a trusted proxy: the forwarded one)."""
+    client = websocket_or_request.client
+    return client.host if client is not None else ""
+
+
+@router.get("/api/admission", tags=["sessions"])
+async def admission(
+    request: Request,
+    lab: str = Query(..., max_length=64),
+    session: str | None = Query(None, max_length=64),
+) -> dict:
+    """Would a socket for this lab and session be let in, and if not, why. The page asks when
+    its socket was refused at the handshake (a browser cannot read the refusal's reason)."""
+    manager: SessionManager = request.app.state.sessions
+    reason = manager.admit(session, lab, client_address(request))
+    return {"ok": reason is None, "reason": reason}
 
 
 @router.websocket("/ws")
@@ -87,16 +97,15 @@ async def websocket_endpoint(websocket: WebSocket, lab: str = "mlp", session: st
     settings: Settings = websocket.app.state.settings
     manager: SessionManager = websocket.app.state.sessions
     if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"), settings):
-        await websocket.close(code=1008, reason="origin not allowed")
+        await websocket.close(code=1008, reason="origin not allowed")  # before accept: HTTP 403
+        return
+    client = client_address(websocket)
+    try:  # refused at the handshake (HTTP 403): a full server spends nothing on the socket
+        sess, resumed = manager.open(session, lab, client)
+    except SessionError as exc:
+        await websocket.close(code=1013, reason=str(exc)[:120])
         return
     await websocket.accept()
-    try:
-        sess, resumed = manager.open(session, lab)
-    except SessionError as exc:
-        await _send(websocket, _error(str(exc)))
-        await websocket.close(code=1008, reason=str(exc)[:120])
-        return
-
     previous = sess.websocket
     sess.websocket = websocket
     loop = asyncio.get_running_loop()
@@ -112,13 +121,18 @@ async def websocket_endpoint(websocket: WebSocket, lab: str = "mlp", session: st
             incoming = await websocket.receive()
             if incoming["type"] == "websocket.disconnect":
                 break
-            if incoming.get("text") is None:
-                await _send(websocket, _error("send JSON text messages"))
-                continue
+            text = incoming.get("text")
             try:
-                sess.submit(_parse(incoming["text"], settings))
+                if text is None:
+                    raise LabError("send JSON text messages")
+                if len(text) > settings.max_message_bytes or (
+                    len(text.encode()) > settings.max_message_bytes
+                ):
+                    raise LabError(f"message too large (limit {settings.max_message_bytes:,} bytes)")
+                sess.submit(text)
             except LabError as exc:
-                await _send(websocket, _error(str(exc)))
+                sess.replies.append(_error(str(exc)))
+                sess.wake()
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

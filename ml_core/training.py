@@ -9,7 +9,9 @@ web layer turns it into the ``diverged`` state.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -76,3 +78,42 @@ def set_hyperparameters(
 def finite(value: float | None) -> float | None:
     """The value, or None when it is NaN or infinite (JSON has no NaN: the wire says null)."""
     return value if value is not None and math.isfinite(value) else None
+
+
+# ---- cancelling long work -------------------------------------------------------------------
+class Cancelled(Exception):
+    """The work was stopped from outside (its session closed, or it ran past its time budget)."""
+
+
+class CancelToken:
+    """A flag another thread may raise; long loops call ``checkpoint()`` to honour it."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = "stopped"
+
+    def cancel(self, reason: str = "stopped") -> None:
+        self.reason = reason
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled(self.reason)
+
+
+# The token of the work running now on this thread (set by whoever runs it: the web app's
+# scheduler). A context variable rather than an argument, so every long loop in ml_core can
+# honour it without each function growing a parameter.
+current_token: ContextVar[CancelToken | None] = ContextVar("current_token", default=None)
+
+
+def checkpoint() -> None:
+    """Raise ``Cancelled`` if the current work was cancelled. Cheap: call it in long loops (at
+    least every ~50 ms of work)."""
+    token = current_token.get()
+    if token is not None:
+        token.check()

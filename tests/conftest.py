@@ -61,9 +61,14 @@ def serve(app) -> Iterator[str]:
 def settings(tmp_path_factory) -> Settings:
     # Tests close their pages while labs are playing: pause those sessions after 1 s (not 10 s),
     # so they do not train on in the background and slow the tests that follow.
+    # The whole suite connects from one address and opens hundreds of sessions in a row: lift
+    # the per-client cap and let it evict disconnected sessions at once (tests of those limits
+    # make their own servers).
     return Settings(
         device="cpu",
         disconnect_pause_s=1.0,
+        max_sessions_per_client=10_000,
+        evict_grace_s=0.0,
         cnn={"data_dir": str(tmp_path_factory.mktemp("data"))},
     )
 

@@ -76,6 +76,10 @@ class Lab:
     config_model: ClassVar[type[BaseModel] | None] = None  # the lab's whole config, defaults included
     configure_message: ClassVar[type[Configure]] = Configure  # a lab may extend ``configure``
     messages: ClassVar[tuple[type[ClientMessage], ...]] = ()  # lab messages, each -> on_<type>
+    # Paced labs play at a speed the user sets (points or steps a second): the scheduler calls
+    # train(seconds since the last call) once a frame interval, and they do that much work.
+    # Others train flat out in the slices they are given.
+    paced: ClassVar[bool] = False
     _parsers: ClassVar[dict[str, type[ClientMessage]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -130,7 +134,15 @@ class Lab:
         raise LabError(f"lab {self.name!r} has nothing to play")
 
     def step(self, steps: int) -> None:
+        """Exactly ``steps`` units of work (the scheduler may split one ``step`` command into
+        several calls, so that other sessions get their turns)."""
         raise LabError(f"lab {self.name!r} has nothing to step")
+
+    def check_steps(self, steps: int) -> None:
+        """Refuse a ``step`` command before any of it runs (default: the lab's max_steps)."""
+        most = getattr(self.limits, "max_steps", None)
+        if most is not None and steps > most:
+            raise LabError(f"step: at most {most} steps at once")
 
     def metrics(self) -> ServerMessage | None:
         return None

@@ -6,7 +6,6 @@ loop; uploads go through app/uploads.py (size limits, allowlisted image formats)
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Annotated
 
@@ -60,9 +59,7 @@ async def download_model(request: Request, session: SessionId) -> Response:
 @router.post("/cnn/model")
 async def upload_model(request: Request, session: SessionId, file: UploadFile) -> dict:
     """Load a model file saved by GET /api/cnn/model (read as safetensors, never unpickled)."""
-    lab_session = lookup_session(request, session, CNNLab.name)
+    lookup_session(request, session, CNNLab.name)  # 404 before reading a large body
     data = await read_upload(file, request.app.state.settings)
-    configured = await _call(request, session, CNNLab.load_model, data)
-    with contextlib.suppress(LabError):  # the socket hears of it too (and keeps it on resume)
-        lab_session.submit({"type": "describe"})
-    return configured
+    # The new ``configured`` goes to the page's socket too (the scheduler sends it).
+    return await _call(request, session, CNNLab.load_model, data)

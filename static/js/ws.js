@@ -60,8 +60,10 @@ export class LabSocket extends EventTarget {
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    let opened = false;
     this.setStatus("connecting", "connecting…");
     ws.onopen = () => {
+      opened = true;
       this.retry = 0;
       this.setStatus("open", "live");
       const queued = this.pending.splice(0);
@@ -101,10 +103,39 @@ export class LabSocket extends EventTarget {
         this.setStatus("closed", "refused");
         return;
       }
+      if (!opened) {
+        // Refused at the handshake (the browser cannot read why) or the server is down: ask.
+        this.admission().then((reason) => {
+          if (reason) {
+            this.setStatus("closed", "refused");
+            showError(reason);
+          } else {
+            this.setStatus("closed", "reconnecting…");
+          }
+          setTimeout(() => this.connect(), reason ? 10000 : this.backoff());
+        });
+        return;
+      }
       this.setStatus("closed", "reconnecting…");
-      const delay = Math.min(5000, 250 * 2 ** this.retry++);
-      setTimeout(() => this.connect(), delay);
+      setTimeout(() => this.connect(), this.backoff());
     };
+  }
+
+  backoff() {
+    return Math.min(5000, 250 * 2 ** this.retry++);
+  }
+
+  // Why the server would refuse this page's socket (a sentence), or null if it would not (or
+  // cannot be reached: then we just retry).
+  async admission() {
+    try {
+      const query = `lab=${encodeURIComponent(this.lab)}&session=${this.sessionId}`;
+      const response = await fetch(`/api/admission?${query}`);
+      const body = await response.json();
+      return body.ok ? null : body.reason;
+    } catch {
+      return null;
+    }
   }
 
   setStatus(state, text) {

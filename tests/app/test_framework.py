@@ -21,6 +21,7 @@ from app.frames import BinaryFrame, absmax, decode, quantise
 from app.labs.base import Diverged, Lab, LabError
 from app.main import create_app
 from app.schemas.common import ClientMessage, Configure, Configured, Metrics, ServerMessage
+from app.sessions import valid_session_id
 from app.ws import origin_allowed
 from tests.conftest import serve
 from tests.wsclient import Frame, WSClient
@@ -110,7 +111,9 @@ class CounterLab(Lab):
 
 @pytest.fixture(scope="module")
 def app():
-    settings = Settings(device="cpu", fps=60, max_sessions=3, session_ttl_s=60)
+    settings = Settings(
+        device="cpu", fps=60, max_sessions=3, session_ttl_s=60, workers=0, evict_grace_s=0
+    )
     return create_app(settings, extra_labs=(CounterLab,))
 
 
@@ -222,15 +225,30 @@ def test_second_socket_takes_the_session_over(server):
             first.wait_for("never", timeout=5)
 
 
+def _refused(server: str, lab: str, session: str | None = None) -> str:
+    """A socket refused at the handshake (HTTP 403), and the reason the page then reads."""
+    import httpx
+
+    with pytest.raises(InvalidStatus) as refused:
+        WSClient(server, lab, session=session)
+    assert refused.value.response.status_code == 403
+    params = {"lab": lab} | ({"session": session} if session else {})
+    answer = httpx.get(server + "/api/admission", params=params).json()
+    assert answer["ok"] is False
+    return answer["reason"]
+
+
 def test_session_cap_and_bad_ids(server):
-    with WSClient(server, "counter", session="x.y") as c:
-        assert "session ids" in c.error["message"]
-    with WSClient(server, "nolab") as c:
-        assert "unknown lab" in c.error["message"]
+    assert "session ids" in _refused(server, "counter", session="x.y")
+    assert not valid_session_id("abcdefgh\n")  # a full match: no trailing newline slips by
+    assert "unknown lab" in _refused(server, "nolab")
     clients = [WSClient(server, "counter") for _ in range(3)]
     try:
-        with WSClient(server, "counter") as extra:
-            assert "server is full" in extra.error["message"]
+        assert "server is full" in _refused(server, "counter")
+        # A reconnect of a session the server holds is always let back in.
+        again = WSClient(server, "counter", session=clients[0].session)
+        assert again.hello["resumed"] is True
+        again.close()
     finally:
         for client in clients:
             client.close()
@@ -296,15 +314,16 @@ def test_a_slow_client_gets_fewer_frames_not_a_backlog(app, server):
     session_id = uuid.uuid4().hex
     sock = _raw_socket_that_never_reads(server, session_id)
     try:
-        session = wait_until(lambda: app.state.sessions.get(session_id, "counter"))
-        wait_until(lambda: session.playing and session._lab.count > 10)
+        session = wait_until(lambda: app.state.sessions.host(session_id, "counter"))
+        wait_until(lambda: session.playing and session.lab.count > 10)
         # Once the socket's buffers are full the worker keeps training but stops making frames.
         wait_until(steady(lambda: session.frames_built, quiet_s=0.5), timeout=10)
-        before, count = session.frames_built, session._lab.count
+        before, count = session.frames_built, session.lab.count
         # Training goes on: 120 more steps take at least 2 s at 60 frames a second, which would
         # be 120 frames of 256 KB each if nothing held them back.
-        wait_until(lambda: session._lab.count > count + 120, timeout=30)
+        wait_until(lambda: session.lab.count > count + 120, timeout=30)
         assert session.frames_built - before <= 2, "frames kept coming with nobody reading them"
-        assert len(session.replies) < 10, "replies piled up for a socket that does not read"
+        web = app.state.sessions.get(session_id, "counter")
+        assert len(web.replies) < 10, "replies piled up for a socket that does not read"
     finally:
         sock.close()
