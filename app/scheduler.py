@@ -219,6 +219,12 @@ class Scheduler:
 
     # ---- the web side's entry point (any thread) --------------------------------------------
     def put(self, command: object) -> None:
+        if isinstance(command, Close | Shutdown):  # stop the work in progress now, not after it
+            current = self._current
+            if current is not None and (
+                isinstance(command, Shutdown) or current[0].sid == command.sid
+            ):
+                current[0].token.cancel("stopped: the session closed")
         with self._wake:
             self._commands.append(command)
             self._wake.notify()

@@ -216,7 +216,7 @@ class SessionManager:
                     session.closing = True
                     self._fail_calls(session, "the session was stopped: reload the page")
                     if session.websocket is not None:
-                        asyncio.ensure_future(_close_socket(session.websocket))
+                        asyncio.ensure_future(_say_and_close(session))
         elif isinstance(event, WorkerDied):
             self._replace(link)
 
@@ -386,8 +386,16 @@ class SessionManager:
         return session.link.scheduler.hosts.get(session.key)
 
 
-async def _close_socket(websocket) -> None:
+async def _say_and_close(session: Session) -> None:
+    """Send what the worker said last (why it stopped the session), then close the socket."""
+    websocket = session.websocket
     try:
+        messages, _ = session.take_outgoing()
+        for message in messages:
+            if isinstance(message, bytes):
+                await websocket.send_bytes(message)
+            else:
+                await websocket.send_text(message)
         await websocket.close(code=1011, reason="session stopped")
     except Exception:
         pass

@@ -91,7 +91,10 @@ class ThreadLink(Link):
 
     def start(self, on_event, loop) -> None:
         def emit(event: object) -> None:
-            loop.call_soon_threadsafe(on_event, self, event)
+            try:
+                loop.call_soon_threadsafe(on_event, self, event)
+            except RuntimeError:  # the loop has closed: the server is shutting down
+                pass
 
         self.scheduler = Scheduler(self.settings, self.labs, self.device, emit)
         threading.Thread(target=self.scheduler.run, name=f"scheduler-{self.index}", daemon=True).start()
@@ -142,7 +145,10 @@ class ProcessLink(Link):
         try:
             while True:
                 event = self.conn.recv()
-                loop.call_soon_threadsafe(on_event, self, event)
+                try:
+                    loop.call_soon_threadsafe(on_event, self, event)
+                except RuntimeError:  # the loop has closed: the server is shutting down
+                    return
         except (EOFError, OSError):
             pass
         except Exception:
