@@ -2,8 +2,12 @@
 
 Thin wrappers around ``torch.nn.functional.conv2d`` and the pooling functions, plus what a
 student needs to *see* them: the output-size formula, the element-wise products of one window,
-the value a pooling window picks, preset kernels, how outputs become display pixels, and a
-translation demo (shift the input, compare conv and pooled outputs).
+the value a pooling window picks, and a translation demo (shift the input, compare conv and
+pooled outputs). Preset kernels and display pixels are ``ml_core.kernels``.
+
+``ConvolutionConfig`` is the lab's whole configuration, its one definition: every name in it comes
+from the core (``PRESETS``, ``POOL_MODES``, the sample images) and the geometry and kernels are
+built from it.
 
 Shapes: an image is (C, H, W) float32 (C = 1 grey or 3 RGB); kernels are (K, C, k, k)
 (K output channels, as in ``nn.Conv2d``). Everything is computed on the CPU in float32; the
@@ -13,10 +17,15 @@ inputs here are small (<= a few hundred pixels a side).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from ml_core.images import SAMPLE_IMAGES
+from ml_core.kernels import PRESETS, preset_kernel
 
 # The 5x5 binary image and 3x3 kernel of the course slides; the first output is 4.
 CLASSIC_IMAGE = np.array(
@@ -32,6 +41,10 @@ CLASSIC_IMAGE = np.array(
 CLASSIC_KERNEL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=np.float32)
 
 POOL_MODES = ("max", "avg", "min")
+POOL_SOURCES = ("image", "feature")  # pool the picture (or the small grid), or the first conv output
+COLORS = ("grey", "rgb")  # a picture as one input channel, or three
+CUSTOM_KERNEL = "custom"  # the kernel typed into the grid
+UPLOAD = "upload"  # the session's uploaded picture
 
 
 @dataclass(frozen=True)
@@ -210,97 +223,6 @@ def pool_window(image: np.ndarray, mode: str, size: int, stride: int, index: int
     return PoolWindow(row, col, rows, cols, values, chosen, float(pooled[0, row, col]))
 
 
-# --- preset kernels -------------------------------------------------------------------------
-
-_FIXED = {  # 3x3 classics; at larger sizes they sit in the middle of a zero kernel
-    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
-    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-    "prewitt_x": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
-    "prewitt_y": [[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
-    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
-    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
-}
-PRESETS = (
-    "identity",
-    "box_blur",
-    "gaussian_blur",
-    "sharpen",
-    "sobel_x",
-    "sobel_y",
-    "prewitt_x",
-    "prewitt_y",
-    "laplacian",
-    "emboss",
-)
-
-
-def preset_kernel(name: str, size: int = 3) -> np.ndarray:
-    """A named (size, size) float32 kernel.
-
-    identity, box_blur and gaussian_blur exist at every size (identity and Gaussian centred, so
-    odd sizes are the natural ones); the others are 3x3 and need size >= 3.
-    """
-    if name not in PRESETS:
-        raise ValueError(f"unknown kernel {name!r}; choose one of {', '.join(PRESETS)}")
-    if size < 1:
-        raise ValueError("kernel size must be >= 1")
-    kernel = np.zeros((size, size), dtype=np.float32)
-    centre = (size - 1) // 2
-    if name == "identity":
-        kernel[centre, centre] = 1.0
-    elif name == "box_blur":
-        kernel[:] = 1.0 / (size * size)
-    elif name == "gaussian_blur":
-        sigma = max(size / 4.0, 0.5)  # the kernel covers about +-2 sigma
-        offsets = np.arange(size, dtype=np.float32) - (size - 1) / 2
-        g = np.exp(-(offsets**2) / (2 * sigma**2))
-        kernel = np.outer(g, g).astype(np.float32)
-        kernel /= kernel.sum()
-    else:
-        if size < 3:
-            raise ValueError(f"the {name} kernel is 3x3: choose a kernel size of 3 or more")
-        start = (size - 3) // 2
-        kernel[start : start + 3, start : start + 3] = _FIXED[name]
-    return kernel
-
-
-# --- display --------------------------------------------------------------------------------
-
-
-def is_signed(kernel: np.ndarray) -> bool:
-    """True for kernels whose responses centre on 0 (edge detectors: weights sum to ~0, or less).
-
-    Their outputs are drawn with a diverging colormap; the others (blur, sharpen, emboss,
-    identity) look like images and are drawn in grey.
-    """
-    kernel = np.asarray(kernel, dtype=np.float32)
-    return float(kernel.sum()) <= 0.05 * float(np.abs(kernel).sum())
-
-
-def to_display(
-    values: np.ndarray, signed: bool, high: float | None = None
-) -> tuple[np.ndarray, dict]:
-    """Float outputs -> uint8 pixels and the scale used (for the page's legend).
-
-    signed: 128 is 0 and 0/255 are -/+ scale, scale = the 99th percentile of |value| (so one
-    extreme pixel does not wash out the rest); drawn with the diverging colormap.
-    unsigned: 0 is black and 255 is ``high``, clipped; drawn in grey. Give high = the kernel's
-    sum for an image in [0, 1] (a flat patch's output), so a sharpened image keeps its
-    brightness and its overshoot clips as in a photo editor; default max(1, largest value).
-    """
-    values = np.nan_to_num(np.asarray(values, dtype=np.float32))
-    if signed:
-        scale = float(np.percentile(np.abs(values), 99)) if values.size else 0.0
-        scale = scale if scale > 1e-6 else max(float(np.abs(values).max(initial=0.0)), 1e-6)
-        pixels = 127.5 + 127.5 * np.clip(values / scale, -1.0, 1.0)
-        return np.round(pixels).astype(np.uint8), {"map": "diverging", "scale": scale}
-    if high is None or high <= 1e-6:
-        high = max(1.0, float(values.max(initial=0.0)))
-    pixels = 255.0 * np.clip(values / high, 0.0, 1.0)
-    return np.round(pixels).astype(np.uint8), {"map": "gray", "scale": float(high)}
-
-
 # --- translation demo -----------------------------------------------------------------------
 
 
@@ -367,3 +289,93 @@ def translation_demo(
         conv_change=relative_change(conv_a, conv_b),
         pooled_change=relative_change(pool_a, pool_b),
     )
+
+
+# --- the lab's config -----------------------------------------------------------------------
+
+Value = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
+KernelName = Literal[(*PRESETS, CUSTOM_KERNEL)]
+SampleName = Literal[(*SAMPLE_IMAGES, UPLOAD)]
+
+
+def _rectangle(rows: list[list[float]], what: str) -> tuple[int, int]:
+    if not rows or not rows[0] or any(len(row) != len(rows[0]) for row in rows):
+        raise ValueError(f"{what} must be a non-empty grid with rows of equal length")
+    return len(rows), len(rows[0])
+
+
+class ConvolutionConfig(BaseModel):
+    """The whole lab: the small worked example, pooling, and the real pictures.
+
+    Upper bounds that depend on the server's settings are checked against the validation context
+    ``{"limits": ...}`` (any object with ``max_grid``, ``max_kernel_size``, ``max_stride``...).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # the small worked example
+    grid: list[list[Value]] = Field(default_factory=lambda: CLASSIC_IMAGE.tolist())
+    kernel: list[list[Value]] = Field(default_factory=lambda: CLASSIC_KERNEL.tolist())
+    stride: int = Field(1, ge=1)
+    padding: int = Field(0, ge=0)
+    dilation: int = Field(1, ge=1)
+    # pooling, of the small grid ("image") or of the first conv output ("feature")
+    pool_mode: Literal[POOL_MODES] = "max"
+    pool_size: int = Field(2, ge=1)
+    pool_stride: int = Field(2, ge=1)
+    pool_source: Literal[POOL_SOURCES] = "image"
+    # real pictures: one output channel per kernel (grey), or one kernel's R, G, B slices (rgb)
+    sample: SampleName = "camera"
+    color: Literal[COLORS] = "grey"
+    kernels: list[KernelName] = Field(default_factory=lambda: ["sobel_x", "sobel_y"], min_length=1)
+    rgb_kernels: list[KernelName] = Field(
+        default_factory=lambda: ["sobel_x", "sobel_x", "sobel_x"], min_length=3, max_length=3
+    )
+    shift_x: int = 1
+    shift_y: int = 0
+
+    @model_validator(mode="after")
+    def _within_limits(self, info: ValidationInfo) -> ConvolutionConfig:
+        limits = (info.context or {}).get("limits")
+        height, width = _rectangle(self.grid, "grid")
+        k_rows, k_cols = _rectangle(self.kernel, "kernel")
+        if k_rows != k_cols:
+            raise ValueError(f"the kernel must be square, not {k_rows}x{k_cols}")
+        if limits is None:
+            return self
+        checks = [
+            (max(height, width), limits.max_grid, "grid side"),
+            (k_rows, limits.max_kernel_size, "kernel size"),
+            (self.stride, limits.max_stride, "stride"),
+            (self.padding, limits.max_padding, "padding"),
+            (self.dilation, limits.max_dilation, "dilation"),
+            (self.pool_size, limits.max_pool, "pooling size"),
+            (self.pool_stride, limits.max_pool, "pooling stride"),
+            (len(self.kernels), limits.max_kernels, "number of kernels"),
+            (abs(self.shift_x), limits.max_shift, "shift x"),
+            (abs(self.shift_y), limits.max_shift, "shift y"),
+        ]
+        for value, most, what in checks:
+            if value > most:
+                raise ValueError(f"{what} is {value}; the most is {most}")
+        return self
+
+    @property
+    def geometry(self) -> Geometry:
+        return Geometry(self.stride, self.padding, self.dilation)
+
+    def kernel_bank(self) -> np.ndarray:
+        """(K, C, k, k) float32, at the size of ``kernel``: one kernel per output channel on one
+        input channel (grey), or one kernel with a slice per input channel (rgb). ValueError when
+        a preset does not exist at that size."""
+        size = len(self.kernel)
+
+        def make(name: str) -> np.ndarray:
+            if name == CUSTOM_KERNEL:
+                return np.asarray(self.kernel, dtype=np.float32)
+            return preset_kernel(name, size)
+
+        if self.color == "grey":
+            return np.stack([make(name) for name in self.kernels])[:, None]
+        return np.stack([make(name) for name in self.rgb_kernels])[None]
+

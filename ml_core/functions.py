@@ -3,55 +3,154 @@
 Every curve is computed by torch itself: activations by ``torch.nn`` modules, derivatives by
 autograd (``y.sum().backward()`` gives dy/dx elementwise, since each activation acts elementwise),
 losses by ``torch.nn.functional`` with ``reduction="none"`` so one call gives the whole curve.
+
+Activations and losses live in name → function registries (``ACTIVATIONS``, ``LOSSES``);
+``FunctionsConfig`` is the explorer's whole configuration, its one definition, with every name
+taken from them, and each curve is computed from its part of it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import Tensor, nn
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "rrelu")
-LOSSES = ("bce", "ce", "l1", "l2", "huber", "kl")
+HARD_MAX = 10_000  # most logits or points whatever the settings say (they apply lower limits)
+
+
+# ---- registries ----------------------------------------------------------------------------
+# name -> the torch module, from the activation's knobs (in the order the page lists them).
+ACTIVATIONS: dict[str, Callable[[ActivationConfig], nn.Module]] = {
+    "relu": lambda c: nn.ReLU(),
+    "leaky_relu": lambda c: nn.LeakyReLU(c.slope),
+    "prelu": lambda c: nn.PReLU(num_parameters=1, init=c.prelu_init),
+    "rrelu": lambda c: nn.RReLU(c.lower, c.upper),
+    "tanh": lambda c: nn.Tanh(),
+    "sigmoid": lambda c: nn.Sigmoid(),
+}
+
+
+def _cross_entropy(pred: Tensor, config: LossConfig) -> Tensor:
+    """pred is the probability given to the true class (index 0); the rest is shared equally by
+    the other classes. Log-probabilities are valid logits for cross_entropy."""
+    classes = config.classes
+    rest = ((1 - pred) / (classes - 1)).unsqueeze(1).expand(-1, classes - 1)
+    probs = torch.cat([pred.unsqueeze(1), rest], dim=1)  # (n, classes)
+    labels = torch.zeros(len(pred), dtype=torch.long)
+    return F.cross_entropy(torch.log(probs), labels, reduction="none")
+
+
+def _kl(pred: Tensor, config: LossConfig) -> Tensor:
+    """KL(target || prediction) of two Bernoulli distributions [t, 1-t] and [p, 1-p]."""
+    t = torch.full_like(pred, config.target)
+    log_q = torch.log(torch.stack([pred, 1 - pred], dim=1))  # (n, 2)
+    p = torch.stack([t, 1 - t], dim=1)
+    return F.kl_div(log_q, p, reduction="none").sum(dim=1)
+
+
+def _target(pred: Tensor, config: LossConfig) -> Tensor:
+    return torch.full_like(pred, config.target)
+
+
+# name -> per-point loss (n,) of predictions (n,) against the config's target.
+LOSSES: dict[str, Callable[[Tensor, LossConfig], Tensor]] = {
+    "l2": lambda p, c: F.mse_loss(p, _target(p, c), reduction="none"),
+    "l1": lambda p, c: F.l1_loss(p, _target(p, c), reduction="none"),
+    "huber": lambda p, c: F.huber_loss(p, _target(p, c), reduction="none", delta=c.delta),
+    "bce": lambda p, c: F.binary_cross_entropy(p, _target(p, c), reduction="none"),
+    "ce": _cross_entropy,
+    "kl": _kl,
+}
 # Losses whose prediction is a probability in (0, 1); the others predict a real number.
 PROBABILITY_LOSSES = ("bce", "ce", "kl")
+# Losses whose target is a probability too (cross-entropy's target is the class, not a number).
+PROBABILITY_TARGETS = ("bce", "kl")
 
 
-@dataclass(frozen=True)
-class ActivationParams:
-    """Knobs of the parametrised activations (ignored by the others)."""
-
-    slope: float = 0.01  # Leaky ReLU's negative slope
-    prelu_init: float = 0.25  # PReLU's learnable slope (its initial value; torch's default)
-    lower: float = 1 / 8  # RReLU's random slope range [lower, upper] (torch's defaults)
-    upper: float = 1 / 3
-    training: bool = True  # RReLU: random slopes in training, the fixed mean slope in eval
-    seed: int = 0
+# ---- the config ------------------------------------------------------------------------------
+Logit = Annotated[float, Field(ge=-20, le=20, allow_inf_nan=False)]
+PlotCoordinate = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
 
 
-def activation_module(name: str, params: ActivationParams = ActivationParams()) -> nn.Module:
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ActivationConfig(_Strict):
+    """One activation and its knobs (the parametrised ones read theirs, the others none)."""
+
+    name: Literal[tuple(ACTIVATIONS)] = "relu"
+    slope: float = Field(0.1, ge=0, le=1, description="Leaky ReLU's negative slope.")
+    prelu_init: float = Field(0.25, ge=-1, le=1, description="PReLU's learnable slope a.")
+    lower: float = Field(1 / 8, ge=0, le=1, description="RReLU's smallest random slope.")
+    upper: float = Field(1 / 3, ge=0, le=1, description="RReLU's largest random slope.")
+    training: bool = Field(True, description="RReLU: train mode (random) or eval (mean slope).")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="RReLU's random slopes.")
+
+    @model_validator(mode="after")
+    def _range(self) -> ActivationConfig:
+        if self.lower > self.upper:
+            raise ValueError("RReLU's lower slope must not exceed its upper slope")
+        return self
+
+
+class LossConfig(_Strict):
+    name: Literal[tuple(LOSSES)] = "l2"
+    target: float = Field(0.0, ge=-5, le=5, description="Target (a probability for bce and kl).")
+    classes: int = Field(3, ge=2, le=20, description="Classes of the cross-entropy example.")
+    delta: float = Field(1.0, ge=0.05, le=5, description="Huber's switch from L2 to L1.")
+
+    @model_validator(mode="after")
+    def _probability(self) -> LossConfig:
+        if self.name in PROBABILITY_TARGETS and not 0 <= self.target <= 1:
+            raise ValueError(f"the target of {self.name} is a probability between 0 and 1")
+        return self
+
+
+class SoftmaxConfig(_Strict):
+    logits: list[Logit] = Field(
+        default_factory=lambda: [2.0, 1.0, 0.1, -1.0], min_length=1, max_length=HARD_MAX
+    )
+    temperature: float = Field(1.0, ge=0.05, le=20)
+
+
+class FitConfig(_Strict):
+    """Points of the outlier demo on [0, 10]²; the last one is the draggable outlier."""
+
+    points: list[tuple[PlotCoordinate, PlotCoordinate]] = Field(
+        None,  # validated too: null stands for the demo's own points
+        validate_default=True,
+        min_length=2,
+        max_length=HARD_MAX,
+        description="null: the default points.",
+    )
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _default(cls, points: object) -> object:
+        return outlier_points() if points is None else points
+
+
+class FunctionsConfig(_Strict):
+    """The explorer's whole configuration; `configure` and `update` may send any part of it."""
+
+    activation: ActivationConfig = Field(default_factory=ActivationConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    softmax: SoftmaxConfig = Field(default_factory=SoftmaxConfig)
+    fit: FitConfig = Field(default_factory=FitConfig)
+
+
+# ---- activations ---------------------------------------------------------------------------
+def activation_module(config: ActivationConfig) -> nn.Module:
     """The torch module for an activation, set to train or eval mode."""
-    if name == "sigmoid":
-        module: nn.Module = nn.Sigmoid()
-    elif name == "tanh":
-        module = nn.Tanh()
-    elif name == "relu":
-        module = nn.ReLU()
-    elif name == "leaky_relu":
-        module = nn.LeakyReLU(params.slope)
-    elif name == "prelu":
-        module = nn.PReLU(num_parameters=1, init=params.prelu_init)
-    elif name == "rrelu":
-        if not params.lower <= params.upper:
-            raise ValueError("RReLU needs lower <= upper")
-        module = nn.RReLU(params.lower, params.upper)
-    else:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return module.train(params.training)
+    return ACTIVATIONS[config.name](config).train(config.training)
 
 
 @dataclass(frozen=True)
@@ -63,18 +162,14 @@ class ActivationCurve:
 
 
 def activation_curve(
-    name: str,
-    params: ActivationParams = ActivationParams(),
-    lo: float = -6.0,
-    hi: float = 6.0,
-    n: int = 241,
+    config: ActivationConfig, lo: float = -6.0, hi: float = 6.0, n: int = 241
 ) -> ActivationCurve:
     """The activation and its derivative on ``n`` points of [lo, hi]."""
-    module = activation_module(name, params)
+    module = activation_module(config)
     x = torch.linspace(lo, hi, n, requires_grad=True)
     # RReLU draws its slopes from torch's global generator: seed it for a repeatable picture.
     with torch.random.fork_rng():
-        torch.manual_seed(params.seed)
+        torch.manual_seed(config.seed)
         y = module(x)
     y.sum().backward()
     dparam = None
@@ -101,14 +196,12 @@ class SoftmaxResult:
     entropy: float  # in nats; log(k) is uniform, 0 is one-hot
 
 
-def softmax(logits: list[float], temperature: float = 1.0) -> SoftmaxResult:
+def softmax(config: SoftmaxConfig) -> SoftmaxResult:
     """softmax(z / T): low T sharpens towards the arg-max, high T flattens towards uniform."""
-    if temperature <= 0:
-        raise ValueError("temperature must be positive")
-    z = torch.tensor(logits, dtype=torch.float64)
+    z = torch.tensor(config.logits, dtype=torch.float64)
 
     def fn(v: Tensor) -> Tensor:
-        return F.softmax(v / temperature, dim=-1)
+        return F.softmax(v / config.temperature, dim=-1)
 
     probs = fn(z)
     jac = torch.autograd.functional.jacobian(fn, z)  # (k, k)
@@ -130,45 +223,11 @@ def prediction_range(name: str, target: float) -> tuple[float, float]:
     return target - 4.0, target + 4.0
 
 
-def _loss(name: str, pred: Tensor, target: float, classes: int, delta: float) -> Tensor:
-    """Per-point loss (n,) of predictions (n,) against one target."""
-    t = torch.full_like(pred, target)
-    if name == "bce":
-        return F.binary_cross_entropy(pred, t, reduction="none")
-    if name == "ce":
-        # pred is the probability given to the true class (index 0); the rest is shared
-        # equally by the other classes. Log-probabilities are valid logits for cross_entropy.
-        rest = ((1 - pred) / (classes - 1)).unsqueeze(1).expand(-1, classes - 1)
-        probs = torch.cat([pred.unsqueeze(1), rest], dim=1)  # (n, classes)
-        labels = torch.zeros(len(pred), dtype=torch.long)
-        return F.cross_entropy(torch.log(probs), labels, reduction="none")
-    if name == "l1":
-        return F.l1_loss(pred, t, reduction="none")
-    if name == "l2":
-        return F.mse_loss(pred, t, reduction="none")
-    if name == "huber":
-        return F.huber_loss(pred, t, reduction="none", delta=delta)
-    if name == "kl":
-        # KL(target || prediction) of two Bernoulli distributions [t, 1-t] and [p, 1-p].
-        log_q = torch.log(torch.stack([pred, 1 - pred], dim=1))  # (n, 2)
-        p = torch.stack([t, 1 - t], dim=1)
-        return F.kl_div(log_q, p, reduction="none").sum(dim=1)
-    raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
-
-
-def loss_curve(
-    name: str, target: float, classes: int = 3, delta: float = 1.0, n: int = 241
-) -> LossCurve:
-    """Loss against the prediction for one target, with its derivative (autograd)."""
-    if name in PROBABILITY_LOSSES and name != "ce" and not 0 <= target <= 1:
-        raise ValueError(f"the target of {name} is a probability in [0, 1]")
-    if name == "ce" and classes < 2:
-        raise ValueError("cross-entropy needs at least 2 classes")
-    if delta <= 0:
-        raise ValueError("Huber's delta must be positive")
-    lo, hi = prediction_range(name, target)
+def loss_curve(config: LossConfig, n: int = 241) -> LossCurve:
+    """Loss against the prediction for the config's target, with its derivative (autograd)."""
+    lo, hi = prediction_range(config.name, config.target)
     pred = torch.linspace(lo, hi, n, dtype=torch.float64, requires_grad=True)
-    loss = _loss(name, pred, target, classes, delta)
+    loss = LOSSES[config.name](pred, config)
     loss.sum().backward()
     return LossCurve(pred.detach().numpy(), loss.detach().numpy(), pred.grad.numpy())
 

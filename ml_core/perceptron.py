@@ -8,90 +8,29 @@ One *visit* is the slide's steps 1-5 for one point:
   4. if wrong, update  w ← w + λ(target − output)·x,  b ← b + λ(target − output),
   5. go on to the next point; a full pass with no mistake means the data is separated.
 
-Besides the model this module has the lab's datasets (a name → generator registry, points in
-[-1, 1]², labels ±1) and the analysis a teacher wants beside it: is the data linearly separable,
-with what margin γ and radius R, and so the convergence bound (R/γ)² on the number of mistakes.
+``PerceptronConfig`` is the lab's whole configuration (the data and the learning rule), the one
+definition of it: the server validates against it and builds the model from it. The datasets and
+the separability analysis are in ``ml_core.perceptron_data``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
-import numpy as np
 import torch
-from scipy.optimize import linprog, minimize  # scipy ships with scikit-learn
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Order = Literal["cycle", "shuffle", "restart"]
-Init = Literal["zeros", "random", "line"]
+from ml_core.perceptron_data import DatasetConfig
+
 Point = tuple[float, float]
 
 # Weights with a norm below this draw no line: wᵀx + b is then (almost) the constant b.
 _NO_LINE = 1e-9
-
-
-# ----------------------------------------------------------------------------- datasets
-def _line_labels(points: np.ndarray, rng: np.random.Generator, gap: float):
-    """Label points by the side of a random line; drop those closer than `gap` to it."""
-    angle = rng.uniform(0, 2 * math.pi)
-    normal = np.array([math.cos(angle), math.sin(angle)])
-    offset = rng.uniform(-0.3, 0.3)
-    distance = points @ normal + offset  # (N,) signed distance to the line
-    return np.where(distance >= 0, 1, -1), np.abs(distance) >= gap
-
-
-def _sample_away_from_line(samples: int, rng: np.random.Generator, gap: float):
-    """Uniform points in [-1, 1]² at least `gap` from one random line, labelled by its side."""
-    points = rng.uniform(-1, 1, size=(samples * 8 + 64, 2))
-    labels, keep = _line_labels(points, rng, gap)
-    points, labels = points[keep][:samples], labels[keep][:samples]
-    return points, labels
-
-
-def separable(samples: int, noise: float, seed: int):
-    """Two classes split by a straight line, with points close to it (a small margin)."""
-    rng = np.random.default_rng(seed)
-    return _sample_away_from_line(samples, rng, gap=0.02)
-
-
-def margin(samples: int, noise: float, seed: int):
-    """Two classes split by a straight line with a wide empty band between them."""
-    rng = np.random.default_rng(seed)
-    return _sample_away_from_line(samples, rng, gap=0.25)
-
-
-def noisy(samples: int, noise: float, seed: int):
-    """Separable with a margin, then a fraction `noise` of the labels flipped (mislabelled)."""
-    rng = np.random.default_rng(seed)
-    points, labels = _sample_away_from_line(samples, rng, gap=0.1)
-    flip = rng.random(len(labels)) < noise
-    return points, np.where(flip, -labels, labels)
-
-
-def xor(samples: int, noise: float, seed: int):
-    """The four quadrants: +1 where x1 and x2 have the same sign, −1 where they differ."""
-    rng = np.random.default_rng(seed)
-    points = rng.uniform(0.1, 1.0, size=(samples, 2)) * rng.choice([-1, 1], size=(samples, 2))
-    return points, np.where(points[:, 0] * points[:, 1] > 0, 1, -1)
-
-
-Generator = Callable[[int, float, int], tuple[np.ndarray, np.ndarray]]
-DATASETS: dict[str, Generator] = {
-    "separable": separable,
-    "margin": margin,
-    "noisy": noisy,
-    "xor": xor,
-}
-
-
-def make_dataset(name: str, samples: int, noise: float = 0.1, seed: int = 0):
-    """Points (N, 2) float32 in [-1, 1]² and labels (N,) int64 in {−1, +1} from a preset."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    points, labels = DATASETS[name](samples, noise, seed)
-    return torch.as_tensor(points, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.int64)
+HARD_MAX_EPOCHS = 1_000_000  # ceilings whatever the server's settings say (they apply lower ones)
+HARD_MAX_SPEED = 1_000_000.0
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -127,87 +66,82 @@ def weights_from_line(p: Point, q: Point) -> tuple[torch.Tensor, float]:
     return w, -float(w[0] * p[0] + w[1] * p[1])
 
 
-@dataclass
-class Separability:
-    """Is the data split by a line? With γ (best margin of the unit (w, b)) and R = max ‖(x, 1)‖."""
-
-    separable: bool
-    radius: float
-    margin: float | None = None  # γ, only when separable
-    bound: float | None = None  # (R/γ)²: most mistakes from zero weights
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# ----------------------------------------------------------------------------- the config
+def _zero_weights(config: LearningConfig) -> tuple[torch.Tensor, float]:
+    """w = (0, 0), b = 0: no line until the first mistake."""
+    return torch.zeros(2, dtype=torch.float64), 0.0
 
 
-def separability(points: torch.Tensor, labels: torch.Tensor) -> Separability:
-    """Decide linear separability exactly (a linear program) and find the best margin.
-
-    Works on augmented points z = (x1, x2, 1), the space the perceptron's proof lives in:
-    separable ⇔ some v has y·vᵀz ≥ 1 for every point; the best margin is 1/‖v‖ for the
-    smallest such v (a small quadratic program).
-    """
-    z = np.hstack([points.double().numpy(), np.ones((len(points), 1))])  # (N, 3)
-    y = labels.double().numpy()  # (N,)
-    radius = float(np.linalg.norm(z, axis=1).max()) if len(z) else 1.0
-    if len(z) == 0 or (y > 0).all() or (y < 0).all():
-        return Separability(separable=len(z) > 0, radius=radius)
-    a = -(y[:, None] * z)  # y·vᵀz ≥ 1  ⇔  −y·zᵀv ≤ −1
-    lp = linprog(np.zeros(3), A_ub=a, b_ub=-np.ones(len(z)), bounds=[(None, None)] * 3)
-    if lp.status != 0:
-        return Separability(separable=False, radius=radius)
-    v = _smallest_separator(a, lp.x)
-    # The margin that v really achieves (never over-states γ, so the bound stays a bound).
-    gamma = float((y * (z @ v)).min() / np.linalg.norm(v))
-    return Separability(True, radius, gamma, (radius / gamma) ** 2)
+def _random_weights(config: LearningConfig) -> tuple[torch.Tensor, float]:
+    """w₁, w₂, b ~ N(0, 0.5²), drawn from the config's seed."""
+    gen = torch.Generator().manual_seed(config.seed)
+    wb = torch.randn(3, generator=gen, dtype=torch.float64) * 0.5
+    return wb[:2].clone(), float(wb[2])
 
 
-def _smallest_separator(a: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """min ‖v‖² subject to a·v ≤ −1, by an active set: only the points nearest the line matter.
+def _line_weights(config: LearningConfig) -> tuple[torch.Tensor, float]:
+    """The line through the two handles the user dragged."""
+    p, q = config.line
+    return weights_from_line((p.x, p.y), (q.x, q.y))
 
-    SLSQP on a few dozen constraints at a time, adding the violated ones, is fast for any N;
-    if it fails, the feasible LP solution `start` stands (a smaller margin, still a true bound).
-    """
-    v = start
-    active = np.argsort(-(a @ v))[:16]  # the tightest constraints under the LP solution
-    for _ in range(20):
-        sub = a[active]
-        qp = minimize(
-            lambda u: u @ u,
-            v,
-            jac=lambda u: 2 * u,
-            constraints=[
-                {"type": "ineq", "fun": lambda u, s=sub: -(s @ u) - 1, "jac": lambda u, s=sub: -s}
-            ],
-            method="SLSQP",
-            options={"maxiter": 200, "ftol": 1e-12},
-        )
-        if not qp.success:
-            return start
-        slack = -(a @ qp.x) - 1  # (N,) ≥ 0 where the constraint holds
-        violated = np.flatnonzero(slack < -1e-9)
-        if len(violated) == 0:
-            return qp.x
-        worst = violated[np.argsort(slack[violated])[:16]]
-        active = np.union1d(active, worst)
-        v = qp.x
-    return start
+
+# How the weights start: name -> initial (w (2,), b).
+INITS: dict[str, Callable[[LearningConfig], tuple[torch.Tensor, float]]] = {
+    "zeros": _zero_weights,
+    "random": _random_weights,
+    "line": _line_weights,
+}
+# Which point a visit chooses next. cycle: the next one; shuffle: a new random order every
+# pass (like SGD); restart: after an update start over at the first point (the slide's step 4).
+ORDERS = ("cycle", "shuffle", "restart")
+
+Coordinate = Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
+LearningRate = Annotated[float, Field(gt=0, le=10, description="λ of the learning rule.")]
+Epochs = Annotated[int, Field(ge=1, le=HARD_MAX_EPOCHS, description="Passes before a run stops.")]
+Speed = Annotated[
+    float, Field(gt=0, le=HARD_MAX_SPEED, description="Points visited a second in play mode.")
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Handle(_Strict):
+    """One end of the line the user drags (initial weights "line")."""
+
+    x: Coordinate
+    y: Coordinate
+
+
+class LearningConfig(_Strict):
+    """How the perceptron learns. ``line`` is two handles, used when init is "line"; ``speed``
+    paces play mode (the model itself does not read it)."""
+
+    learning_rate: LearningRate = 0.1
+    init: Literal[tuple(INITS)] = "zeros"
+    line: tuple[Handle, Handle] = (Handle(x=-0.6, y=-0.2), Handle(x=0.6, y=0.3))
+    order: Literal[ORDERS] = "cycle"
+    max_epochs: Epochs = 100
+    speed: Speed = 10.0
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _handles_apart(self) -> LearningConfig:
+        p, q = self.line
+        if self.init == "line" and abs(p.x - q.x) + abs(p.y - q.y) < 1e-3:
+            raise ValueError("the two handles of the line must be apart")
+        return self
+
+
+class PerceptronConfig(_Strict):
+    """The perceptron lab's whole configuration: the data and the learning rule."""
+
+    dataset: DatasetConfig = DatasetConfig()
+    perceptron: LearningConfig = LearningConfig()
 
 
 # ----------------------------------------------------------------------------- the model
-@dataclass
-class PerceptronConfig:
-    """How the perceptron learns. `line` is two handle points, used when init == "line"."""
-
-    learning_rate: float = 0.1  # λ
-    init: Init = "zeros"
-    line: tuple[Point, Point] = ((-0.5, -0.5), (0.5, 0.5))
-    # cycle: the next point; shuffle: a new order each pass; restart: the slide's step 4
-    order: Order = "cycle"
-    max_epochs: int = 100
-    seed: int = 0
-
-
 @dataclass
 class Visit:
     """One pass of steps 1-5 on one data point, with every number of the update."""
@@ -231,9 +165,6 @@ class Visit:
     line_after: list | None = None
     converged: bool = False
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def sign(s: torch.Tensor) -> torch.Tensor:
     """sign with sign(0) = +1, so a point on the line is classed +1 (never 'no answer')."""
@@ -243,7 +174,7 @@ def sign(s: torch.Tensor) -> torch.Tensor:
 class Perceptron:
     """A perceptron on a fixed dataset, advanced one visit at a time (no I/O, no threads)."""
 
-    def __init__(self, points: torch.Tensor, labels: torch.Tensor, config: PerceptronConfig):
+    def __init__(self, points: torch.Tensor, labels: torch.Tensor, config: LearningConfig):
         if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
             raise ValueError("points must be (N, 2) with one label each")
         if len(points) == 0:
@@ -260,20 +191,15 @@ class Perceptron:
     def n(self) -> int:
         return len(self.points)
 
+    def retune(self, config: LearningConfig) -> None:
+        """Go on under a new λ, epoch limit or speed (what may change without a reset): the
+        weights, the order of the points and the counts stay as they are."""
+        self.config = config
+
     def reset(self) -> None:
         """Initial weights from the config; back to the first point, epoch 0."""
-        cfg = self.config
-        if cfg.init == "zeros":
-            self.w, self.b = torch.zeros(2, dtype=torch.float64), 0.0
-        elif cfg.init == "random":
-            gen = torch.Generator().manual_seed(cfg.seed)
-            wb = torch.randn(3, generator=gen, dtype=torch.float64) * 0.5
-            self.w, self.b = wb[:2].clone(), float(wb[2])
-        elif cfg.init == "line":
-            self.w, self.b = weights_from_line(*cfg.line)
-        else:
-            raise ValueError(f"unknown init {cfg.init!r}")
-        self._rng = torch.Generator().manual_seed(cfg.seed)
+        self.w, self.b = INITS[self.config.init](self.config)
+        self._rng = torch.Generator().manual_seed(self.config.seed)
         self._order = self._new_order()
         self.position = 0  # index into self._order of the next point to visit
         self.visits = 0

@@ -15,11 +15,20 @@ from PIL import Image
 from app.frames import BinaryFrame
 from app.labs.base import Lab, LabError, Message, validate
 from app.schemas.common import Configure
-from app.schemas.convolution import ConvolutionConfig, Upload
+from app.schemas.convolution import (
+    ConvolutionConfigured,
+    ConvWindowInfo,
+    GridMessage,
+    PoolGrid,
+    PoolWindowInfo,
+    Upload,
+)
 from app.sessions import lookup_session
 from app.uploads import read_image
 from ml_core import convolution as conv
+from ml_core.convolution import UPLOAD, ConvolutionConfig
 from ml_core.images import SAMPLE_IMAGES, load_sample, to_array
+from ml_core.kernels import PRESETS, is_signed, presets_at, to_display
 
 
 def _rounded(values: np.ndarray) -> list:
@@ -29,7 +38,7 @@ def _rounded(values: np.ndarray) -> list:
 
 def _show(values: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, dict]:
     """Conv outputs -> uint8 pixels: diverging for edge detectors, grey for the others."""
-    return conv.to_display(values, conv.is_signed(kernel), high=float(np.sum(kernel)))
+    return to_display(values, is_signed(kernel), high=float(np.sum(kernel)))
 
 
 def _error_frame(kind: str, exc: ValueError) -> BinaryFrame:
@@ -50,11 +59,11 @@ class ConvolutionLab(Lab):
         self._messages: list[Message] = []
 
     # ---- the Lab contract --------------------------------------------------------------------
-    def configure(self, request: Configure) -> dict:
+    def configure(self, request: Configure) -> ConvolutionConfigured:
         cfg = validate(
             ConvolutionConfig, request.config, "configure: ", context={"limits": self.limits}
         )
-        if cfg.sample == "upload" and self.upload is None:
+        if cfg.sample == UPLOAD and self.upload is None:
             raise LabError("no uploaded image in this session: upload one, or pick a sample")
         self._messages = self._compute(cfg)
         self.config = cfg
@@ -79,7 +88,8 @@ class ConvolutionLab(Lab):
         image.thumbnail((self.limits.display_size,) * 2, Image.Resampling.LANCZOS)
         previous, self.upload = self.upload, image
         try:
-            self.configure(Configure(type="configure", config={**self.config.model_dump(), "sample": "upload"}))
+            config = {**self.config.model_dump(), "sample": UPLOAD}
+            self.configure(Configure(type="configure", config=config))
         except LabError:
             self.upload = previous
             raise
@@ -88,90 +98,82 @@ class ConvolutionLab(Lab):
             height=image.size[1],
             original_width=width,
             original_height=height,
-            config=self.config.model_dump(),
+            config=self.config,
         ).model_dump()
 
     # ---- computing the page ------------------------------------------------------------------
-    def _configured(self) -> dict:
-        return {
-            "type": "configured",
-            "lab": self.name,
-            "config": self.config.model_dump(),
-            "presets": list(conv.PRESETS),
-            "preset_kernels": self._presets_at(len(self.config.kernel)),
-            "samples": list(SAMPLE_IMAGES),
-            "has_upload": self.upload is not None,
-        }
-
-    @staticmethod
-    def _presets_at(size: int) -> dict[str, list]:
-        """Every preset that exists at this kernel size, for the page's "load" menu."""
-        kernels = {}
-        for name in conv.PRESETS:
-            try:
-                kernels[name] = _rounded(conv.preset_kernel(name, size))
-            except ValueError:
-                continue  # e.g. Sobel at 1x1
-        return kernels
+    def _configured(self) -> ConvolutionConfigured:
+        kernels = presets_at(len(self.config.kernel))  # for the page's "load" menu
+        return ConvolutionConfigured(
+            lab=self.name,
+            config=self.config,
+            presets=list(PRESETS),
+            preset_kernels={name: _rounded(k) for name, k in kernels.items()},
+            samples=list(SAMPLE_IMAGES),
+            has_upload=self.upload is not None,
+        )
 
     def _compute(self, cfg: ConvolutionConfig) -> list[Message]:
-        geometry = conv.Geometry(cfg.stride, cfg.padding, cfg.dilation)
-        messages: list[Message] = [self._grid(cfg, geometry)]
-        messages.extend(self._real(cfg, geometry))
+        messages: list[Message] = [self._grid(cfg)]
+        messages.extend(self._real(cfg))
         return messages
 
-    def _grid(self, cfg: ConvolutionConfig, geometry: conv.Geometry) -> dict:
+    def _grid(self, cfg: ConvolutionConfig) -> GridMessage:
         """The worked example: output, every window's products, and pooling, as exact numbers."""
         image = np.asarray(cfg.grid, dtype=np.float32)  # (H, W)
         kernel = np.asarray(cfg.kernel, dtype=np.float32)  # (k, k)
-        message: dict = {"type": "grid", "image": _rounded(image), "kernel": _rounded(kernel)}
-        output = None
+        output, windows, error = None, None, None
         try:
-            output = conv.conv2d(image[None], kernel[None, None], geometry)[0]  # (H', W')
-            windows = [conv.conv_window(image, kernel, geometry, i) for i in range(output.size)]
-            message["output"] = _rounded(output)
-            message["windows"] = [
-                {
-                    "rows": w.rows,
-                    "cols": w.cols,
-                    "values": _rounded(w.values),
-                    "products": _rounded(w.products),
-                    "total": round(w.total, 4),
-                }
-                for w in windows
-            ]
+            output = conv.conv2d(image[None], kernel[None, None], cfg.geometry)[0]  # (H', W')
         except ValueError as exc:
-            message["error"] = str(exc)
-        pool: dict = {"source": cfg.pool_source, "mode": cfg.pool_mode}
+            error = str(exc)
+        else:
+            windows = [
+                ConvWindowInfo(
+                    rows=w.rows,
+                    cols=w.cols,
+                    values=_rounded(w.values),
+                    products=_rounded(w.products),
+                    total=round(w.total, 4),
+                )
+                for w in (conv.conv_window(image, kernel, cfg.geometry, i) for i in range(output.size))
+            ]
+        return GridMessage(
+            image=_rounded(image),
+            kernel=_rounded(kernel),
+            output=None if output is None else _rounded(output),
+            windows=windows,
+            error=error,
+            pool=self._pool_grid(cfg, image, output),
+        )
+
+    @staticmethod
+    def _pool_grid(cfg: ConvolutionConfig, image: np.ndarray, output: np.ndarray | None) -> PoolGrid:
+        """Pooling of the small grid, or of its convolution (None: the kernel does not fit)."""
+        pool = PoolGrid(source=cfg.pool_source, mode=cfg.pool_mode)
         source = image if cfg.pool_source == "image" else output
         if source is None:
-            pool["error"] = "the convolution has no output to pool: fix it first"
-        else:
-            try:
-                pooled, _ = conv.pool2d(source[None], cfg.pool_mode, cfg.pool_size, cfg.pool_stride)
-                pool["input"] = _rounded(source)
-                pool["output"] = _rounded(pooled[0])
-                pool["windows"] = []
-                for index in range(pooled[0].size):
-                    w = conv.pool_window(
-                        source, cfg.pool_mode, cfg.pool_size, cfg.pool_stride, index
-                    )
-                    pool["windows"].append(
-                        {
-                            "rows": w.rows,
-                            "cols": w.cols,
-                            "chosen": list(w.chosen) if w.chosen else None,
-                            "result": round(w.result, 4),
-                        }
-                    )
-            except ValueError as exc:
-                pool["error"] = str(exc)
-        message["pool"] = pool
-        return message
+            pool.error = "the convolution has no output to pool: fix it first"
+            return pool
+        size, stride = cfg.pool_size, cfg.pool_stride
+        try:
+            pooled, _ = conv.pool2d(source[None], cfg.pool_mode, size, stride)
+        except ValueError as exc:
+            pool.error = str(exc)
+            return pool
+        pool.input = _rounded(source)
+        pool.output = _rounded(pooled[0])
+        pool.windows = []
+        for index in range(pooled[0].size):
+            w = conv.pool_window(source, cfg.pool_mode, size, stride, index)
+            pool.windows.append(
+                PoolWindowInfo(rows=w.rows, cols=w.cols, chosen=w.chosen, result=round(w.result, 4))
+            )
+        return pool
 
     def _image(self, cfg: ConvolutionConfig) -> np.ndarray:
         """The chosen picture as (C, H, W) float32 in [0, 1], C = 1 (grey) or 3 (rgb)."""
-        if cfg.sample == "upload":
+        if cfg.sample == UPLOAD:
             picture = self.upload
         else:
             picture = self._images.get(cfg.sample)
@@ -182,26 +184,13 @@ class ConvolutionLab(Lab):
         pixels = to_array(picture, grey=cfg.color == "grey").astype(np.float32) / 255.0
         return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
-    def _kernel_bank(self, cfg: ConvolutionConfig) -> np.ndarray:
-        """(K, C, k, k): one kernel per output channel (grey) or one per input channel (rgb)."""
-        size = len(cfg.kernel)
-
-        def make(name: str) -> np.ndarray:
-            if name == "custom":
-                return np.asarray(cfg.kernel, dtype=np.float32)
-            return conv.preset_kernel(name, size)
-
-        if cfg.color == "grey":
-            return np.stack([make(name) for name in cfg.kernels])[:, None]
-        return np.stack([make(name) for name in cfg.rgb_kernels])[None]
-
-    def _real(self, cfg: ConvolutionConfig, geometry: conv.Geometry) -> list[Message]:
+    def _real(self, cfg: ConvolutionConfig) -> list[Message]:
         image = self._image(cfg)  # (C, H, W)
         shown = np.round(image * 255).astype(np.uint8)
         shown = shown[0] if cfg.color == "grey" else shown.transpose(1, 2, 0)  # (H, W[, 3])
         try:
-            bank = self._kernel_bank(cfg)  # (K, C, k, k)
-            contributions = conv.conv2d_per_channel(image, bank, geometry)  # (K, C, H', W')
+            bank = cfg.kernel_bank()  # (K, C, k, k)
+            contributions = conv.conv2d_per_channel(image, bank, cfg.geometry)  # (K, C, H', W')
         except ValueError as exc:
             return [
                 _error_frame("conv", exc),
@@ -230,7 +219,7 @@ class ConvolutionLab(Lab):
             ]
         messages: list[Message] = [BinaryFrame("conv", meta, arrays)]
         messages.append(self._pool_frame(cfg, image, outputs[0], bank[0]))
-        messages.append(self._shift_frame(cfg, image, bank[0], geometry))
+        messages.append(self._shift_frame(cfg, image, bank[0]))
         return messages
 
     def _pool_frame(self, cfg, image: np.ndarray, feature: np.ndarray, kernel) -> BinaryFrame:
@@ -262,13 +251,13 @@ class ConvolutionLab(Lab):
         }
         return BinaryFrame("pool", meta, arrays)
 
-    def _shift_frame(self, cfg, image, kernel, geometry) -> BinaryFrame:
+    def _shift_frame(self, cfg, image, kernel) -> BinaryFrame:
         """Translation demo with the first kernel and the current pooling."""
         try:
             demo = conv.translation_demo(
                 image,
                 kernel,
-                geometry,
+                cfg.geometry,
                 cfg.pool_mode,
                 cfg.pool_size,
                 cfg.pool_stride,

@@ -14,14 +14,13 @@ from app.config import Settings
 from app.frames import BinaryFrame
 from app.labs.base import Lab, LabError, Message, deep_merge, validate
 from app.schemas.common import Configure
-from app.schemas.functions import LabConfig, UpdateMessage
+from app.schemas.functions import FunctionsConfigured, UpdateMessage
 from ml_core.functions import (
-    ActivationParams,
+    FunctionsConfig,
     activation_curve,
     fit_l1,
     fit_l2,
     loss_curve,
-    outlier_points,
     saturated_fraction,
     softmax,
 )
@@ -33,42 +32,30 @@ def _f32(values: np.ndarray) -> np.ndarray:
 
 class FunctionsLab(Lab):
     name = "functions"
-    config_model = LabConfig
+    config_model = FunctionsConfig
     messages = (UpdateMessage,)
     title = "Activations & losses"
     summary = "Activation functions, their gradients, and losses."
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.config = LabConfig()
+        self.config = FunctionsConfig()
         # (config of the part, its computed result): recomputed only when the part changes.
         self._cache: dict[str, tuple[object, dict]] = {}
 
-    def configure(self, request: Configure) -> dict:
+    def configure(self, request: Configure) -> FunctionsConfigured:
         """Replace the whole configuration (missing parts take their defaults)."""
         self._apply(request.config, base={})
-        return self.configured()
-
-    def configured(self) -> dict:
-        config = self.config.model_dump(mode="json")
-        if config["fit"]["points"] is None:
-            config["fit"]["points"] = outlier_points()
-        return {"type": "configured", "lab": self.name, "config": config}
+        return FunctionsConfigured(lab=self.name, config=self.config)
 
     def _apply(self, config: object, base: dict) -> None:
         if not isinstance(config, dict):
             raise LabError("config must be an object")
-        parsed = validate(LabConfig, deep_merge(base, config))
+        parsed = validate(FunctionsConfig, deep_merge(base, config))
         if len(parsed.softmax.logits) > self.limits.max_logits:
             raise LabError(f"softmax: at most {self.limits.max_logits} logits")
-        points = parsed.fit.points
-        if points is not None and len(points) > self.limits.max_points:
+        if len(parsed.fit.points) > self.limits.max_points:
             raise LabError(f"fit: at most {self.limits.max_points} points")
-        if points is not None and len(points) < 2:
-            raise LabError("fit: a line needs at least two points")
-        loss = parsed.loss
-        if loss.name in ("bce", "kl") and not 0 <= loss.target <= 1:
-            raise LabError(f"loss: the target of {loss.name} is a probability between 0 and 1")
         previous, self.config = self.config, parsed
         try:
             self._compute()  # bad combinations (e.g. all points at one x) fail here
@@ -103,9 +90,7 @@ class FunctionsLab(Lab):
 
     @staticmethod
     def _activation(config, n: int) -> dict:
-        params = ActivationParams(config.slope, config.prelu_init, config.lower, config.upper,
-                                  config.training, config.seed)
-        curve = activation_curve(config.name, params, n=n)
+        curve = activation_curve(config, n=n)
         arrays = {"act_x": _f32(curve.x), "act_y": _f32(curve.y), "act_dy": _f32(curve.dy)}
         if curve.dparam is not None:
             arrays["act_dparam"] = _f32(curve.dparam)
@@ -115,14 +100,14 @@ class FunctionsLab(Lab):
 
     @staticmethod
     def _loss(config, n: int) -> dict:
-        curve = loss_curve(config.name, config.target, config.classes, config.delta, n=n)
+        curve = loss_curve(config, n=n)
         arrays = {"loss_x": _f32(curve.prediction), "loss_y": _f32(curve.loss),
                   "loss_grad": _f32(curve.grad)}
         return {"meta": {"name": config.name, "target": config.target}, "arrays": arrays}
 
     @staticmethod
     def _softmax(config) -> dict:
-        result = softmax(config.logits, config.temperature)
+        result = softmax(config)
         k = len(config.logits)
         meta = {"entropy": result.entropy, "max_entropy": float(np.log(k)),
                 "argmax": int(np.argmax(result.probs))}
@@ -131,8 +116,7 @@ class FunctionsLab(Lab):
 
     @staticmethod
     def _fit(config) -> dict:
-        points = torch.tensor(config.points if config.points is not None else outlier_points(),
-                              dtype=torch.float64)
+        points = torch.tensor(config.points, dtype=torch.float64)
         fits = {"l1": fit_l1(points), "l2": fit_l2(points)}
         outlier = points[-1]
         meta = {

@@ -13,15 +13,18 @@ import time
 import torch
 
 from app.labs.base import Lab, LabError, Message, validate
-from app.schemas.common import Configure
-from app.schemas.perceptron import LabConfig, PointsMessage, SetMessage
-from ml_core.perceptron import (
-    Perceptron,
-    PerceptronConfig,
-    Separability,
-    make_dataset,
-    separability,
+from app.schemas.perceptron import (
+    Data,
+    EmptyFrame,
+    PerceptronConfigure,
+    PerceptronConfigured,
+    PerceptronFrame,
+    PerceptronMetrics,
+    PerceptronUpdated,
+    SetMessage,
 )
+from ml_core.perceptron import Perceptron, PerceptronConfig
+from ml_core.perceptron_data import CUSTOM, Separability, separability
 
 
 def _notes(analysis: Separability, n: int) -> list[str]:
@@ -47,14 +50,15 @@ def _notes(analysis: Separability, n: int) -> list[str]:
 
 class PerceptronLab(Lab):
     name = "perceptron"
-    config_model = LabConfig
-    messages = (PointsMessage, SetMessage)
+    config_model = PerceptronConfig
+    configure_message = PerceptronConfigure
+    messages = (SetMessage,)
     title = "Perceptron"
     summary = "Step through the perceptron learning rule."
 
     def __init__(self, settings, device: torch.device) -> None:
         super().__init__(settings, device)
-        self.config = LabConfig()
+        self.config = PerceptronConfig()
         # The model stays on the CPU whatever the device: one point per step, a few hundred
         # points in all; a GPU would only add a sync per visit.
         self.points = torch.zeros(0, 2)  # (N, 2) in [-1, 1]²
@@ -64,80 +68,57 @@ class PerceptronLab(Lab):
         self._credit = 0.0  # visits owed to play mode (fractions carry over between slices)
 
     # ---- configuration -------------------------------------------------------------------
-    def _validate(self, config: dict) -> LabConfig:
-        cfg = validate(LabConfig, config, "configure: ")
+    def _validate(self, config: dict) -> PerceptronConfig:
+        cfg = validate(PerceptronConfig, config, "configure: ")
         if cfg.dataset.samples > self.limits.max_points:
             raise LabError(f"at most {self.limits.max_points} points")
         if cfg.perceptron.max_epochs > self.limits.max_epochs:
             raise LabError(f"at most {self.limits.max_epochs} epochs")
         if cfg.perceptron.speed > self.limits.max_speed:
             raise LabError(f"at most {self.limits.max_speed:g} points a second")
-        a, b = cfg.perceptron.line
-        if cfg.perceptron.init == "line" and abs(a.x - b.x) + abs(a.y - b.y) < 1e-3:
-            raise LabError("the two handles of the line must be apart")
         return cfg
 
-    def configure(self, request: Configure) -> dict:
+    def configure(self, request: PerceptronConfigure) -> PerceptronConfigured:
         cfg = self._validate(request.config)
-        data = cfg.dataset
-        if data.name == "custom":  # keep the points on the plot; the user edits them
+        if request.points is not None:  # the user's drawing replaces the data
+            if len(request.points) > self.limits.max_points:
+                raise LabError(f"at most {self.limits.max_points} points")
+            cfg = cfg.model_copy(
+                update={"dataset": cfg.dataset.model_copy(update={"name": CUSTOM})}
+            )
+            rows = torch.tensor(request.points, dtype=torch.float32).reshape(-1, 3)  # (N, 3)
+            points, labels = rows[:, :2].contiguous(), rows[:, 2].to(torch.int64)
+        elif cfg.dataset.name == CUSTOM:  # keep the points on the plot; the user edits them
             points, labels = self.points, self.labels
         else:
-            points, labels = make_dataset(data.name, data.samples, data.noise, data.seed)
+            points, labels = cfg.dataset.generate()
         self.config = cfg
-        self._set_data(points, labels)
-        return self._configured()
-
-    def _model_config(self) -> PerceptronConfig:
-        p = self.config.perceptron
-        return PerceptronConfig(
-            learning_rate=p.learning_rate,
-            init=p.init,
-            line=((p.line[0].x, p.line[0].y), (p.line[1].x, p.line[1].y)),
-            order=p.order,
-            max_epochs=p.max_epochs,
-            seed=p.seed,
-        )
-
-    def _set_data(self, points: torch.Tensor, labels: torch.Tensor) -> None:
         self.points, self.labels = points, labels
         self.analysis = separability(points, labels)
-        self.model = Perceptron(points, labels, self._model_config()) if len(points) else None
+        self.model = Perceptron(points, labels, cfg.perceptron) if len(points) else None
         self._credit = 0.0
+        return self._configured()
 
-    def _configured(self) -> dict:
+    def _configured(self) -> PerceptronConfigured:
         rows = torch.cat([self.points.double(), self.labels[:, None].double()], 1)  # (N, 3)
-        return {
-            "type": "configured",
-            "lab": self.name,
-            "config": self.config.model_dump(mode="json"),
-            "data": {"points": [[round(x, 5), round(y, 5), int(c)] for x, y, c in rows.tolist()]},
-            "analysis": self.analysis.to_dict(),
-            "notes": _notes(self.analysis, len(self.points)),
-        }
+        return PerceptronConfigured(
+            lab=self.name,
+            config=self.config,
+            data=Data(points=[(round(x, 5), round(y, 5), int(c)) for x, y, c in rows.tolist()]),
+            analysis=self.analysis,
+            notes=_notes(self.analysis, len(self.points)),
+        )
 
     # ---- lab messages ----------------------------------------------------------------------
-    def on_points(self, request: PointsMessage) -> list[Message]:
-        if len(request.points) > self.limits.max_points:
-            raise LabError(f"at most {self.limits.max_points} points")
-        rows = torch.tensor(request.points, dtype=torch.float32).reshape(-1, 3)  # (N, 3)
-        self.config = self.config.model_copy(
-            update={"dataset": self.config.dataset.model_copy(update={"name": "custom"})}
-        )
-        self._set_data(rows[:, :2].contiguous(), rows[:, 2].to(torch.int64))
-        return [self._configured()]
-
     def on_set(self, request: SetMessage) -> list[Message]:
         changes = request.model_dump(exclude={"type"}, exclude_none=True)
         merged = {**self.config.perceptron.model_dump(), **changes}
-        cfg = self._validate(
+        self.config = self._validate(
             {"dataset": self.config.dataset.model_dump(), "perceptron": merged}
         )
-        self.config = cfg
         if self.model is not None:  # no reset: the run goes on with the new λ / limit
-            self.model.config.learning_rate = cfg.perceptron.learning_rate
-            self.model.config.max_epochs = cfg.perceptron.max_epochs
-        return [{"type": "updated", "config": self.config.model_dump(mode="json")}]
+            self.model.retune(self.config.perceptron)
+        return [PerceptronUpdated(config=self.config)]
 
     # ---- running -----------------------------------------------------------------------------
     def reset(self) -> None:
@@ -169,18 +150,17 @@ class PerceptronLab(Lab):
         return self.model is None or self.model.finished
 
     # ---- what the page draws ----------------------------------------------------------------
-    def metrics(self) -> dict | None:
+    def metrics(self) -> PerceptronMetrics | None:
         m = self.model
         if m is None:
             return None
-        return {
-            "type": "metrics",
-            "step": m.visits,
-            "epoch": m.epoch,
-            "mistakes": m.mistakes,
-            "accuracy": m.accuracy(),
-            "converged": m.converged,
-        }
+        return PerceptronMetrics(
+            step=m.visits,
+            epoch=m.epoch,
+            mistakes=m.mistakes,
+            accuracy=m.accuracy(),
+            converged=m.converged,
+        )
 
     def _status(self) -> str:
         m = self.model
@@ -196,26 +176,25 @@ class PerceptronLab(Lab):
     def frame(self, streaming: bool) -> list[Message]:
         m = self.model
         if m is None:
-            return [{"type": "perceptron", "status": "empty", "n": 0}]
+            return [EmptyFrame()]
         wrong = (m.output(m.points) != m.labels).nonzero().flatten()  # (M,) misclassified rows
         return [
-            {
-                "type": "perceptron",
-                "status": self._status(),
-                "n": m.n,
-                "w": m.w.tolist(),
-                "b": m.b,
-                "line": m.line(),
-                "learning_rate": m.config.learning_rate,
-                "epoch": m.epoch,
-                "visits": m.visits,
-                "mistakes": m.mistakes,
-                "streak": m.streak,
-                "next_index": m.next_index,
+            PerceptronFrame(
+                status=self._status(),
+                n=m.n,
+                w=m.w.tolist(),
+                b=m.b,
+                line=m.line(),
+                learning_rate=m.config.learning_rate,
+                epoch=m.epoch,
+                visits=m.visits,
+                mistakes=m.mistakes,
+                streak=m.streak,
+                next_index=m.next_index,
                 # Mistakes per pass begun (a copy: it is sent while the worker goes on).
-                "epoch_mistakes": m.epoch_mistakes[: m.epoch + (m.visits % m.n > 0)],
-                "wrong": wrong.tolist(),
-                "max_epochs": m.config.max_epochs,
-                "last": m.last.to_dict() if m.last is not None else None,
-            }
+                epoch_mistakes=m.epoch_mistakes[: m.epoch + (m.visits % m.n > 0)],
+                wrong=wrong.tolist(),
+                max_epochs=m.config.max_epochs,
+                last=m.last,
+            )
         ]

@@ -1,80 +1,85 @@
-"""Wire models of the convolution and pooling lab (see docs/protocol-convolution.md).
+"""Wire messages of the convolution and pooling lab (see docs/protocol-convolution.md).
 
-Upper bounds that depend on settings (grid and kernel sides, stride, padding...) are checked
-against ``settings.convolution``, passed as the validation context ``{"limits": ...}``.
+The lab's configuration is ``ml_core.convolution.ConvolutionConfig`` (one definition, with every
+name from the core); here are only the messages. Upper bounds that depend on settings (grid and
+kernel sides, stride, padding...) are checked by that config against the validation context
+``{"limits": settings.convolution}``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, Field
 
-from ml_core.convolution import CLASSIC_IMAGE, CLASSIC_KERNEL, PRESETS
-from ml_core.images import SAMPLE_IMAGES
+from app.schemas.common import Configured, ServerMessage
+from ml_core.convolution import (
+    COLORS,
+    CUSTOM_KERNEL,
+    POOL_MODES,
+    POOL_SOURCES,
+    ConvolutionConfig,
+)
+from ml_core.kernels import PRESETS
 
-Value = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
-KernelName = Literal[PRESETS + ("custom",)]  # "custom" is the kernel typed into the grid
-SampleName = Literal[tuple(SAMPLE_IMAGES) + ("upload",)]
+Grid = list[list[float]]
 
 
-def _rectangle(rows: list[list[float]], what: str) -> tuple[int, int]:
-    if not rows or not rows[0] or any(len(row) != len(rows[0]) for row in rows):
-        raise ValueError(f"{what} must be a non-empty grid with rows of equal length")
-    return len(rows), len(rows[0])
+class Options(BaseModel):
+    """The values of the page's menus and segmented controls, from the core."""
+
+    kernels: list[str] = Field(default_factory=lambda: [*PRESETS, CUSTOM_KERNEL])
+    pool_modes: list[str] = Field(default_factory=lambda: list(POOL_MODES))
+    pool_sources: list[str] = Field(default_factory=lambda: list(POOL_SOURCES))
+    colors: list[str] = Field(default_factory=lambda: list(COLORS))
 
 
-class ConvolutionConfig(BaseModel):
-    """The whole page state that the server needs; omitted fields take these defaults."""
+class ConvolutionConfigured(Configured):
+    config: ConvolutionConfig
+    presets: list[str]  # the preset kernels' names
+    preset_kernels: dict[str, Grid]  # name -> weights at the current kernel size
+    samples: list[str]  # the sample pictures
+    has_upload: bool  # whether this session holds an uploaded picture
+    options: Options = Field(default_factory=Options)
 
-    model_config = ConfigDict(extra="forbid")
 
-    # the small worked example
-    grid: list[list[Value]] = Field(default_factory=lambda: CLASSIC_IMAGE.tolist())
-    kernel: list[list[Value]] = Field(default_factory=lambda: CLASSIC_KERNEL.tolist())
-    stride: int = Field(1, ge=1)
-    padding: int = Field(0, ge=0)
-    dilation: int = Field(1, ge=1)
-    # pooling, of the small grid ("image") or of the first conv output ("feature")
-    pool_mode: Literal["max", "avg", "min"] = "max"
-    pool_size: int = Field(2, ge=1)
-    pool_stride: int = Field(2, ge=1)
-    pool_source: Literal["image", "feature"] = "image"
-    # real images
-    sample: SampleName = "camera"
-    color: Literal["grey", "rgb"] = "grey"
-    kernels: list[KernelName] = Field(default_factory=lambda: ["sobel_x", "sobel_y"], min_length=1)
-    rgb_kernels: list[KernelName] = Field(
-        default_factory=lambda: ["sobel_x", "sobel_x", "sobel_x"], min_length=3, max_length=3
-    )
-    shift_x: int = 1
-    shift_y: int = 0
+class ConvWindowInfo(BaseModel):
+    """One output cell of the worked example as its sum of products."""
 
-    @model_validator(mode="after")
-    def _within_limits(self, info: ValidationInfo) -> ConvolutionConfig:
-        limits = (info.context or {}).get("limits")
-        height, width = _rectangle(self.grid, "grid")
-        k_rows, k_cols = _rectangle(self.kernel, "kernel")
-        if k_rows != k_cols:
-            raise ValueError(f"the kernel must be square, not {k_rows}x{k_cols}")
-        if limits is None:
-            return self
-        checks = [
-            (max(height, width), limits.max_grid, "grid side"),
-            (k_rows, limits.max_kernel_size, "kernel size"),
-            (self.stride, limits.max_stride, "stride"),
-            (self.padding, limits.max_padding, "padding"),
-            (self.dilation, limits.max_dilation, "dilation"),
-            (self.pool_size, limits.max_pool, "pooling size"),
-            (self.pool_stride, limits.max_pool, "pooling stride"),
-            (len(self.kernels), limits.max_kernels, "number of kernels"),
-            (abs(self.shift_x), limits.max_shift, "shift x"),
-            (abs(self.shift_y), limits.max_shift, "shift y"),
-        ]
-        for value, most, what in checks:
-            if value > most:
-                raise ValueError(f"{what} is {value}; the most is {most}")
-        return self
+    rows: list[int]  # input rows under the kernel taps, in padded coordinates
+    cols: list[int]
+    values: Grid
+    products: Grid
+    total: float
+
+
+class PoolWindowInfo(BaseModel):
+    rows: list[int]
+    cols: list[int]
+    chosen: tuple[int, int] | None  # [i, j] inside the window of the value kept; null for avg
+    result: float
+
+
+class PoolGrid(BaseModel):
+    source: str
+    mode: str
+    input: Grid | None = None  # what was pooled
+    output: Grid | None = None
+    windows: list[PoolWindowInfo] | None = None
+    error: str | None = None  # why there are no numbers (e.g. the window does not fit)
+
+
+class GridMessage(ServerMessage):
+    """The worked example in exact numbers; ``error`` instead of the numbers when the kernel does
+    not fit (pooling still has its own)."""
+
+    type: Literal["grid"] = "grid"
+    image: Grid
+    kernel: Grid
+    output: Grid | None = None
+    windows: list[ConvWindowInfo] | None = None
+    error: str | None = None
+    pool: PoolGrid
 
 
 class Upload(BaseModel):
@@ -84,4 +89,4 @@ class Upload(BaseModel):
     height: int
     original_width: int
     original_height: int
-    config: dict  # the lab's config now (sample = "upload")
+    config: ConvolutionConfig  # the lab's config now (sample = "upload")

@@ -1,75 +1,23 @@
-"""Wire models of the gradient-descent lab (docs/protocol-descent.md).
+"""Wire messages of the gradient-descent lab (docs/protocol-descent.md).
 
-Every number has a bound here; bounds that depend on the server's settings (most steps, top
-speed) and on the surface (the start point must lie in its window) are checked by the lab.
+The lab's configuration is ``ml_core.descent.DescentConfig`` (one definition, with the surfaces and
+optimisers of the core); here are only the messages. Bounds that depend on the server's settings
+(most steps, top speed) are checked by the lab.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SurfaceName = Literal["bowl", "valley", "saddle", "wells", "rosenbrock"]
-Coordinate = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
-LearningRate = Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
+from app.schemas.common import ClientMessage, Configured, Metrics
+from ml_core.descent import Coordinate, DescentConfig, SurfacePreset
+from ml_core.surfaces import SURFACES
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class GDConfig(_Strict):
-    """Plain gradient descent: p ← p − lr·∇f(p)."""
-
-    enabled: bool = True
-    lr: LearningRate = 0.1
-
-
-class SGDConfig(_Strict):
-    """Stochastic gradient descent: the gradient of a mini-batch is the true gradient plus noise."""
-
-    enabled: bool = True
-    lr: LearningRate = 0.1
-    noise: float = Field(1.0, ge=0, le=10, description="Gradient noise std of one sample.")
-    batch: int = Field(4, ge=1, le=1024, description="Batch size: noise std ÷ √batch.")
-
-
-class MomentumConfig(_Strict):
-    """SGD with momentum (exact gradients): v ← βv + ∇f, p ← p − lr·v."""
-
-    enabled: bool = True
-    lr: LearningRate = 0.05
-    momentum: float = Field(0.9, ge=0, lt=1)
-
-
-class AdamConfig(_Strict):
-    """Adam (β1 0.9, β2 0.999): per-parameter steps scaled by running gradient statistics."""
-
-    enabled: bool = True
-    lr: LearningRate = 0.1
-
-
-class Optimizers(_Strict):
-    gd: GDConfig = GDConfig()
-    sgd: SGDConfig = SGDConfig()
-    momentum: MomentumConfig = MomentumConfig()
-    adam: AdamConfig = AdamConfig()
-
-
-class LabConfig(_Strict):
-    """The whole configuration; a `configure` message may send any part of it (defaults fill the
-    rest). ``start`` null means the surface's own suggested start."""
-
-    surface: SurfaceName = "bowl"
-    start: tuple[Coordinate, Coordinate] | None = None
-    max_steps: int = Field(500, ge=1, description="Steps before a run stops (≤ settings).")
-    speed: float = Field(60.0, gt=0, le=100_000, description="Steps a second in play mode.")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of SGD's gradient noise.")
-    optimizers: Optimizers = Optimizers()
-
-
-class StartMessage(_Strict):
+# ---- client -> server ----------------------------------------------------------------------
+class StartMessage(ClientMessage):
     """The user clicked a start point: every run restarts from it (and play goes on)."""
 
     type: Literal["start"]
@@ -77,7 +25,68 @@ class StartMessage(_Strict):
     y: Coordinate
 
 
-class SurfaceMessage(_Strict):
+class SurfaceMessage(ClientMessage):
     """Ask for the heat map of the configured surface (a `surface` binary frame)."""
 
     type: Literal["surface"]
+
+
+# ---- server -> client ----------------------------------------------------------------------
+class MinimumInfo(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    point: tuple[float, float]
+    value: float
+    global_: bool = Field(alias="global")  # the lowest of the surface's minima
+
+
+class SurfaceInfo(BaseModel):
+    """What the page draws around the heat map."""
+
+    name: str
+    title: str
+    note: str
+    bounds: tuple[float, float, float, float]  # xmin, xmax, ymin, ymax
+    start: tuple[float, float]  # the surface's suggested start
+    log_scale: bool
+    minima: list[MinimumInfo]
+
+
+class SurfaceChoice(BaseModel):
+    name: str
+    title: str
+
+
+class Options(BaseModel):
+    """The surfaces the page offers, from the core's registry."""
+
+    surfaces: list[SurfaceChoice] = Field(
+        default_factory=lambda: [SurfaceChoice(name=s.name, title=s.title) for s in SURFACES.values()]
+    )
+
+
+class DescentConfigured(Configured):
+    config: DescentConfig
+    start: tuple[float, float]  # where the runs start (the config's, or the surface's)
+    surface: SurfaceInfo
+    presets: dict[str, SurfacePreset]  # surface -> {max_steps, lr: {optimiser: lr}}
+    options: Options = Field(default_factory=Options)
+
+
+class RunMetrics(BaseModel):
+    steps: int
+    loss: float | None  # null once diverged
+    grad_norm: float | None
+    point: tuple[float | None, float | None]
+    done: bool
+    ending: str | None  # ml_core.endings.Ending, once done
+    text: str | None
+    eigenvalues: tuple[float, float] | None  # of the Hessian at the end point
+
+
+class DescentMetrics(Metrics):
+    """``step``: the most steps any run has taken; ``runs``: the enabled optimisers only."""
+
+    lab: Literal["descent"] = "descent"
+    runs: dict[str, RunMetrics]
+    finished: bool

@@ -6,7 +6,6 @@ import { saveState } from "./state.js";
 import { NAMES, SAMPLE_NAMES, el, num, showNote } from "./convolution-common.js";
 
 import { LIMITS } from "./boot.js";
-const MAX_KERNELS = LIMITS.max_kernels || 8;
 
 function legend(map) {
   if (!map) return "";
@@ -93,7 +92,8 @@ export function renderShiftFrame(frame) {
   );
 }
 
-// The picture controls. lab: { state, presetKernels, samples, hasUpload, commit }, read at call time;
+// The picture controls. lab: { state, presets, presetKernels, kernelNames, samples, hasUpload,
+// commit }, read at call time;
 // sock uploads the user's picture.
 export function initRealControls(lab, sock) {
   const { state } = lab;
@@ -111,9 +111,9 @@ export function initRealControls(lab, sock) {
   function kernelSelect(value, label, index) {
     const select = el("select", { ariaLabel: label });
     select.dataset.index = index;
-    for (const name of Object.keys(NAMES)) {
-      const usable = name === "custom" || name in lab.presetKernels;
-      select.append(el("option", { value: name, text: NAMES[name], disabled: !usable }));
+    for (const name of lab.kernelNames) {
+      const usable = !lab.presets.includes(name) || name in lab.presetKernels; // "custom" always
+      select.append(el("option", { value: name, text: NAMES[name] || name, disabled: !usable }));
     }
     select.value = value;
     return select;
@@ -134,7 +134,7 @@ export function initRealControls(lab, sock) {
         }
         root.append(chip);
       });
-      if (state.kernels.length < MAX_KERNELS) {
+      if (state.kernels.length < LIMITS.max_kernels) {
         root.append(el("button", { type: "button", id: "btn-add-kernel", text: "+ kernel", title: "another output channel" }));
       }
       $("#kernel-hint").textContent = `${state.kernels.length} kernel${state.kernels.length > 1 ? "s" : ""} of ${k}×${k} on 1 input channel → ${state.kernels.length} output channel${state.kernels.length > 1 ? "s" : ""}. "custom" is the grid you typed above.`;

@@ -5,52 +5,72 @@
 // This module owns the socket, the state and the shared controls; the worked example is
 // convolution-walk.js, pooling the small grid convolution-pool.js, real pictures convolution-real.js.
 import { LabSocket } from "./ws.js";
-import { $, $$, on, slider } from "./ui.js";
+import { $, $$, on, slider, fillChoices } from "./ui.js";
 import { loadState, saveState } from "./state.js";
-import { NAMES, SAMPLE_NAMES, el } from "./convolution-common.js";
+import { LIMITS, DEFAULTS } from "./boot.js";
+import { el } from "./convolution-common.js";
 import { initWalk } from "./convolution-walk.js";
 import { initPool } from "./convolution-pool.js";
 import { initRealControls, renderConvFrame, renderPoolFrame, renderShiftFrame } from "./convolution-real.js";
 
-import { LIMITS } from "./boot.js";
-const CLASSIC_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]];
-const CLASSIC_KERNEL = [[1, 0, 1], [0, 1, 0], [1, 0, 1]];
-const DEFAULTS = {
-  grid: CLASSIC_IMAGE, kernel: CLASSIC_KERNEL, stride: 1, padding: 0, dilation: 1,
-  pool_mode: "max", pool_size: 2, pool_stride: 2, pool_source: "image",
-  sample: "camera", color: "grey", kernels: ["sobel_x", "sobel_y"],
-  rgb_kernels: ["sobel_x", "sobel_x", "sobel_x"], shift_x: 1, shift_y: 0,
-};
-const MAX_GRID = LIMITS.max_grid || 16;
+// Display labels of the segmented controls; their values come from the server (configured.options).
+const POOL_MODE_LABELS = { max: "max", avg: "average", min: "min" };
+const POOL_SOURCE_LABELS = { image: "image", feature: "conv output" };
+const COLOR_LABELS = { grey: "grey (1)", rgb: "RGB (3)" };
 
 const state = sanitize(loadState(DEFAULTS));
 // What the page's modules share: the state, the server's latest answers, and commit().
 const lab = {
   state,
   grid: null, // the last `grid` message
-  presetKernels: {}, // name -> k×k weights at the current kernel size
-  samples: Object.keys(SAMPLE_NAMES).filter((s) => s !== "upload"),
+  presets: [], // the preset kernels' names
+  presetKernels: {}, // name -> k×k weights at the current kernel size (the presets that exist there)
+  kernelNames: [], // every kernel name the server knows (presets and "custom")
+  samples: [],
   hasUpload: false,
   commit,
 };
-let awaitingSync = true; // after hello: wait for the session's `configured` before sending ours
 
 function sanitize(s) {
-  // a hand-edited or old link: drop unknown keys and names, fall back to defaults for bad grids
+  // a hand-edited or old link: drop unknown keys, fall back to the defaults for bad grids
   for (const key of Object.keys(s)) if (!(key in DEFAULTS)) delete s[key];
   const square = (g) => Array.isArray(g) && g.length > 0 && g.every((r) => Array.isArray(r) && r.length === g[0].length
     && r.every((v) => Number.isFinite(v)));
-  if (!square(s.grid)) s.grid = structuredClone(CLASSIC_IMAGE);
-  if (!square(s.kernel) || s.kernel.length !== s.kernel[0].length) s.kernel = structuredClone(CLASSIC_KERNEL);
-  const known = (list) => Array.isArray(list) && list.every((name) => name in NAMES);
-  if (!known(s.kernels) || !s.kernels.length) s.kernels = [...DEFAULTS.kernels];
-  if (!known(s.rgb_kernels) || s.rgb_kernels.length !== 3) s.rgb_kernels = [...DEFAULTS.rgb_kernels];
-  if (!(s.sample in SAMPLE_NAMES)) s.sample = DEFAULTS.sample;
+  if (!square(s.grid)) s.grid = structuredClone(DEFAULTS.grid);
+  if (!square(s.kernel) || s.kernel.length !== s.kernel[0].length) s.kernel = structuredClone(DEFAULTS.kernel);
+  if (!Array.isArray(s.kernels) || !s.kernels.length) s.kernels = [...DEFAULTS.kernels];
+  if (!Array.isArray(s.rgb_kernels) || s.rgb_kernels.length !== 3) s.rgb_kernels = [...DEFAULTS.rgb_kernels];
   return s;
 }
 
+// Names the server does not offer (an old link, an upload this session no longer holds) fall
+// back to the defaults.
+function keepKnown(s, configured) {
+  const kernels = configured.options.kernels;
+  if (!s.kernels.every((name) => kernels.includes(name))) s.kernels = [...DEFAULTS.kernels];
+  if (!s.rgb_kernels.every((name) => kernels.includes(name))) s.rgb_kernels = [...DEFAULTS.rgb_kernels];
+  const samples = configured.has_upload ? [...configured.samples, "upload"] : configured.samples;
+  if (!samples.includes(s.sample)) s.sample = DEFAULTS.sample;
+  const { pool_modes: modes, pool_sources: sources, colors } = configured.options;
+  if (!modes.includes(s.pool_mode)) s.pool_mode = DEFAULTS.pool_mode;
+  if (!sources.includes(s.pool_source)) s.pool_source = DEFAULTS.pool_source;
+  if (!colors.includes(s.color)) s.color = DEFAULTS.color;
+}
+
+const sortedJSON = (v) => JSON.stringify(v, (k, x) => (x && typeof x === "object" && !Array.isArray(x)
+  ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
+
+// The page's state is the truth (it is what the page shows, and the link): after a (re)connect,
+// send it when the server's session holds something else.
+function resync(configured) {
+  keepKnown(state, configured);
+  if (sortedJSON(configured.config) === sortedJSON(state)) return null;
+  saveState(state);
+  return { type: "configure", lab: "convolution", config: state };
+}
+
 // ---- talking to the server ---------------------------------------------------------------------
-const sock = new LabSocket("convolution");
+const sock = new LabSocket("convolution", { resync });
 let sendTimer = null;
 
 function commit({ now = false } = {}) {
@@ -65,19 +85,18 @@ const walk = initWalk(lab);
 const pool = initPool(lab);
 const real = initRealControls(lab, sock);
 
-sock.on("hello", () => { awaitingSync = true; });
 sock.on("configured", (message) => {
-  lab.presetKernels = message.preset_kernels || lab.presetKernels;
-  lab.samples = message.samples || lab.samples;
-  lab.hasUpload = Boolean(message.has_upload);
+  if (message.resyncing) return; // the page's own state is on its way; its reply follows
+  lab.presets = message.presets;
+  lab.presetKernels = message.preset_kernels;
+  lab.kernelNames = message.options.kernels;
+  lab.samples = message.samples;
+  lab.hasUpload = message.has_upload;
+  fillChoices($("#pool-mode"), message.options.pool_modes, POOL_MODE_LABELS, "mode");
+  fillChoices($("#pool-source"), message.options.pool_sources, POOL_SOURCE_LABELS, "source");
+  fillChoices($("#color"), message.options.colors, COLOR_LABELS, "color");
   walk.renderPresetMenu();
-  real.renderSampleMenu();
-  real.renderKernelList();
-  if (awaitingSync) {
-    awaitingSync = false;
-    if (state.sample === "upload" && !lab.hasUpload) state.sample = "camera"; // a new session
-    commit({ now: true });
-  }
+  renderControls();
 });
 sock.on("grid", (message) => {
   lab.grid = message;
@@ -130,7 +149,7 @@ const refreshers = [
 ];
 {
   const input = $("#ksize");
-  input.max = LIMITS.max_kernel_size || 7;
+  input.max = LIMITS.max_kernel_size;
   input.addEventListener("input", () => {
     state.kernel = resizeSquare(state.kernel, Number(input.value));
     walk.renderKernelGrid();
@@ -141,16 +160,15 @@ const refreshers = [
 }
 
 const gridSize = $("#grid-size");
-for (let n = 2; n <= MAX_GRID; n++) gridSize.append(el("option", { value: n, text: `${n}×${n}` }));
+for (let n = 2; n <= LIMITS.max_grid; n++) gridSize.append(el("option", { value: n, text: `${n}×${n}` }));
 gridSize.addEventListener("change", () => {
   const n = Number(gridSize.value);
   state.grid = Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => state.grid[r]?.[c] ?? 0));
   commit();
 });
 $("#btn-classic").addEventListener("click", () => {
-  state.grid = structuredClone(CLASSIC_IMAGE);
-  state.kernel = structuredClone(CLASSIC_KERNEL);
-  Object.assign(state, { stride: 1, padding: 0, dilation: 1 });
+  const { grid, kernel, stride, padding, dilation } = structuredClone(DEFAULTS);
+  Object.assign(state, { grid, kernel, stride, padding, dilation });
   walk.firstWindow();
   walk.renderKernelGrid();
   commit();

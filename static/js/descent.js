@@ -3,10 +3,12 @@
 import { LabSocket } from "./ws.js";
 import { drawGrid, makeColormap } from "./heatmap.js";
 import { LineChart } from "./charts.js";
-import { loadState, saveState } from "./state.js";
-import { $, $$, fmt, on, rafThrottle } from "./ui.js";
+import { decodeState, loadState, saveState } from "./state.js";
+import { $, $$, fmt, on, rafThrottle, fillChoices } from "./ui.js";
+import { LIMITS as limits, DEFAULTS } from "./boot.js";
 
-const KINDS = ["gd", "sgd", "momentum", "adam"];
+// The optimizers are the server's (its default config); the page names and colours them.
+const KINDS = Object.keys(DEFAULTS.optimizers);
 const NAMES = { gd: "GD", sgd: "SGD", momentum: "Momentum", adam: "Adam" };
 export const COLORS = { gd: "#ee4c2c", sgd: "#ffd166", momentum: "#06d6a0", adam: "#ff5fc8" };
 // Low loss dark (a valley), high loss light.
@@ -19,13 +21,21 @@ const ENDING_CLASS = {
   maximum: "warn", moving: "info", diverged: "bad",
 };
 
-const sock = new LabSocket("descent");
-import { LIMITS as limits } from "./boot.js";
+const sortedJSON = (v) => JSON.stringify(v, (k, x) => (x && typeof x === "object" && !Array.isArray(x)
+  ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
+
+// The config the server must hold after a (re)connect: a shared link's at first (none: take the
+// session as it is), later the one the server last confirmed.
+let held = decodeState(location.hash) !== null ? loadState({ config: DEFAULTS }).config : null;
+function resync(configured) {
+  if (!held || sortedJSON(configured.config) === sortedJSON(held)) return null;
+  return { type: "configure", lab: "descent", config: held };
+}
+
+const sock = new LabSocket("descent", { resync });
 const view = {
-  config: null, surface: null, grid: null, paths: {}, start: null, state: "paused",
-  lastSteps: -1, adopted: false,
+  config: null, surface: null, grid: null, paths: {}, start: null, state: "paused", lastSteps: -1,
 };
-const saved = loadState({});
 
 // ---- controls ----------------------------------------------------------------------------
 const lrFromSlider = (v) => Number((10 ** v).toPrecision(2));
@@ -38,6 +48,7 @@ function card(kind) { return $(`.opt[data-kind="${kind}"]`); }
 
 function showControls(config) {
   $$("#surfaces button").forEach((b) => {
+    b.setAttribute("role", "radio");
     b.setAttribute("aria-checked", String(b.dataset.surface === config.surface));
     b.setAttribute("aria-pressed", String(b.dataset.surface === config.surface));
   });
@@ -52,13 +63,13 @@ function showControls(config) {
     el.querySelector('[data-field="enabled"]').checked = options.enabled;
     el.querySelector('[data-field="lr"]').value = lrToSlider(options.lr);
     el.querySelector('[data-out="lr"]').textContent = options.lr;
-    if (kind === "sgd") {
+    if ("noise" in options) {
       el.querySelector('[data-field="noise"]').value = options.noise;
       el.querySelector('[data-out="noise"]').textContent = options.noise.toFixed(1);
       el.querySelector('[data-field="batch"]').value = Math.log2(options.batch);
       el.querySelector('[data-out="batch"]').textContent = options.batch;
     }
-    if (kind === "momentum") {
+    if ("momentum" in options) {
       el.querySelector('[data-field="momentum"]').value = options.momentum;
       el.querySelector('[data-out="momentum"]').textContent = options.momentum.toFixed(2);
     }
@@ -69,17 +80,17 @@ function readControls() {
   const config = structuredClone(view.config);
   config.speed = speedFromSlider(Number($("#speed").value));
   const steps = Math.round(Number($("#max_steps").value));
-  config.max_steps = Math.max(1, Math.min(limits.max_steps, Number.isFinite(steps) ? steps : 500));
+  config.max_steps = Math.max(1, Math.min(limits.max_steps, Number.isFinite(steps) ? steps : DEFAULTS.max_steps));
   for (const kind of KINDS) {
     const el = card(kind);
     const options = config.optimizers[kind];
     options.enabled = el.querySelector('[data-field="enabled"]').checked;
     options.lr = lrFromSlider(Number(el.querySelector('[data-field="lr"]').value));
-    if (kind === "sgd") {
+    if ("noise" in options) {
       options.noise = Number(el.querySelector('[data-field="noise"]').value);
       options.batch = 2 ** Number(el.querySelector('[data-field="batch"]').value);
     }
-    if (kind === "momentum") options.momentum = Number(el.querySelector('[data-field="momentum"]').value);
+    if ("momentum" in options) options.momentum = Number(el.querySelector('[data-field="momentum"]').value);
   }
   return config;
 }
@@ -91,7 +102,7 @@ function configure(config, { resume = view.state === "playing" } = {}) {
 
 on(document, "click", "#surfaces button", (_, button) => {
   // Only the surface: the server fills in that surface's own learning rates and step budget.
-  configure({ surface: button.dataset.surface, speed: view.config?.speed ?? 60 }, { resume: false });
+  configure({ surface: button.dataset.surface, speed: view.config?.speed ?? DEFAULTS.speed }, { resume: false });
 });
 on(document, "input", ".opt input, #speed", (event, input) => {
   const el = input.closest(".opt");
@@ -268,13 +279,11 @@ const chart = new LineChart($("#loss-chart"), {
 });
 
 // ---- messages ----------------------------------------------------------------------------
-sock.on("hello", (hello) => {
-  // A fresh session with a shared link: apply the link's configuration. A resumed one keeps its own.
-  if (!hello.resumed && saved.config && !view.adopted) configure(saved.config, { resume: false });
-  view.adopted = true;
-});
-
 sock.on("configured", (message) => {
+  if (message.resyncing) return; // the page's own config is on its way; its reply follows
+  held = message.config;
+  const titles = Object.fromEntries(message.options.surfaces.map((s) => [s.name, s.title]));
+  fillChoices($("#surfaces"), Object.keys(titles), titles, "surface");
   const newSurface = view.surface?.name !== message.surface.name;
   view.config = message.config;
   view.surface = message.surface;

@@ -2,10 +2,18 @@
 // temperature, and the L1/L2 outlier demo with draggable points. Protocol: docs/protocol-functions.md.
 import { LabSocket } from "./ws.js";
 import { COLORMAPS, drawGrid } from "./heatmap.js";
-import { loadState, saveState } from "./state.js";
-import { $, $$, fmt, on, pct, rafThrottle } from "./ui.js";
+import { decodeState, loadState, saveState } from "./state.js";
+import { $, $$, fmt, on, pct, rafThrottle, fillChoices } from "./ui.js";
+import { LIMITS as limits, DEFAULTS } from "./boot.js";
 
 const BLUE = "#1f77b4", RED = "#ee4c2c", GREEN = "#079455", PURPLE = "#7a5af8";
+// Display labels and notes of the activations and losses the server offers (configured.options).
+const ACTIVATION_LABELS = {
+  relu: "ReLU", leaky_relu: "Leaky ReLU", prelu: "PReLU", rrelu: "RReLU", tanh: "tanh", sigmoid: "Sigmoid",
+};
+const LOSS_LABELS = {
+  l2: "L2 (MSE)", l1: "L1", huber: "Huber", bce: "Binary CE", ce: "Cross-entropy", kl: "KL divergence",
+};
 const ACTIVATION_NOTES = {
   relu: "ReLU: max(0, x). The default choice: cheap, and its gradient is exactly 1 for every positive input, so it does not fade with depth. Careful with the learning rate: a neuron pushed to negative inputs everywhere gets gradient 0 and stops learning.",
   leaky_relu: "Leaky ReLU: a small slope for negative inputs keeps some gradient flowing, so neurons cannot die. A good thing to try when ReLU units go silent.",
@@ -23,10 +31,18 @@ const LOSS_NOTES = {
   kl: "KL divergence KL(target ‖ prediction), for comparing distributions (density estimation): zero exactly when the predicted distribution equals the target's.",
 };
 
-const sock = new LabSocket("functions");
-import { LIMITS as limits } from "./boot.js";
-const saved = loadState({});
-const view = { config: null, frame: null, drag: null, adopted: false };
+const sortedJSON = (v) => JSON.stringify(v, (k, x) => (x && typeof x === "object" && !Array.isArray(x)
+  ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
+
+const view = { config: null, frame: null, drag: null };
+// The config the server must hold after a (re)connect: a shared link's at first (none: take the
+// session as it is), then the page's own (view.config, which every update changes).
+let held = decodeState(location.hash) !== null ? loadState({ config: DEFAULTS }).config : null;
+function resync(configured) {
+  if (!held || sortedJSON(configured.config) === sortedJSON(held)) return null;
+  return { type: "configure", lab: "functions", config: held };
+}
+const sock = new LabSocket("functions", { resync });
 
 // ---- a small canvas plotter -----------------------------------------------------------------
 function prepare(canvas) {
@@ -128,7 +144,7 @@ function drawActivation() {
   const meta = f.meta.activation;
   $("#max-grad").textContent = fmt(meta.max_grad, 3);
   $("#saturated").textContent = pct(meta.saturated, 0);
-  $("#act-note").textContent = ACTIVATION_NOTES[meta.name];
+  $("#act-note").textContent = ACTIVATION_NOTES[meta.name] ?? "";
 }
 
 function drawLoss() {
@@ -146,7 +162,7 @@ function drawLoss() {
   p.ctx.setLineDash([]);
   line(p, x.data, g.data, RED, { dash: [6, 4] });
   line(p, x.data, y.data, BLUE, { width: 2.6 });
-  $("#loss-note").textContent = LOSS_NOTES[meta.name];
+  $("#loss-note").textContent = LOSS_NOTES[meta.name] ?? "";
 }
 
 function drawSoftmax() {
@@ -328,12 +344,12 @@ fitCanvas.addEventListener("pointerup", endDrag);
 fitCanvas.addEventListener("pointercancel", endDrag);
 
 // ---- messages -----------------------------------------------------------------------------
-sock.on("hello", (hello) => {
-  if (!hello.resumed && saved.config && !view.adopted) sock.send({ type: "configure", lab: "functions", config: saved.config });
-  view.adopted = true;
-});
 sock.on("configured", (message) => {
+  if (message.resyncing) return; // the page's own config is on its way; its reply follows
+  fillChoices($("#activations"), message.options.activations, ACTIVATION_LABELS, "activation");
+  fillChoices($("#losses"), message.options.losses, LOSS_LABELS, "loss");
   view.config = message.config;
+  held = view.config;
   showControls(message.config);
   saveState({ config: message.config });
   drawAll();

@@ -4,39 +4,66 @@
 // the run panel (steps, status, epoch chart) by perceptron-steps.js; this module owns the socket,
 // the config and the controls.
 import { LabSocket } from "./ws.js";
-import { $, $$, on, pct, showError, rafThrottle } from "./ui.js";
-import { loadState, saveState, decodeState, encodeState } from "./state.js";
+import { $, $$, on, pct, showError, rafThrottle, fillChoices } from "./ui.js";
+import { saveState, decodeState, encodeState, loadState } from "./state.js";
+import { LIMITS, DEFAULTS } from "./boot.js";
 import { createPlot } from "./perceptron-plot.js";
 import { renderSteps, renderStatus, createEpochChart } from "./perceptron-steps.js";
 
-import { LIMITS } from "./boot.js";
-const DEFAULTS = {
-  config: {
-    dataset: { name: "separable", samples: 30, noise: 0.1, seed: 0 },
-    perceptron: {
-      learning_rate: 0.1, init: "zeros",
-      line: [{ x: -0.6, y: -0.2 }, { x: 0.6, y: 0.3 }],
-      order: "cycle", max_epochs: 100, speed: 10, seed: 0,
-    },
-  },
-  points: null,
+// Display labels of the values the server offers (configured.options); the values are the server's.
+const DATASET_LABELS = {
+  separable: "Linearly separable", margin: "Separable with a margin",
+  noisy: "Noisy (some labels flipped)", xor: "XOR", custom: "Your own drawing",
+};
+const INIT_LABELS = {
+  zeros: "Zeros",
+  random: { text: "Random", title: "Each click draws new random weights" },
+  line: { text: "Drag a line", title: "Drag the two handles on the plot" },
+};
+const INIT_HELP = {
+  zeros: "w = (0, 0), b = 0: no line at first; the first mistake draws one.",
+  random: "w₁, w₂, b drawn at random (normal, σ = 0.5). Click again for new ones.",
+  line: "Drag the two orange handles on the plot; w points to the left of handle 1 → handle 2.",
+};
+const ORDER_LABELS = {
+  cycle: "In turn: after an update, go on to the next point",
+  restart: "As on the slide: after an update, start over at the first point",
+  shuffle: "Shuffled: a new random order every epoch (like SGD)",
 };
 
-const hadHash = decodeState(location.hash) !== null;
-const wanted = loadState(DEFAULTS); // what the URL asks for (or the defaults)
-let config = structuredClone(wanted.config);
+// What the page holds and the server must match after a (re)connect: the shared link at first
+// (null without one: then the page takes the server's session as it is), later what the server
+// last confirmed.
+const fromLink = decodeState(location.hash) !== null ? loadState({ config: DEFAULTS, points: null }) : null;
+let held = fromLink;
+let config = structuredClone(fromLink ? fromLink.config : DEFAULTS);
 let points = []; // [[x, y, label ±1], ...] as the server has them
 let analysis = { separable: true };
 let frame = null; // the newest "perceptron" message
 let playing = false;
-let synced = false; // the first "configured" after load decides whether the URL's state is sent
 let drawLabel = 1;
 let erasing = false;
 let drag = null; // {handle: 0|1} while a line handle is dragged
 
+const sortedJSON = (v) => JSON.stringify(v, (k, x) => (x && typeof x === "object" && !Array.isArray(x)
+  ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
+
+// One `configure` carries the config and, for a drawing, its points.
+function configureMessage(cfg, drawn = null) {
+  return { type: "configure", lab: "perceptron", config: cfg, ...(drawn ? { points: drawn } : {}) };
+}
+
+function resync(configured) {
+  if (!held) return null;
+  const drawn = held.config.dataset.name === "custom" && Array.isArray(held.points) ? held.points : null;
+  const same = sortedJSON(configured.config) === sortedJSON(held.config)
+    && (!drawn || sortedJSON(configured.data.points) === sortedJSON(drawn));
+  return same ? null : configureMessage(held.config, drawn && drawn.slice(0, LIMITS.max_points));
+}
+
 const canvas = $("#canvas");
 const plot = createPlot(canvas);
-const sock = new LabSocket("perceptron");
+const sock = new LabSocket("perceptron", { resync });
 const epochChart = createEpochChart($("#chart"));
 
 // ---- log-scale sliders (0..100) -------------------------------------------------------------
@@ -45,7 +72,7 @@ const logScale = (lo, hi) => ({
   toSlider: (x) => Math.round((100 * Math.log(x / lo)) / Math.log(hi / lo)),
 });
 const LR = logScale(0.01, 10);
-const SPEED = logScale(1, LIMITS.max_speed || 2000);
+const SPEED = logScale(1, LIMITS.max_speed);
 const roundNice = (x) => Number(x.toPrecision(x < 10 ? 2 : 3));
 
 // The plot reads the page state when the frame is drawn.
@@ -71,11 +98,7 @@ function renderControls() {
   $("#order").value = p.order;
   $("#max_epochs").value = p.max_epochs;
   $$("#init button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.init === p.init)));
-  $("#init-help").textContent = {
-    zeros: "w = (0, 0), b = 0: no line at first; the first mistake draws one.",
-    random: "w₁, w₂, b drawn at random (normal, σ = 0.5). Click again for new ones.",
-    line: "Drag the two orange handles on the plot; w points to the left of handle 1 → handle 2.",
-  }[p.init];
+  $("#init-help").textContent = INIT_HELP[p.init] ?? "";
   $$("#draw-class button").forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.label) === drawLabel)));
   $("#tool-erase").setAttribute("aria-pressed", String(erasing));
 }
@@ -86,35 +109,31 @@ function save() {
 
 function configure(changes = {}) {
   config = { dataset: { ...config.dataset, ...(changes.dataset || {}) }, perceptron: { ...config.perceptron, ...(changes.perceptron || {}) } };
-  sock.send({ type: "configure", lab: "perceptron", config });
+  sock.send(configureMessage(config));
   renderControls();
 }
 
+// The user's drawing: the data becomes "custom" with these points, in one `configure`.
 function sendPoints(next) {
   if (next.length > LIMITS.max_points) { showError(`At most ${LIMITS.max_points} points.`); return; }
   points = next;
-  sock.send({ type: "points", points });
+  config = { ...config, dataset: { ...config.dataset, name: "custom" } };
+  sock.send(configureMessage(config, points));
   redraw();
 }
 
-const sortedJSON = (v) => JSON.stringify(v, (k, x) => (x && typeof x === "object" && !Array.isArray(x)
-  ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
+function renderOptions(options) {
+  fillChoices($("#dataset"), options.datasets, DATASET_LABELS);
+  fillChoices($("#init"), options.inits, INIT_LABELS, "init");
+  fillChoices($("#order"), options.orders, ORDER_LABELS);
+}
 
 sock.on("configured", (message) => {
-  if (!synced) {
-    synced = true;
-    // A shared link or a fresh tab: make the server match the URL (a resumed session matches it).
-    const custom = wanted.config.dataset.name === "custom" && Array.isArray(wanted.points);
-    const differs = sortedJSON(message.config) !== sortedJSON(wanted.config)
-      || (custom && sortedJSON(message.data.points) !== sortedJSON(wanted.points));
-    if (hadHash && differs) {
-      sock.send({ type: "configure", lab: "perceptron", config: wanted.config });
-      if (custom) sock.send({ type: "points", points: wanted.points.slice(0, LIMITS.max_points) });
-      return;
-    }
-  }
+  if (message.resyncing) return; // the page's own config is on its way; its reply follows
+  renderOptions(message.options);
   config = message.config;
   points = message.data.points;
+  held = { config, points };
   analysis = message.analysis;
   const notes = $("#notes");
   notes.replaceChildren(...message.notes.map((text) => {
@@ -128,7 +147,12 @@ sock.on("configured", (message) => {
   save();
   redraw();
 });
-sock.on("updated", (message) => { config = message.config; renderControls(); save(); });
+sock.on("updated", (message) => {
+  config = message.config;
+  held = { config, points };
+  renderControls();
+  save();
+});
 sock.on("state", (message) => {
   playing = message.state === "playing";
   $("#btn-play").dataset.state = playing ? "playing" : "paused";

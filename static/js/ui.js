@@ -63,3 +63,23 @@ export function rafThrottle(fn) {
     if (first) requestAnimationFrame(() => { const a = queued; queued = null; fn(...a); });
   };
 }
+
+// Fill a <select> (with options) or a segmented group (with buttons, data-<key>=value) with the
+// values the server lists; the page keeps only display labels: labels[value] is the text, or
+// {text, title}; missing labels show the value. Rebuilt only when the values change.
+export function fillChoices(root, values, labels = {}, key = "value") {
+  const signature = values.join("\n");
+  if (root.dataset.choices === signature) return false;
+  root.dataset.choices = signature;
+  const select = root.tagName === "SELECT";
+  root.replaceChildren(...values.map((value) => {
+    const label = labels[value] ?? value;
+    const node = document.createElement(select ? "option" : "button");
+    if (select) node.value = value;
+    else { node.type = "button"; node.dataset[key] = value; }
+    node.textContent = typeof label === "string" ? label : label.text;
+    if (label.title) node.title = label.title;
+    return node;
+  }));
+  return true;
+}

@@ -55,7 +55,7 @@ def _post(base: str, session: str, data: bytes, filename: str, mime: str = "imag
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
-def test_an_uploaded_picture_replaces_the_sample(live_server, ws_connect, fmt):
+def test_an_uploaded_picture_replaces_the_sample(live_server, ws_connect, settings, fmt):
     client = ws_connect("convolution")
     client.configure({"kernels": ["sobel_x"]})
     client.frame("conv")
@@ -63,29 +63,34 @@ def test_an_uploaded_picture_replaces_the_sample(live_server, ws_connect, fmt):
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["original_width"], body["original_height"]) == (300, 200)
-    assert (body["width"], body["height"]) == (256, 171)  # downscaled for display
+    scale = settings.convolution.display_size / 300  # downscaled for display, longest side first
+    width, height = settings.convolution.display_size, round(200 * scale)
+    assert (body["width"], body["height"]) == (width, height)
     assert body["config"]["sample"] == "upload"
     conv = client.frame("conv")  # the page's socket gets the new picture without asking
-    assert conv.meta["sample"] == "upload" and conv.arrays["input"].shape == (171, 256)
+    assert conv.meta["sample"] == "upload"
+    assert conv.arrays["input"].shape == (height, width)
     sobel = conv.arrays["outputs"][0].astype(int) - 128
     # the square's left edge (dark to bright) and right edge (bright to dark) have opposite signs
-    square = (slice(int(55 * 0.855), int(95 * 0.855)),)
-    left, right = int(50 * 256 / 300), int(100 * 256 / 300)
+    square = (slice(int(55 * scale), int(95 * scale)),)
+    left, right = int(50 * scale), int(100 * scale)
     assert sobel[square][:, left - 3 : left + 1].max() > 40
     assert sobel[square][:, right - 3 : right + 1].min() < -40
     # it stays selected: a later configure may name it
     assert client.configure({"sample": "upload", "color": "rgb"})["has_upload"]
 
 
-def test_bad_uploads_get_a_clear_4xx_and_the_session_stays_usable(live_server, ws_connect):
+def test_bad_uploads_get_a_clear_4xx_and_the_session_stays_usable(live_server, ws_connect, settings):
     client = ws_connect("convolution")
+    side = settings.convolution.min_image_side
+    small = _encode(_picture(side - 1, side - 1), "PNG")
     jpeg = _encode(_picture(), "JPEG")
     cases = [
         (b"hello, I am text", f"{NAME}.png", 415, "not a PNG, JPEG, WebP or GIF"),
         (jpeg[: len(jpeg) // 2], f"{NAME}.jpg", 400, "truncated or corrupt"),
         (_png_header_only(20000, 20000), f"{NAME}.png", 413, "too many pixels|pixels in all"),
         (b"", f"{NAME}.png", 400, "empty"),
-        (_encode(_picture(20, 20), "PNG"), f"{NAME}.png", 422, "at least 32x32"),
+        (small, f"{NAME}.png", 422, f"at least {side}x{side}"),
         (_encode(_picture(), "BMP"), f"{NAME}.png", 415, "not a PNG"),  # an image, not allowed
     ]
     before = set(os.listdir(tempfile.gettempdir())) | set(os.listdir("."))
@@ -93,7 +98,8 @@ def test_bad_uploads_get_a_clear_4xx_and_the_session_stays_usable(live_server, w
         response = _post(live_server, client.session, data, filename)
         assert response.status_code == status, (filename, response.text)
         detail = response.json()["detail"]
-        assert isinstance(detail, str) and re.search(message, detail), detail
+        assert isinstance(detail, str)
+        assert re.search(message, detail), detail
     after = set(os.listdir(tempfile.gettempdir())) | set(os.listdir("."))
     assert not [name for name in after - before if NAME in name]  # nothing saved under its name
     configured = client.configure({"sample": "coins"})
@@ -111,6 +117,7 @@ def test_too_large_a_file_is_refused_before_it_is_decoded(live_server, ws_connec
 
 def test_unknown_session_and_missing_file(live_server):
     response = _post(live_server, "no-such-session-123", _encode(_picture(), "PNG"), "a.png")
-    assert response.status_code == 404 and "reload" in response.json()["detail"]
+    assert response.status_code == 404
+    assert "reload" in response.json()["detail"]
     response = httpx.post(f"{live_server}{URL}", params={"session": "whatever-12345"})
     assert 400 <= response.status_code < 500

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ml_core.convolution import ConvolutionConfig
+
 pytestmark = pytest.mark.browser
 
 
@@ -91,6 +93,13 @@ def test_stride_and_padding_change_the_output_size_and_grid(page):
     page.wait_for_function("document.querySelectorAll('#output-grid .cell').length === 9")
     assert page.locator("#stride").input_value() == "2"
     assert page.locator("#image-grid .cell.pad").count() == 7 * 7 - 5 * 5
+    # and in a new tab (a new session), the link brings the server in line with it
+    shared = page.context.new_page()
+    shared.goto(link)
+    # the server's numbers for stride 2, padding 1 (the defaults' first window sums to 4)
+    shared.wait_for_function("document.querySelector('#window-sum b')?.textContent === '2'")
+    assert shared.locator("#output-grid .cell").count() == 9
+    shared.close()
     # a kernel too large for the image is explained, not crashed on
     _set_range(page, "#ksize", 7)
     _set_range(page, "#padding", 0)
@@ -123,10 +132,9 @@ def test_upload_a_picture_and_apply_sobel(page, tmp_path):
     # RGB mode: three channel slices and their sum
     page.click("#color button[data-color='rgb']")
     page.wait_for_function("document.querySelectorAll('#figures figure').length === 5")
-    page.screenshot(path="/tmp/convolution-upload.png", full_page=True)
 
 
-def test_pooling_views_render(page):
+def test_pooling_views_render(page, settings):
     _open(page)
     assert page.locator("#pool-output .cell").all_text_contents() == ["1", "1", "0", "1"]
     assert page.locator("#pool-input .cell.chosen").count() == 1
@@ -145,16 +153,17 @@ def test_pooling_views_render(page):
     _set_range(page, "#pool-stride", 4)
     page.wait_for_selector("#pool-error:not([hidden])")
     assert "does not fit in a 3x3 input" in page.locator("#pool-error").inner_text()
-    # pooling the picture: 256 -> 64 with 4x4 windows, stride 4
+    # pooling the picture (the camera man, display_size a side) with 4x4 windows, stride 4
     page.click("#pool-source button[data-source='image']")
-    page.wait_for_selector("#pool-figures figure.pooled canvas[data-size='64x64']")
+    side = settings.convolution.display_size // 4
+    page.wait_for_selector(f"#pool-figures figure.pooled canvas[data-size='{side}x{side}']")
     assert _canvas_spread(page, "#pool-figures figure.pooled canvas") > 5
     # the translation demo shows its numbers
     page.wait_for_function("document.querySelector('#change-conv').textContent.endsWith('%')")
     assert page.locator("#shift-figures canvas").count() == 4
 
 
-def test_a_bad_upload_shows_a_clear_message(page):
+def test_a_bad_upload_shows_a_clear_message(page, settings):
     _open(page)
     page.set_input_files(
         "#upload", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": b"just text"}]
@@ -162,14 +171,18 @@ def test_a_bad_upload_shows_a_clear_message(page):
     page.wait_for_selector("#upload-msg.bad")
     assert "not a PNG, JPEG, WebP or GIF" in page.locator("#upload-msg").inner_text()
     assert page.locator(".toast.error").count() >= 1
+    side = settings.convolution.min_image_side
     buffer = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    Image.new("RGB", (side - 1, side - 1)).save(buffer, format="PNG")
     page.set_input_files(
         "#upload",
         files=[{"name": "tiny.png", "mimeType": "image/png", "buffer": buffer.getvalue()}],
     )
-    page.wait_for_function("document.querySelector('#upload-msg').textContent.includes('32x32')")
-    assert page.locator("#sample").input_value() == "camera"  # the page goes on as before
+    page.wait_for_function(
+        f"document.querySelector('#upload-msg').textContent.includes('{side}x{side}')"
+    )
+    # the page goes on with the picture it had
+    assert page.locator("#sample").input_value() == ConvolutionConfig().sample
     # Chromium logs every 4xx response as "Failed to load resource": those two are the refusals
     # asked for. Drop exactly them; anything else still fails the test in the page fixture.
     expected = [

@@ -15,8 +15,14 @@ GREEN_PIXELS = """() => {
     if (d[i] < 60 && d[i + 1] > 180 && d[i + 2] > 120 && d[i + 2] < 200 && d[i + 3] > 200) n++;
   return n;
 }"""
-# Non-background pixels of the heat map (it is drawn once the surface frame arrives).
-HEAT_DRAWN = "document.querySelector('#heat').width > 1"
+# The heat map is drawn (once the surface frame arrives): its pixels are not all one colour.
+HEAT_DRAWN = """() => {
+  const c = document.querySelector('#heat');
+  if (c.width <= 1) return false;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  for (let i = 4; i < d.length; i += 4) if (d[i] !== d[0] || d[i + 2] !== d[2]) return true;
+  return false;
+}"""
 
 
 def open_lab(page, surface: str) -> None:
@@ -46,7 +52,6 @@ def test_click_a_start_point_and_see_the_trajectories(page):
     assert "reached the global minimum" in text
     steps = page.text_content(".opt[data-kind=gd] [data-stat=steps]")
     assert int(steps.split()[-1]) > 10
-    page.screenshot(path="/tmp/descent-bowl.png", full_page=True)
 
 
 def test_saddle_ridge_stalls_gd_and_the_page_says_so(page):
@@ -55,10 +60,10 @@ def test_saddle_ridge_stalls_gd_and_the_page_says_so(page):
     page.wait_for_function("document.querySelector('.opt[data-kind=gd] [data-stat=ending]')"
                            ".dataset.ending === 'saddle'", timeout=30_000)
     text = page.text_content(".opt[data-kind=gd] [data-stat=ending]")
-    assert "saddle point" in text and "Hessian eigenvalues -1.00" in text
+    assert "saddle point" in text
+    assert "Hessian eigenvalues -1.00" in text
     page.wait_for_function("document.querySelector('.opt[data-kind=sgd] [data-stat=ending]')"
                            ".dataset.ending === 'global_minimum'", timeout=30_000)
-    page.screenshot(path="/tmp/descent-saddle.png", full_page=True)
 
 
 def test_learning_rate_change_and_shared_link(page):

@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+from ml_core.functions import fit_l1, fit_l2
 
 pytestmark = pytest.mark.browser
 
-PIXELS = ("(sel) => { const c = document.querySelector(sel);"
-          " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }")
+# Pixels of a canvas close to the curves' blue (#1f77b4): 0 on a blank or curve-less canvas.
+BLUE_PIXELS = """(sel) => {
+  const c = document.querySelector(sel);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (Math.abs(d[i] - 31) < 40 && Math.abs(d[i + 1] - 119) < 40 && Math.abs(d[i + 2] - 180) < 40
+        && d[i + 3] > 200) n++;
+  return n;
+}"""
+# A fingerprint of a canvas's pixels, to wait for them to change.
+FINGERPRINT = """(sel) => {
+  const c = document.querySelector(sel);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let h = 0;
+  for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) | 0;
+  return h;
+}"""
+# The page's state as its URL holds it (the shareable link).
+STATE = """() => {
+  const m = /#s=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (!m) return null;
+  const b = m[1].replace(/-/g, '+').replace(/_/g, '/');
+  return JSON.parse(atob(b + '==='.slice((b.length + 3) % 4)));
+}"""
 
 
 def open_lab(page) -> None:
@@ -21,19 +47,32 @@ def slopes(page) -> dict[str, float]:
 
 def test_switch_activation_and_the_curve_changes(page):
     open_lab(page)
-    relu = page.evaluate(PIXELS, "#act-plot")
+    assert page.evaluate(BLUE_PIXELS, "#act-plot") > 100  # ReLU is drawn: not a blank canvas
+    relu = page.evaluate(FINGERPRINT, "#act-plot")
     page.click("[data-activation=sigmoid]")
-    page.wait_for_function("document.querySelector('#act-note').textContent.startsWith('Sigmoid')")
-    assert page.evaluate(PIXELS, "#act-plot") != relu
+    page.wait_for_function(f"({FINGERPRINT})('#act-plot') !== {relu}")
+    assert page.text_content("#act-note").startswith("Sigmoid")
+    assert page.evaluate(BLUE_PIXELS, "#act-plot") > 100  # and the new curve is drawn
     # Sigmoid's derivative peaks at 1/4 and half the plotted inputs are saturated.
     assert page.text_content("#max-grad") == "0.250"
     assert int(page.text_content("#saturated").rstrip("%")) > 40
     page.click("[data-activation=leaky_relu]")
     page.wait_for_function("document.querySelector('#act-note').textContent.startsWith('Leaky')")
-    assert page.is_visible("#slope") and not page.is_visible("#lower")
+    assert page.is_visible("#slope")
+    assert not page.is_visible("#lower")
     page.click("[data-loss=bce]")
     page.wait_for_function("document.querySelector('#loss-note').textContent.startsWith('Binary')")
-    assert page.is_visible("#ptarget") and not page.is_visible("#target")
+    assert page.is_visible("#ptarget")
+    assert not page.is_visible("#target")
+    # The URL is a link to this setup: a new tab (a new session) opens on the same choices.
+    shared = page.context.new_page()
+    shared.goto(page.url)
+    shared.wait_for_function(
+        "document.querySelector('#loss-note').textContent.startsWith('Binary')"
+    )
+    assert shared.text_content("#act-note").startswith("Leaky")
+    assert shared.get_attribute("[data-activation=leaky_relu]", "aria-pressed") == "true"
+    shared.close()
 
 
 def test_softmax_temperature_sharpens(page):
@@ -61,10 +100,17 @@ def test_drag_the_outlier_and_l2_moves_more_than_l1(page):
     page.mouse.down()
     page.mouse.move(x(8), y(9.5), steps=10)
     page.mouse.up()
-    page.wait_for_function(f"Math.abs(parseFloat(document.querySelector('#fit-l2-slope')"
-                           f".textContent) - {before['l2']}) > 0.1")
-    page.wait_for_timeout(300)  # the last throttled update lands
+    # The last throttled update has left the page once its link holds the outlier's final place.
+    page.wait_for_function(f"({STATE})().config.fit.points.at(-1)[1] > 9.4")
+    points = page.evaluate(STATE)["config"]["fit"]["points"]
+    expected = {"l1": fit_l1(torch.tensor(points)), "l2": fit_l2(torch.tensor(points))}
+    # The page shows the server's fits of exactly those points (checked against the core's).
+    shown = " && ".join(
+        f"Math.abs(parseFloat(document.querySelector('#fit-{k}-slope').textContent)"
+        f" - {fit.slope}) < 0.0011"
+        for k, fit in expected.items()
+    )
+    page.wait_for_function(shown)
     after = slopes(page)
     moved = {k: abs(after[k] - before[k]) for k in after}
     assert moved["l2"] > 3 * moved["l1"], (before, after)
-    page.screenshot(path="/tmp/functions.png", full_page=True)

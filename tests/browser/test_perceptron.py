@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from ml_core.perceptron import make_dataset
+from ml_core.perceptron import PerceptronConfig
 
 pytestmark = pytest.mark.browser
+
+DEFAULT = PerceptronConfig()  # what the page starts from (its defaults come from the server)
 
 # Darkest of the 3×3 pixels around each plot point (r + g + b): the line is #1f2430 (115).
 DARKEST = """(pts) => {
@@ -73,7 +75,8 @@ def test_stepping_shows_the_update_and_moves_the_line(page):
     step_until_update(page)
     assert "wrong, update" in page.inner_text("#s3")
     update = page.inner_text("#s4")
-    assert "w = (0.000, 0.000) + " in update and "λ(target − output)" in update
+    assert "w = (0.000, 0.000) + " in update
+    assert "λ(target − output)" in update
     w, b = weights(page)
     assert w != [0.0, 0.0]
     assert line_drawn(page, w, b) > 0.7
@@ -86,7 +89,7 @@ def test_stepping_shows_the_update_and_moves_the_line(page):
     assert line_drawn(page, w2, b2) > 0.7
     assert page.evaluate("document.querySelector('#canvas').toDataURL()") != first
     assert int(page.inner_text("#mistakes")) == 2
-    assert page.inner_text("#streak").endswith("/30")
+    assert page.inner_text("#streak").endswith(f"/{DEFAULT.dataset.samples}")
 
 
 def test_play_converges_and_says_so(page):
@@ -121,7 +124,8 @@ def test_xor_never_converges_and_opens_the_mlp_playground(page):
     page.click("#btn-play")
     page.wait_for_selector("#banner.bad:not([hidden])")
     banner = page.inner_text("#banner")
-    assert "Never converges" in banner and "No straight line separates" in banner
+    assert "Never converges" in banner
+    assert "No straight line separates" in banner
     assert page.inner_text("#epoch") == "12"
 
     page.click("#mlp-link")
@@ -131,8 +135,9 @@ def test_xor_never_converges_and_opens_the_mlp_playground(page):
     assert state["config"]["model"]["hidden"] == [4]
     assert state["config"]["model"]["activation"] == "tanh"
     assert state["config"]["dataset"]["name"] == "custom"
-    points, labels = make_dataset("xor", 30)  # the page's default: 30 points, seed 0
-    assert len(state["points"]) == 30
+    default = DEFAULT.dataset.model_copy(update={"name": "xor"})  # the page's defaults, on XOR
+    points, labels = default.generate()
+    assert len(state["points"]) == default.samples
     for (x, y, label), p, t in zip(state["points"], points.tolist(), labels.tolist(), strict=True):
         assert (x, y) == pytest.approx(p, abs=1e-4)
         assert label == (1 if t == 1 else 0)  # −1 → 0, +1 → 1
@@ -145,10 +150,12 @@ def test_draw_points_and_drag_the_initial_line(page):
     page.wait_for_selector("#empty-hint:not([hidden])")
     box = page.locator("#canvas").bounding_box()
 
+    def at(x, y):
+        """Page pixels of the plot point (x, y)."""
+        return box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"]
+
     def click_at(x, y):
-        page.mouse.click(
-            box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"]
-        )
+        page.mouse.click(*at(x, y))
 
     click_at(0.5, 0.5)
     page.click("#draw-class button[data-label='-1']")
@@ -158,22 +165,30 @@ def test_draw_points_and_drag_the_initial_line(page):
 
     page.click("#init button[data-init='line']")
     page.wait_for_function("!document.querySelector('#weights').textContent.includes('no line')")
-    w, b = weights(page)  # the default line through (-0.6, -0.2) and (0.6, 0.3)
-    assert w[0] * -0.6 + w[1] * -0.2 + b == pytest.approx(0, abs=0.01)
+    first, second = ((h.x, h.y) for h in DEFAULT.perceptron.line)  # the default handles
+    w, b = weights(page)
+    for hx, hy in (first, second):  # the line goes through both
+        assert w[0] * hx + w[1] * hy + b == pytest.approx(0, abs=0.01)
     before = page.inner_text("#weights")
     page.locator("#canvas").scroll_into_view_if_needed()
     box = page.locator("#canvas").bounding_box()
-    # Drag the first handle from (-0.6, -0.2) to (-0.3, 0.8).
-    start = (box["x"] + 0.2 * box["width"], box["y"] + 0.6 * box["height"])
-    end = (box["x"] + 0.35 * box["width"], box["y"] + 0.1 * box["height"])
-    page.mouse.move(*start)
+    moved = (-0.3, 0.8)  # drag the first handle there
+    page.mouse.move(*at(*first))
     page.mouse.down()
-    page.mouse.move(*end, steps=6)
+    page.mouse.move(*at(*moved), steps=6)
     page.mouse.up()
     page.wait_for_function(f"document.querySelector('#weights').textContent != {before!r}")
     w, b = weights(page)
-    for hx, hy in ((-0.3, 0.8), (0.6, 0.3)):  # the line goes through both handles
+    for hx, hy in (moved, second):  # the line goes through both handles
         assert w[0] * hx + w[1] * hy + b == pytest.approx(0, abs=0.01)
     assert line_drawn(page, w, b) > 0.6
     assert page.input_value("#dataset") == "custom"  # the drawing is kept
     assert page.inner_text("#streak") == "0/2"
+
+    # The link is the drawing: a new tab (a new session) gets the same points and line.
+    shared = page.context.new_page()
+    shared.goto(page.url)
+    shared.wait_for_function("document.querySelector('#streak').textContent == '0/2'")
+    assert shared.input_value("#dataset") == "custom"
+    assert weights(shared) == (w, b)
+    shared.close()

@@ -7,26 +7,29 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from ml_core.convolution import (
     CLASSIC_IMAGE,
     CLASSIC_KERNEL,
-    PRESETS,
+    COLORS,
+    POOL_MODES,
+    POOL_SOURCES,
+    ConvolutionConfig,
     Geometry,
     check_fits,
     conv2d,
     conv2d_per_channel,
     conv_window,
-    is_signed,
     output_size,
     pool2d,
     pool_window,
-    preset_kernel,
     relative_change,
     shifted_pair,
-    to_display,
     translation_demo,
 )
+from ml_core.images import SAMPLE_IMAGES
+from ml_core.kernels import PRESETS, is_signed, preset_kernel, presets_at, to_display
 
 
 def loop_conv(image: np.ndarray, kernels: np.ndarray, stride: int, padding: int, dilation: int):
@@ -117,7 +120,8 @@ def test_first_window_of_the_classic_example():
 
 def test_padding_window_reads_zeros_outside_the_image():
     window = conv_window(CLASSIC_IMAGE, CLASSIC_KERNEL, Geometry(padding=1), 0)
-    assert window.values[0].tolist() == [0, 0, 0] and window.values[:, 0].tolist() == [0, 0, 0]
+    assert window.values[0].tolist() == [0, 0, 0]
+    assert window.values[:, 0].tolist() == [0, 0, 0]
     assert window.total == 2  # centre 1 + bottom-right 1
 
 
@@ -168,9 +172,11 @@ def test_pooling_refuses_a_window_larger_than_the_input():
 def test_pool_window_marks_the_chosen_cell():
     window = pool_window(CLASSIC_IMAGE, "min", 2, 2, 0)
     assert window.values.tolist() == [[1, 1], [0, 1]]
-    assert window.chosen == (1, 0) and window.result == 0
+    assert window.chosen == (1, 0)
+    assert window.result == 0
     window = pool_window(CLASSIC_IMAGE, "avg", 2, 2, 0)
-    assert window.chosen is None and window.result == 0.75
+    assert window.chosen is None
+    assert window.result == 0.75
 
 
 def test_presets_do_what_their_names_say():
@@ -183,7 +189,8 @@ def test_presets_do_what_their_names_say():
         np.testing.assert_allclose(same, image, atol=1e-6)
     for name in ("box_blur", "gaussian_blur"):
         kernel = preset_kernel(name, 5)
-        assert kernel.sum() == pytest.approx(1.0) and (kernel >= 0).all()
+        assert kernel.sum() == pytest.approx(1.0)
+        assert (kernel >= 0).all()
         blurred = conv2d(image, kernel[None, None])
         assert blurred.std() < image.std()  # smoothing lowers the spread of pixel values
     ramp = np.tile(np.arange(8, dtype=np.float32), (8, 1))[None]  # brighter to the right
@@ -201,18 +208,23 @@ def test_presets_do_what_their_names_say():
 
 
 def test_edge_detectors_draw_signed_and_blurs_draw_grey():
-    assert is_signed(preset_kernel("sobel_x")) and is_signed(preset_kernel("laplacian"))
-    assert not is_signed(preset_kernel("box_blur")) and not is_signed(preset_kernel("sharpen"))
+    assert is_signed(preset_kernel("sobel_x"))
+    assert is_signed(preset_kernel("laplacian"))
+    assert not is_signed(preset_kernel("box_blur"))
+    assert not is_signed(preset_kernel("sharpen"))
     assert is_signed(-preset_kernel("identity"))
     pixels, meta = to_display(np.array([[-2.0, 0.0, 2.0]]), signed=True)
     assert meta["map"] == "diverging"
-    assert pixels[0, 0] < 10 and abs(int(pixels[0, 1]) - 128) <= 1 and pixels[0, 2] > 245
+    assert pixels[0, 0] < 10
+    assert abs(int(pixels[0, 1]) - 128) <= 1
+    assert pixels[0, 2] > 245
     pixels, meta = to_display(np.array([[0.0, 0.5, 1.0, -1.0]]), signed=False)
     assert meta == {"map": "gray", "scale": 1.0}
     assert pixels.tolist() == [[0, 128, 255, 0]]
     # a sharpened image keeps its brightness: the kernel's sum (1) is white, overshoot clips
     pixels, meta = to_display(np.array([[0.5, 1.0, 1.4]]), signed=False, high=1.0)
-    assert pixels.tolist() == [[128, 255, 255]] and meta["scale"] == 1.0
+    assert pixels.tolist() == [[128, 255, 255]]
+    assert meta["scale"] == 1.0
     pixels, _ = to_display(np.zeros((2, 2)), signed=True)  # no division by zero
     assert (pixels == 128).all()
 
@@ -238,3 +250,52 @@ def test_max_pooling_hides_a_shift_inside_its_window_but_conv_does_not():
     still = translation_demo(image, preset_kernel("box_blur")[None], Geometry(), "avg", 2, 2, 0, 0)
     assert still.conv_change == still.pooled_change == still.input_change == 0.0
     assert relative_change(np.zeros(3), np.zeros(3)) == 0.0
+
+
+def test_the_config_offers_exactly_the_cores_names():
+    properties = ConvolutionConfig.model_json_schema()["properties"]
+    assert properties["pool_mode"]["enum"] == list(POOL_MODES)
+    assert properties["pool_source"]["enum"] == list(POOL_SOURCES)
+    assert properties["color"]["enum"] == list(COLORS)
+    assert properties["sample"]["enum"] == [*SAMPLE_IMAGES, "upload"]
+    assert properties["kernels"]["items"]["enum"] == [*PRESETS, "custom"]
+    with pytest.raises(ValidationError, match="kernels"):
+        ConvolutionConfig(kernels=["sobel_z"])
+
+
+def test_the_geometry_and_the_kernels_are_built_from_the_config():
+    config = ConvolutionConfig(stride=2, padding=1, dilation=3, kernel=np.ones((5, 5)).tolist(),
+                               kernels=["custom", "gaussian_blur"])
+    assert config.geometry == Geometry(stride=2, padding=1, dilation=3)
+    bank = config.kernel_bank()  # (K, C, k, k): two output channels on one input channel
+    assert bank.shape == (2, 1, 5, 5)
+    np.testing.assert_array_equal(bank[0, 0], np.ones((5, 5)))
+    np.testing.assert_array_equal(bank[1, 0], preset_kernel("gaussian_blur", 5))
+    rgb = ConvolutionConfig(color="rgb", rgb_kernels=["identity", "sharpen", "emboss"])
+    bank = rgb.kernel_bank()  # one output channel, one slice per input channel
+    assert bank.shape == (1, 3, 3, 3)
+    np.testing.assert_array_equal(bank[0, 2], preset_kernel("emboss"))
+    with pytest.raises(ValueError, match="size of 3 or more"):
+        ConvolutionConfig(kernel=[[1.0]], kernels=["sobel_x"]).kernel_bank()
+
+
+def test_settings_limits_come_through_the_validation_context():
+    class Limits:
+        max_grid, max_kernel_size, max_stride, max_padding, max_dilation = 8, 5, 2, 2, 2
+        max_pool, max_kernels, max_shift = 4, 3, 4
+
+    context = {"limits": Limits()}
+    ConvolutionConfig.model_validate({"stride": 2}, context=context)
+    with pytest.raises(ValidationError, match="stride is 3; the most is 2"):
+        ConvolutionConfig.model_validate({"stride": 3}, context=context)
+    with pytest.raises(ValidationError, match="number of kernels is 4"):
+        ConvolutionConfig.model_validate({"kernels": ["identity"] * 4}, context=context)
+    assert ConvolutionConfig(stride=3).stride == 3  # no context: only the core's own bounds
+
+
+def test_presets_at_a_size_are_those_that_exist_there():
+    assert set(presets_at(1)) == {"identity", "box_blur", "gaussian_blur"}
+    at_five = presets_at(5)
+    assert set(at_five) == set(PRESETS)
+    np.testing.assert_array_equal(at_five["sobel_x"], preset_kernel("sobel_x", 5))
+

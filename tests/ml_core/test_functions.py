@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from pydantic import ValidationError
 
 from ml_core.functions import (
     ACTIVATIONS,
     LOSSES,
-    ActivationParams,
+    ActivationConfig,
+    FitConfig,
+    FunctionsConfig,
+    LossConfig,
+    SoftmaxConfig,
     activation_curve,
     fit_l1,
     fit_l2,
@@ -23,8 +28,9 @@ from ml_core.functions import (
 X = torch.linspace(-6, 6, 241)
 
 
-def reference(name, params):
+def reference(params):
     """(value, derivative) from torch.nn.functional and the textbook derivative."""
+    name = params.name
     if name == "sigmoid":
         s = torch.sigmoid(X)
         return s, s * (1 - s)
@@ -44,36 +50,40 @@ def reference(name, params):
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activation_and_derivative_equal_torch_functional(name):
-    params = ActivationParams(slope=0.2, prelu_init=0.3, lower=0.1, upper=0.3, training=False)
-    curve = activation_curve(name, params)
-    value, derivative = reference(name, params)
+    params = ActivationConfig(
+        name=name, slope=0.2, prelu_init=0.3, lower=0.1, upper=0.3, training=False
+    )
+    curve = activation_curve(params)
+    value, derivative = reference(params)
     np.testing.assert_allclose(curve.x, X.numpy())
     np.testing.assert_allclose(curve.y, value.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(curve.dy, derivative.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_rrelu_is_random_in_training_and_fixed_in_eval():
-    params = ActivationParams(lower=0.1, upper=0.4, training=True, seed=5)
-    curve = activation_curve("rrelu", params)
+    params = ActivationConfig(name="rrelu", lower=0.1, upper=0.4, training=True, seed=5)
+    curve = activation_curve(params)
     negative = curve.x < 0
     slopes = curve.y[negative] / curve.x[negative]
-    assert 0.1 <= slopes.min() and slopes.max() <= 0.4 and slopes.std() > 0.03
+    assert slopes.min() >= 0.1
+    assert slopes.max() <= 0.4
+    assert slopes.std() > 0.03
     # Derivative = the slope that was drawn, point by point.
     np.testing.assert_allclose(curve.dy[negative], slopes, rtol=1e-5)
     # Same seed, same picture; eval mode uses the mean slope everywhere.
-    np.testing.assert_array_equal(activation_curve("rrelu", params).y, curve.y)
-    evaluated = activation_curve("rrelu", ActivationParams(lower=0.1, upper=0.4, training=False))
+    np.testing.assert_array_equal(activation_curve(params).y, curve.y)
+    evaluated = activation_curve(params.model_copy(update={"training": False}))
     np.testing.assert_allclose(evaluated.dy[negative], 0.25, rtol=1e-6)
 
 
 def test_prelu_slope_gradient_is_min_zero_x():
-    curve = activation_curve("prelu", ActivationParams(prelu_init=0.25))
+    curve = activation_curve(ActivationConfig(name="prelu", prelu_init=0.25))
     np.testing.assert_allclose(curve.dparam, np.minimum(0, curve.x), atol=1e-7)
 
 
 def test_sigmoid_saturates_relu_does_not_for_positive_inputs():
-    sigmoid = activation_curve("sigmoid")
-    relu = activation_curve("relu")
+    sigmoid = activation_curve(ActivationConfig(name="sigmoid"))
+    relu = activation_curve(ActivationConfig(name="relu"))
     assert sigmoid.dy.max() == pytest.approx(0.25, abs=1e-3)  # at best a quarter passes back
     assert saturated_fraction(sigmoid.dy) > 0.4
     assert saturated_fraction(relu.dy[relu.x > 0]) == 0
@@ -81,16 +91,21 @@ def test_sigmoid_saturates_relu_does_not_for_positive_inputs():
 
 def test_softmax_temperature():
     logits = [2.0, 1.0, 0.1, -1.0]
+
+    def at(temperature):
+        return softmax(SoftmaxConfig(logits=logits, temperature=temperature))
+
     for t in (0.1, 1.0, 5.0):
-        result = softmax(logits, t)
+        result = at(t)
         expected = F.softmax(torch.tensor(logits, dtype=torch.float64) / t, dim=0)
         np.testing.assert_allclose(result.probs, expected.numpy(), rtol=1e-12)
         p = expected.numpy()
         np.testing.assert_allclose(result.jacobian, (np.diag(p) - np.outer(p, p)) / t, atol=1e-12)
-    assert softmax(logits, 0.1).entropy < softmax(logits, 1).entropy < softmax(logits, 5).entropy
-    assert softmax(logits, 100).entropy == pytest.approx(np.log(4), abs=1e-3)
-    with pytest.raises(ValueError, match="temperature"):
-        softmax(logits, 0)
+    assert at(0.1).entropy < at(1).entropy < at(5).entropy
+    # The hottest allowed T: nearly uniform (z / T spans 0.15, an entropy deficit of ~var / 2).
+    assert at(20).entropy == pytest.approx(np.log(4), abs=3e-3)
+    with pytest.raises(ValidationError, match="temperature"):
+        SoftmaxConfig(temperature=0)
 
 
 def loss_reference(name, pred, target, classes, delta):
@@ -113,7 +128,7 @@ def loss_reference(name, pred, target, classes, delta):
 @pytest.mark.parametrize("name", LOSSES)
 @pytest.mark.parametrize("target", [0.3, 0.9])
 def test_loss_and_gradient_equal_reference(name, target):
-    curve = loss_curve(name, target, classes=4, delta=0.7)
+    curve = loss_curve(LossConfig(name=name, target=target, classes=4, delta=0.7))
     pred = torch.tensor(curve.prediction, requires_grad=True)
     expected = loss_reference(name, pred, target, 4, 0.7)
     expected.sum().backward()
@@ -122,19 +137,34 @@ def test_loss_and_gradient_equal_reference(name, target):
 
 
 def test_losses_are_zero_at_the_target_and_l2_grows_fastest():
-    l1, l2, huber = (loss_curve(n, 2.0) for n in ("l1", "l2", "huber"))
+    l1, l2, huber = (loss_curve(LossConfig(name=n, target=2.0)) for n in ("l1", "l2", "huber"))
     at_target = np.argmin(np.abs(l1.prediction - 2.0))
     assert l1.loss[at_target] == l2.loss[at_target] == pytest.approx(0, abs=1e-12)
     # 4 away from the target: L2's gradient is 8, L1's and Huber's stay at 1.
-    assert l2.grad[-1] == pytest.approx(8) and l1.grad[-1] == huber.grad[-1] == pytest.approx(1)
-    assert loss_curve("kl", 0.3).loss.min() == pytest.approx(0, abs=1e-4)
+    assert l2.grad[-1] == pytest.approx(8)
+    assert l1.grad[-1] == huber.grad[-1] == pytest.approx(1)
+    assert loss_curve(LossConfig(name="kl", target=0.3)).loss.min() == pytest.approx(0, abs=1e-4)
 
 
-def test_bad_loss_input_is_refused():
-    with pytest.raises(ValueError, match="probability"):
-        loss_curve("bce", 1.5)
-    with pytest.raises(ValueError, match="unknown loss"):
-        loss_curve("hinge", 0.5)
+def test_bad_config_is_refused():
+    with pytest.raises(ValidationError, match="probability"):
+        LossConfig(name="bce", target=1.5)
+    assert LossConfig(name="ce", target=1.5).target == 1.5  # cross-entropy's target is a class
+    with pytest.raises(ValidationError, match="name"):
+        LossConfig(name="hinge")
+    with pytest.raises(ValidationError, match="lower slope"):
+        ActivationConfig(name="rrelu", lower=0.4, upper=0.2)
+    with pytest.raises(ValidationError, match="points"):
+        FitConfig(points=[[1, 1]])
+
+
+def test_the_config_offers_exactly_the_cores_registries():
+    defs = FunctionsConfig.model_json_schema()["$defs"]
+    assert defs["ActivationConfig"]["properties"]["name"]["enum"] == list(ACTIVATIONS)
+    assert defs["LossConfig"]["properties"]["name"]["enum"] == list(LOSSES)
+    # The outlier demo's points are the default, and null stands for them.
+    assert FitConfig().points == [tuple(p) for p in outlier_points()]
+    assert FitConfig(points=None) == FitConfig()
 
 
 def brute_force_l1(points):

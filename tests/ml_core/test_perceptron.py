@@ -5,16 +5,19 @@ import math
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from ml_core.perceptron import (
-    DATASETS,
+    INITS,
+    ORDERS,
+    Handle,
+    LearningConfig,
     Perceptron,
     PerceptronConfig,
     line_segment,
-    make_dataset,
-    separability,
     weights_from_line,
 )
+from ml_core.perceptron_data import CUSTOM, DATASETS, DatasetConfig, make_dataset, separability
 
 
 def brute_force_margin(points: torch.Tensor, labels: torch.Tensor, steps: int = 300) -> float:
@@ -38,7 +41,7 @@ def test_converges_within_the_bound_on_separable_data(name, order, seed):
     # R = max ‖(x, 1)‖ and γ the best margin of a unit (w, b): Novikoff's theorem.
     radius = float(torch.cat([points.double(), torch.ones(len(points), 1)], 1).norm(dim=1).max())
     assert analysis.radius == pytest.approx(radius)
-    perceptron = Perceptron(points, labels, PerceptronConfig(order=order, max_epochs=10_000))
+    perceptron = Perceptron(points, labels, LearningConfig(order=order, max_epochs=10_000))
     perceptron.run(10**7)
     assert perceptron.converged
     assert perceptron.mistakes <= (radius / analysis.margin) ** 2
@@ -61,10 +64,11 @@ def test_margin_is_the_best_a_line_can_do(seed):
 def test_never_converges_on_xor(order):
     points, labels = make_dataset("xor", 40, seed=0)
     assert not separability(points, labels).separable
-    perceptron = Perceptron(points, labels, PerceptronConfig(order=order, max_epochs=60))
+    perceptron = Perceptron(points, labels, LearningConfig(order=order, max_epochs=60))
     visits = perceptron.run(10**6)
     assert not perceptron.converged
-    assert perceptron.finished and perceptron.epoch == 60
+    assert perceptron.finished
+    assert perceptron.epoch == 60
     assert visits == 60 * len(points)
     assert all(m > 0 for m in perceptron.epoch_mistakes[:60])  # every pass made a mistake
     assert perceptron.accuracy() < 1.0
@@ -77,7 +81,7 @@ def test_never_converges_on_xor(order):
 def test_every_update_is_the_rule_by_hand(order, init):
     points, labels = make_dataset("noisy", 25, noise=0.2, seed=4)
     lam = 0.37
-    config = PerceptronConfig(learning_rate=lam, init=init, order=order, max_epochs=20, seed=9)
+    config = LearningConfig(learning_rate=lam, init=init, order=order, max_epochs=20, seed=9)
     perceptron = Perceptron(points, labels, config)
     w, b = perceptron.w.tolist(), perceptron.b
     expected_index = 0
@@ -89,10 +93,11 @@ def test_every_update_is_the_rule_by_hand(order, init):
         t = int(labels[visit.index])
         s = w[0] * x[0] + w[1] * x[1] + b
         out = 1 if s >= 0 else -1
-        assert visit.w_before == pytest.approx(w) and visit.b_before == pytest.approx(b)
+        assert visit.w_before == pytest.approx(w)
+        assert visit.b_before == pytest.approx(b)
         assert (visit.x, visit.target) == (pytest.approx(x), t)
         assert visit.activation == pytest.approx(s)
-        assert visit.output == out and visit.correct == (out == t)
+        assert (visit.output, visit.correct) == (out, out == t)
         if out != t:
             w = [w[0] + lam * (t - out) * x[0], w[1] + lam * (t - out) * x[1]]
             b = b + lam * (t - out)
@@ -100,8 +105,9 @@ def test_every_update_is_the_rule_by_hand(order, init):
             assert visit.delta_b == pytest.approx(lam * (t - out))
             updates += 1
         else:
-            assert visit.delta_w == [0.0, 0.0] and visit.delta_b == 0.0
-        assert visit.w_after == pytest.approx(w) and visit.b_after == pytest.approx(b)
+            assert (visit.delta_w, visit.delta_b) == ([0.0, 0.0], 0.0)
+        assert visit.w_after == pytest.approx(w)
+        assert visit.b_after == pytest.approx(b)
         for wb, segment in (
             ((visit.w_before, visit.b_before), visit.line_before),
             ((visit.w_after, visit.b_after), visit.line_after),
@@ -119,7 +125,7 @@ def test_every_update_is_the_rule_by_hand(order, init):
 
 def test_epochs_count_passes_and_shuffle_visits_each_point_once():
     points, labels = make_dataset("xor", 12, seed=1)
-    perceptron = Perceptron(points, labels, PerceptronConfig(order="shuffle", max_epochs=5))
+    perceptron = Perceptron(points, labels, LearningConfig(order="shuffle", max_epochs=5))
     seen = [perceptron.step().index for _ in range(36)]
     assert perceptron.epoch == 3
     for k in range(3):
@@ -156,7 +162,7 @@ def test_line_handles_give_the_weights():
     assert float(w.norm()) == pytest.approx(1)
     # w points to the left of p → q: a point there is classed +1.
     left = torch.tensor([0.1 + 0.5, -0.05 + 1.0], dtype=torch.float64)
-    config = PerceptronConfig(init="line", line=(p, q))
+    config = LearningConfig(init="line", line=(Handle(x=p[0], y=p[1]), Handle(x=q[0], y=q[1])))
     perceptron = Perceptron(torch.zeros(1, 2), torch.ones(1, dtype=torch.int64), config)
     assert int(perceptron.output(left)) == 1
     with pytest.raises(ValueError, match="apart"):
@@ -166,8 +172,9 @@ def test_line_handles_give_the_weights():
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_datasets(name):
     points, labels = make_dataset(name, 50, noise=0.1, seed=5)
-    assert points.shape == (50, 2) and labels.shape == (50,)
-    assert points.abs().max() <= 1 and set(labels.tolist()) == {-1, 1}
+    assert (points.shape, labels.shape) == ((50, 2), (50,))
+    assert points.abs().max() <= 1
+    assert set(labels.tolist()) == {-1, 1}
     again, _ = make_dataset(name, 50, noise=0.1, seed=5)
     assert torch.equal(points, again)
     expected = {"separable": True, "margin": True, "xor": False}
@@ -179,6 +186,45 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="unknown dataset"):
         make_dataset("spiral", 10)
     with pytest.raises(ValueError, match="-1 or \\+1"):
-        Perceptron(torch.zeros(2, 2), torch.tensor([0, 1]), PerceptronConfig())
+        Perceptron(torch.zeros(2, 2), torch.tensor([0, 1]), LearningConfig())
     with pytest.raises(ValueError, match="at least one"):
-        Perceptron(torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64), PerceptronConfig())
+        Perceptron(torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64), LearningConfig())
+
+
+def test_the_config_offers_exactly_the_cores_registries():
+    schema = PerceptronConfig.model_json_schema()
+    defs = schema["$defs"]
+    assert defs["DatasetConfig"]["properties"]["name"]["enum"] == [*DATASETS, CUSTOM]
+    assert defs["LearningConfig"]["properties"]["init"]["enum"] == list(INITS)
+    assert defs["LearningConfig"]["properties"]["order"]["enum"] == list(ORDERS)
+    with pytest.raises(ValidationError, match="spiral"):
+        DatasetConfig(name="spiral")
+
+
+def test_a_preset_config_makes_its_dataset():
+    config = DatasetConfig(name="noisy", samples=17, noise=0.3, seed=2)
+    points, labels = config.generate()
+    expected_points, expected_labels = make_dataset("noisy", 17, noise=0.3, seed=2)
+    assert torch.equal(points, expected_points)
+    assert torch.equal(labels, expected_labels)
+
+
+def test_a_line_init_needs_two_handles_apart():
+    same = (Handle(x=0.2, y=0.2), Handle(x=0.2, y=0.2))
+    with pytest.raises(ValidationError, match="apart"):
+        LearningConfig(init="line", line=same)
+    assert LearningConfig(init="zeros", line=same).init == "zeros"  # unused handles may touch
+
+
+def test_retune_changes_the_rate_without_a_reset():
+    points, labels = make_dataset("noisy", 20, noise=0.3, seed=1)
+    perceptron = Perceptron(points, labels, LearningConfig(learning_rate=0.1))
+    perceptron.run(7)
+    w, visits = perceptron.w.clone(), perceptron.visits
+    perceptron.retune(LearningConfig(learning_rate=0.5))
+    assert torch.equal(perceptron.w, w)
+    assert perceptron.visits == visits
+    while perceptron.step().correct:
+        pass
+    assert perceptron.last.learning_rate == 0.5
+    assert perceptron.last.delta_b in (-1.0, 1.0)  # λ(target − output) = 0.5 · ±2
