@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ml_core.endings import Ending, Verdict, classify, is_diverged
 from ml_core.surfaces import DTYPE, SURFACES, Surface, get_surface, gradient
-from ml_core.training import MOMENTUM, Params, make_optimizer
+from ml_core.training import MOMENTUM, Params, checkpoint, make_optimizer
 
 Coordinate = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
 LearningRate = Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
@@ -274,9 +274,11 @@ class Run:
             self.verdict = classify(self.surface, self.resting_point())
 
     def run(self, steps: int) -> None:
-        for _ in range(steps):
+        for i in range(steps):
             if self.done:
                 break
+            if i % 64 == 0:
+                checkpoint()  # a long run can be stopped from outside (training.Cancelled)
             self.step()
 
     def resting_point(self) -> Tensor:

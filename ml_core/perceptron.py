@@ -24,6 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ml_core.perceptron_data import DatasetConfig
+from ml_core.training import checkpoint
 
 Point = tuple[float, float]
 
@@ -300,6 +301,8 @@ class Perceptron:
         """Up to `max_visits` visits, stopping when finished; returns how many were made."""
         done = 0
         while done < max_visits and not self.finished:
+            if done % 256 == 0:
+                checkpoint()  # a long run can be stopped from outside (training.Cancelled)
             self.step()
             done += 1
         return done

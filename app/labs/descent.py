@@ -8,8 +8,6 @@ module checks the server's limits, paces play mode and packs the results into me
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
@@ -38,6 +36,7 @@ torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 class DescentLab(Lab):
     name = "descent"
+    paced = True
     config_model = DescentConfig
     messages = (StartMessage, SurfaceMessage)
     title = "Gradient descent"
@@ -122,15 +121,12 @@ class DescentLab(Lab):
             run.run(steps)
 
     def train(self, budget_s: float) -> None:
-        """Play mode: ``speed`` steps a second, so a run is watchable, then rest out the slice."""
-        began = time.monotonic()
+        """Play at ``speed`` steps a second, so a run is watchable: the steps ``budget_s``
+        seconds are worth. (A paced lab: the scheduler calls this once a frame.)"""
         self._carry += self.config.speed * budget_s
         steps, self._carry = int(self._carry), self._carry - int(self._carry)
         if steps:
             self.step(steps)
-        left = budget_s - (time.monotonic() - began)
-        if left > 0 and not self.finished():
-            time.sleep(left)
 
     def finished(self) -> bool:
         return all(run.done for run in self.runs.values())

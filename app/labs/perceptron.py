@@ -8,8 +8,6 @@ JSON message with the weights, the line and the numbers of the last visit
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from app.labs.base import Lab, LabError, Message, validate
@@ -25,6 +23,7 @@ from app.schemas.perceptron import (
 )
 from ml_core.perceptron import Perceptron, PerceptronConfig
 from ml_core.perceptron_data import CUSTOM, Separability, separability
+from ml_core.training import checkpoint
 
 
 def _notes(analysis: Separability, n: int) -> list[str]:
@@ -50,6 +49,7 @@ def _notes(analysis: Separability, n: int) -> list[str]:
 
 class PerceptronLab(Lab):
     name = "perceptron"
+    paced = True
     config_model = PerceptronConfig
     configure_message = PerceptronConfigure
     messages = (SetMessage,)
@@ -132,19 +132,17 @@ class PerceptronLab(Lab):
         self.model.run(steps)  # a finished run stays as it is; the page offers reset
 
     def train(self, budget_s: float) -> None:
-        """About `budget_s` seconds of play at `speed` visits a second (sleeps the rest)."""
+        """Play at ``speed`` visits a second: the visits ``budget_s`` seconds of it are worth.
+        (A paced lab: the scheduler calls this once a frame with the time since the last call.)"""
         if self.model is None or self.model.finished:
             return
-        deadline = time.monotonic() + budget_s
         self._credit += self.config.perceptron.speed * budget_s
         visits = int(self._credit)
         self._credit -= visits
         done = 0
-        while done < visits and not self.model.finished and time.monotonic() < deadline:
+        while done < visits and not self.model.finished:
+            checkpoint()
             done += self.model.run(min(64, visits - done))
-        rest = deadline - time.monotonic()
-        if rest > 0 and not self.model.finished:
-            time.sleep(rest)  # the worker thread's own time: commands are read between slices
 
     def finished(self) -> bool:
         return self.model is None or self.model.finished
