@@ -6,6 +6,7 @@ import uvicorn
 
 from app.config import Settings
 from app.main import create_app
+from app.security import ws_max_size
 
 
 def main() -> None:
@@ -14,7 +15,7 @@ def main() -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        ws_max_size=settings.max_message_bytes + 1024,
+        ws_max_size=ws_max_size(settings),
         log_level="info",
     )
 

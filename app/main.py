@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import pages, ws
 from app.config import Settings
 from app.labs import LABS, ROUTERS, by_name
 from app.labs.base import Lab, describe_lab
+from app.security import Guard, align_uvicorn_config, install_log_redaction
 from app.sessions import SessionManager
 from app.uploads import MULTIPART_OVERHEAD, BodyLimit
 from ml_core.device import describe, pick_device
@@ -25,6 +27,8 @@ log = logging.getLogger("torchplay")
 def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ...] = ()) -> FastAPI:
     """Build the app. ``extra_labs`` adds labs beyond app.labs.LABS (tests use it)."""
     settings = settings or Settings()
+    align_uvicorn_config(settings)
+    install_log_redaction()
     labs = by_name(LABS + tuple(extra_labs))
     device = pick_device(settings.device)
 
@@ -45,11 +49,16 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
             manager.close_all()
             manager.stop()
 
-    app = FastAPI(title="torchplay", version="0.1.0", lifespan=lifespan)
+    # No /docs or /redoc: their viewers load scripts from a CDN. The description stays at
+    # /openapi.json.
+    app = FastAPI(
+        title="torchplay", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.labs = labs
     app.state.device = device
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(Guard, settings=settings)  # added last: runs first
     app.mount("/static", StaticFiles(directory=pages.ROOT / "static"), name="static")
 
     @app.get("/api/health")
@@ -60,6 +69,10 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
             "labs": sorted(labs),
             "sessions": len(request.app.state.sessions.sessions),
         }
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(pages.ROOT / "static" / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/api/labs")
     async def lab_list() -> list[dict]:

@@ -68,8 +68,14 @@ class BodyLimit:
         received = 0
         started = False
 
-        class TooLarge(Exception):
-            pass
+        limit = f"request body over the {self.max_bytes / 1e6:.0f} MB limit"
+
+        class TooLarge(HTTPException):
+            """Raised from ``receive``: FastAPI passes HTTPExceptions through its body parsing
+            (anything else there becomes a 400), so a streamed body over the limit is a 413."""
+
+            def __init__(self) -> None:
+                super().__init__(413, limit)
 
         async def limited_receive():
             nonlocal received

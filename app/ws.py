@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 
@@ -19,32 +18,13 @@ from app.config import Settings
 from app.labs.base import LabError
 from app.scheduler import Outgoing, encode
 from app.schemas.common import Error
+from app.security import origin_allowed
 from app.sessions import Session, SessionError, SessionManager
 
 log = logging.getLogger("torchplay.ws")
 router = APIRouter()
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 REPLACED = 4001  # close code: another tab/socket took this session over
-
-
-def origin_allowed(origin: str | None, host_header: str | None, settings: Settings) -> bool:
-    """Browsers send Origin; non-browser clients (no Origin) are allowed.
-
-    A browser page may open the socket only if it was served by this server (same host:port as
-    the Host header), and that host is loopback, the bind address or an allowed host — which
-    defeats DNS rebinding — or if its origin is explicitly allowed.
-    """
-    if origin is None:
-        return True
-    if origin in settings.allowed_origins:
-        return True
-    parts = urlsplit(origin)
-    if not parts.netloc or parts.netloc != (host_header or ""):
-        return False
-    hostname = parts.hostname or ""
-    allowed = LOOPBACK | {settings.host, *settings.allowed_hosts}
-    return hostname in allowed or f"[{hostname}]" in allowed
 
 
 async def _send(websocket: WebSocket, message: Outgoing) -> None:

@@ -21,8 +21,8 @@ from app.frames import BinaryFrame, absmax, decode, quantise
 from app.labs.base import Diverged, Lab, LabError
 from app.main import create_app
 from app.schemas.common import ClientMessage, Configure, Configured, Metrics, ServerMessage
+from app.security import origin_allowed
 from app.sessions import valid_session_id
-from app.ws import origin_allowed
 from tests.conftest import serve
 from tests.wsclient import Frame, WSClient
 
