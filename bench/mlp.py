@@ -2,9 +2,9 @@
 
 What runs: the real server runtime minus the socket. Each session is an ``app.sessions.Session``
 (its own worker thread, the MLP lab, the one-slot frame mailbox throttled to ``fps``), and a
-consumer thread per session plays the websocket sender: it takes every outgoing message as soon
-as the worker posts it and encodes it to the bytes that would go on the wire (JSON text or the
-binary frame). The baseline is the textbook eager loop (zero_grad, forward, loss, backward,
+consumer thread per session plays the websocket sender: it takes every outgoing message (the
+worker has already encoded it to what goes on the wire: JSON text or the binary frame) as soon
+as the worker posts it. The baseline is the textbook eager loop (zero_grad, forward, loss, backward,
 optimizer.step) over the same data, batches and network, with no frames at all.
 
     python bench/mlp.py [--seconds 3] [--device cpu]
@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from app.config import Settings  # noqa: E402
-from app.frames import BinaryFrame  # noqa: E402
 from app.labs.mlp import MLPLab  # noqa: E402
-from app.sessions import Session  # noqa: E402
+from app.schemas.mlp import MLPConfigure  # noqa: E402
+from app.sessions import Session, encode  # noqa: E402
 from ml_core.device import describe, pick_device  # noqa: E402
 from ml_core.mlp import build_mlp, loss_fn  # noqa: E402
 from ml_core.training import make_optimizer  # noqa: E402
@@ -59,23 +59,20 @@ CASES = {
 }
 
 
-def encode(message) -> bytes:
-    """What the websocket sender would put on the wire."""
-    if isinstance(message, BinaryFrame):
-        return message.encode()
-    return json.dumps(message, allow_nan=False).encode()
-
-
 class Streamed:
-    """One session playing, with a consumer that sends (encodes) everything it posts."""
+    """One session playing, with a consumer that takes everything it posts, as the socket would
+    (the messages come encoded: JSON text, binary frames). It reads the steps an epoch from the
+    session's ``configured`` and the step count from its ``metrics``, as a page does."""
 
     def __init__(self, settings: Settings, device: torch.device, config: dict) -> None:
         self.session = Session(uuid.uuid4().hex, MLPLab, settings, device)
         self.wake = threading.Event()
-        self.frames = self.bytes = 0
+        self.ready = threading.Event()
+        self.frames = self.bytes = self.step = 0
+        self.steps_per_epoch = 1
         self.stop = False
         self.session.attach(self.wake.set, resumed=False)
-        self.session.submit({"type": "configure", "config": config})
+        self.session.submit({"type": "configure", "config": config, "request": 1})
         self.consumer = threading.Thread(target=self._consume, daemon=True)
         self.consumer.start()
 
@@ -83,20 +80,24 @@ class Streamed:
         while not self.stop:
             self.wake.wait(0.05)
             self.wake.clear()
-            for message in self.session.take_outgoing():
-                data = encode(message)
-                if isinstance(message, BinaryFrame):
+            for data in self.session.take_outgoing():
+                if isinstance(data, bytes):
                     self.frames += 1
                     self.bytes += len(data)
+                    continue
+                message = json.loads(data)
+                if message["type"] == "metrics":
+                    self.step = message["step"]
+                elif message["type"] == "configured" and message["request"] == 1:
+                    self.steps_per_epoch = message["model"]["steps_per_epoch"]
+                    self.ready.set()
 
-    def lab(self) -> MLPLab:
-        while self.session._lab is None or self.session._lab.run is None:
-            time.sleep(0.01)
-        return self.session._lab
+    def wait_ready(self) -> None:
+        if not self.ready.wait(30):
+            raise RuntimeError("the session did not answer its configure")
 
     def epochs(self) -> float:
-        s = self.lab().run
-        return s.steps / s.steps_per_epoch
+        return self.step / self.steps_per_epoch
 
     def close(self) -> None:
         self.stop = True
@@ -109,7 +110,7 @@ def stream(settings, device, config: dict, seconds: float, count: int = 1) -> li
     """Play ``count`` sessions at once for ``seconds``; each one's epochs/s and frames/s."""
     runs = [Streamed(settings, device, config) for _ in range(count)]
     for run in runs:
-        run.lab()
+        run.wait_ready()
         run.session.submit({"type": "play"})
     time.sleep(0.5)  # warm up: buffers allocated, threads running
     start = [(run.epochs(), run.frames) for run in runs]
@@ -128,12 +129,13 @@ def stream(settings, device, config: dict, seconds: float, count: int = 1) -> li
 def eager(config: dict, device: torch.device, seconds: float) -> float:
     """Epochs/s of the plain eager PyTorch loop on the same data, batches and network."""
     lab = MLPLab(Settings(device=str(device)), device)
-    lab.configure(config)
+    lab.configure(MLPConfigure(type="configure", config=config))
     s = lab.run
-    model = build_mlp(s.config.model, seed=0, device=device)
+    model = build_mlp(s.config.model, s.classes, seed=0, device=device)
     t = s.config.training
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.learning_rate, t.weight_decay)
-    x_all, y_all = s._X_all[: s.n_train], s._Y_all[: s.n_train]  # (250, 2), (250,)
+    x_all = torch.from_numpy(s.train_features).to(device)  # (250, 2)
+    y_all = torch.from_numpy(s.train_y).to(device)  # (250,)
     rng = np.random.default_rng(0)
     epochs, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -150,14 +152,15 @@ def eager(config: dict, device: torch.device, seconds: float) -> float:
 
 
 def frame_cost(config: dict, device: torch.device, repeats: int = 100) -> tuple[float, int]:
-    """µs to build and encode one metrics + frame of a trained network, and its bytes."""
+    """µs to build and encode one metrics + frame of a trained network, and its bytes (the
+    forward over the grids is cached between them, as between frames with no step between)."""
     lab = MLPLab(Settings(device=str(device)), device)
-    lab.configure(config)
+    lab.configure(MLPConfigure(type="configure", config=config))
     lab.step(500)
-    lab.metrics(), lab.frame()  # warm up
+    lab.metrics(), lab.frame(streaming=True)  # warm up
     t0 = time.perf_counter()
     for _ in range(repeats):
-        data = [encode(lab.metrics())] + [encode(m) for m in lab.frame()]
+        data = [encode(lab.metrics())] + [encode(m) for m in lab.frame(streaming=True)]
     return (time.perf_counter() - t0) / repeats * 1e6, sum(len(d) for d in data)
 
 

@@ -10,7 +10,8 @@ added to both coordinates, in units of ``NOISE_SCALE`` (half the plane's half-wi
 the default, moves a point by about 0.05, a fortieth of the plane. The blobs' spread grows with it too.
 
 Points come out in random order, so splitting off the first or last rows is a random split.
-``split`` does the train / validation split from a seed; ``from_points`` checks drawn points.
+``split`` does the train / validation split from a seed; ``from_points`` checks drawn points
+(the ``custom`` dataset). What to generate is a ``DataConfig`` (ml_core/mlp_config.py).
 """
 
 from __future__ import annotations
@@ -22,20 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 NOISE_SCALE = 0.5  # jitter std = noise * NOISE_SCALE (plane units)
+CUSTOM = "custom"  # the dataset name of drawn points (``from_points``), beside ``DATASETS``
 
 Generator2D = Callable[[int, float, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """What to generate. ``name`` is a key of ``DATASETS`` or ``"custom"`` (drawn points)."""
-
-    name: str = "circle"
-    samples: int = 500
-    noise: float = 0.1
-    val_fraction: float = 0.5
-    classes: int = 2
-    seed: int = 0
 
 
 @dataclass(frozen=True)

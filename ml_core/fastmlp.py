@@ -1,4 +1,4 @@
-"""The fast path: hand-written forward/backward and optimizer steps for small MLPs, in numpy.
+"""The fast engine: hand-written forward/backward and optimizer steps for small MLPs, in numpy.
 
 Why: the playground's networks are tiny (a 2-4-2-1 net has 25 parameters), so an eager
 PyTorch step (zero_grad, forward, backward, optimizer.step) spends ~650 µs dispatching
@@ -11,7 +11,10 @@ It computes exactly what ``ml_core.mlp`` computes (same losses, PyTorch's gradie
 SGD / momentum / Adam updates, L2 weight decay included); tests/ml_core/test_fastmlp.py checks
 losses, gradients and updates against the reference for every activation, loss and optimizer.
 Configs with randomness or batch statistics in training (dropout, batch norm, RReLU) are
-not covered: ``unsupported_reason`` names why and the session uses the reference path.
+not covered: ``unsupported_reason`` names why and the run uses the reference engine.
+
+Each activation is one entry of ``ACTIVATION_OPS``: its forward, its derivative and its slope
+for negative inputs; training, backpropagation and evaluation all go through that table.
 
 Matrix products use ``np.matmul``, not ``np.dot``: ``np.dot`` releases the GIL around every
 BLAS call, however tiny, so with several sessions training in one process each step turned
@@ -22,6 +25,8 @@ into a dozen GIL hand-offs between threads and the total speed fell 4x with four
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -29,25 +34,138 @@ import torch
 
 from ml_core.mlp import (
     LEAKY_SLOPE,
-    MLP,
+    PRELU_INIT,
     RRELU_LOWER,
     RRELU_UPPER,
-    MLPConfig,
-    TrainConfig,
+    initial_parameters,
     loss_fn,
 )
+from ml_core.mlp_config import ModelConfig, TrainConfig
+from ml_core.mlp_engine import Engine, Evaluation, Parameters
 from ml_core.training import ADAM_BETAS, ADAM_EPS, MOMENTUM
 
 
-def unsupported_reason(config: MLPConfig) -> str | None:
-    """Why the fast path cannot train ``config`` (None when it can)."""
+# --- activations: forward, derivative and negative slope, once each ----------------------------
+# forward(z, h, mask, slope): h = f(z) for pre-activations z (B, n); mask (B, n) bool is scratch.
+# derivative(dh, z, h, mask, slope, tmp, dz): dz = dh * f'(z), from z or from the output h.
+# ``slope`` is the layer's slope for z <= 0: a number, or PReLU's (1,) parameter view.
+def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
+    """out = 1 / (1 + exp(-z)), in place (exp overflow -> inf -> 0 is the right limit)."""
+    np.negative(z, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+
+
+def _linear(z, h, mask, slope) -> None:
+    np.copyto(h, z)
+
+
+def _d_linear(dh, z, h, mask, slope, tmp, dz) -> None:
+    np.copyto(dz, dh)
+
+
+def _tanh(z, h, mask, slope) -> None:
+    np.tanh(z, out=h)
+
+
+def _d_tanh(dh, z, h, mask, slope, tmp, dz) -> None:  # 1 - h²
+    np.multiply(h, h, out=tmp)
+    np.subtract(1.0, tmp, out=tmp)
+    np.multiply(dh, tmp, out=dz)
+
+
+def _logistic(z, h, mask, slope) -> None:
+    _sigmoid(z, h)
+
+
+def _d_logistic(dh, z, h, mask, slope, tmp, dz) -> None:  # h (1 - h)
+    np.subtract(1.0, h, out=tmp)
+    tmp *= h
+    np.multiply(dh, tmp, out=dz)
+
+
+def _relu(z, h, mask, slope) -> None:
+    np.maximum(z, 0.0, out=h)
+
+
+def _d_relu(dh, z, h, mask, slope, tmp, dz) -> None:
+    np.greater(z, 0.0, out=mask)
+    np.multiply(dh, mask, out=dz)
+
+
+def _sloped(z, h, mask, slope) -> None:  # z if z > 0 else slope * z, for any slope (PReLU's too)
+    np.greater(z, 0.0, out=mask)
+    np.multiply(z, slope, out=h)
+    np.copyto(h, z, where=mask)
+
+
+def _d_sloped(dh, z, h, mask, slope, tmp, dz) -> None:  # leaves z > 0 in mask
+    np.greater(z, 0.0, out=mask)
+    np.multiply(dh, slope, out=dz)
+    np.copyto(dz, dh, where=mask)
+
+
+@dataclass(frozen=True)
+class ActivationOps:
+    """One activation on the numpy path."""
+
+    forward: Callable[..., None]
+    derivative: Callable[..., None] | None  # None: the fast path does not train it (RReLU)
+    slope: float | None = None  # slope for z <= 0 in eval mode (the start value when learnt)
+    learnt: bool = False  # the slope is a parameter, one per hidden layer (PReLU)
+
+
+ACTIVATION_OPS: dict[str, ActivationOps] = {
+    "linear": ActivationOps(_linear, _d_linear),
+    "sigmoid": ActivationOps(_logistic, _d_logistic),
+    "tanh": ActivationOps(_tanh, _d_tanh),
+    "relu": ActivationOps(_relu, _d_relu),
+    "leaky_relu": ActivationOps(_sloped, _d_sloped, LEAKY_SLOPE),
+    "prelu": ActivationOps(_sloped, _d_sloped, PRELU_INIT, learnt=True),
+    "rrelu": ActivationOps(_sloped, None, (RRELU_LOWER + RRELU_UPPER) / 2),  # eval: mean slope
+}
+
+
+def unsupported_reason(config: ModelConfig) -> str | None:
+    """Why the fast engine cannot train ``config`` (None when it can)."""
     if config.dropout > 0:
         return "dropout draws random masks"
     if config.batch_norm:
         return "batch norm uses batch statistics"
-    if config.activation == "rrelu":
+    if ACTIVATION_OPS[config.activation].derivative is None:
         return "RReLU draws random slopes"
     return None
+
+
+# --- evaluation: one numpy forward in eval mode, for metrics and pictures on the CPU -----------
+# For the narrow matrices of these nets (thousands of rows, 8 columns) numpy's matmul and tanh
+# are several times faster than PyTorch's CPU kernels, so runs on the CPU evaluate here.
+
+EvalLayer = tuple[np.ndarray, np.ndarray, tuple | None, float | None]  # W, b, norm, slope
+
+
+def eval_forward(layers: list[EvalLayer], activation: str, x: np.ndarray) -> Evaluation:
+    """x (B, F) float32 -> (logits (B, n_out), [hidden outputs (B, h_j)]) in eval mode.
+
+    ``norm`` is batch norm folded to (scale, shift) per unit, or None; ``slope`` the layer's
+    slope for z <= 0 (ReLU-like units)."""
+    forward = ACTIVATION_OPS[activation].forward
+    hiddens = []
+    with np.errstate(all="ignore"):
+        for j, (W, b, norm, slope) in enumerate(layers):
+            z = np.matmul(x, W.T)
+            z += b
+            if j == len(layers) - 1:
+                return z, hiddens
+            if norm is not None:
+                z *= norm[0]
+                z += norm[1]
+            h = np.empty_like(z)
+            forward(z, h, np.empty(z.shape, bool), slope)
+            hiddens.append(h)
+            x = h
+    return x, hiddens
 
 
 class _Buffers:
@@ -72,19 +190,22 @@ class _Buffers:
         self.count = np.empty((batch, 1), f32)
 
 
-class FastMLP:
+class FastMLP(Engine):
     """Numpy twin of ``MLP`` + loss + optimizer; parameters in one flat float32 vector."""
 
-    def __init__(self, config: MLPConfig, train: TrainConfig) -> None:
+    name = "fast"
+
+    def __init__(self, config: ModelConfig, classes: int, train: TrainConfig) -> None:
         reason = unsupported_reason(config)
         if reason:
             raise ValueError(f"the fast path cannot train this network: {reason}")
-        self.config, self.loss, self.optimizer = config, train.loss, train.optimizer
+        self.config, self.classes = config, classes
+        self.loss, self.optimizer = train.loss, train.optimizer
         self.lr, self.wd = train.learning_rate, train.weight_decay
-        self.sizes = config.layer_sizes
-        self.activation = config.activation
+        self.sizes = config.layer_sizes(classes)
+        self.ops = ACTIVATION_OPS[config.activation]
         shapes = [(o, i) for i, o in pairwise(self.sizes)]
-        n_prelu = len(config.hidden) if self.activation == "prelu" else 0
+        n_prelu = len(config.hidden) if self.ops.learnt else 0
         total = sum(o * (i + 1) for o, i in shapes) + n_prelu
         self.flat = np.zeros(total, np.float32)  # every parameter, viewed below
         self.grad = np.zeros(total, np.float32)  # their gradients, same layout
@@ -102,6 +223,8 @@ class FastMLP:
             self.a.append(self.flat[offset : offset + 1])
             self.ga.append(self.grad[offset : offset + 1])
             offset += 1
+        # Each hidden layer's slope for z <= 0: PReLU's live parameter view, else the constant.
+        self.slopes = self.a if self.ops.learnt else [self.ops.slope] * len(config.hidden)
         self.tmp = np.zeros(total, np.float32)
         self.buf = np.zeros(total, np.float32)  # momentum buffer / Adam's first moment
         self.sq = np.zeros(total, np.float32)  # Adam's second moment
@@ -110,25 +233,28 @@ class FastMLP:
         self.X = self.T = self.S = self.notT = None
 
     # --- parameters -------------------------------------------------------------------------
-    def load(self, model: MLP) -> None:
-        """Copy the module's parameters in (and forget optimizer state)."""
-        for j, linear in enumerate(model.linears):
-            self.W[j][...] = linear.weight.detach().cpu().numpy()
-            self.b[j][...] = linear.bias.detach().cpu().numpy()
-        for j, slope in enumerate(self.a):
-            slope[...] = model.acts[j].weight.detach().cpu().numpy()
+    def reset(self, seed: int) -> None:
+        self.load(initial_parameters(self.config, self.classes, seed))
         self.buf[:] = 0
         self.sq[:] = 0
         self.t = 0
 
-    @torch.no_grad()
-    def store(self, model: MLP) -> None:
-        """Copy the parameters out into the module (on whatever device it lives)."""
-        for j, linear in enumerate(model.linears):
-            linear.weight.copy_(torch.from_numpy(self.W[j]))
-            linear.bias.copy_(torch.from_numpy(self.b[j]))
-        for j, slope in enumerate(self.a):
-            model.acts[j].weight.copy_(torch.from_numpy(slope))
+    def load(self, params: Parameters) -> None:
+        for j in range(len(self.W)):
+            self.W[j][...] = params.weights[j]
+            self.b[j][...] = params.biases[j]
+        for slope, value in zip(self.a, params.prelu or (), strict=True):
+            slope[0] = value
+
+    def parameters(self) -> Parameters:
+        return Parameters(
+            weights=[w.copy() for w in self.W],
+            biases=[b.copy() for b in self.b],
+            prelu=[float(a[0]) for a in self.a] or None,
+        )
+
+    def count_parameters(self) -> int:
+        return self.flat.size
 
     def set_hyperparameters(self, learning_rate: float, weight_decay: float) -> None:
         self.lr, self.wd = learning_rate, weight_decay
@@ -136,38 +262,49 @@ class FastMLP:
     def finite(self) -> bool:
         return bool(np.isfinite(self.flat).all())
 
-    def vector(self, grad: bool = False) -> np.ndarray:
-        """Parameters (or gradients) in PyTorch's order: W, b per layer, then PReLU slopes."""
-        W, b, a = (self.gW, self.gb, self.ga) if grad else (self.W, self.b, self.a)
-        parts = [p.ravel() for j in range(len(W)) for p in (W[j], b[j])] + list(a)
-        return np.concatenate(parts)
-
-    # --- data -------------------------------------------------------------------------------
-    def set_data(self, X: np.ndarray, labels: np.ndarray) -> None:
-        """Training features X (N, F) float32 and labels (N,) int64, kept as targets."""
+    # --- data and steps ---------------------------------------------------------------------
+    def _targets(self, features: np.ndarray, labels: np.ndarray):
+        """Features with a ones column (N, F + 1), targets T (N, n_out): 0/1 or one-hot."""
+        ones = np.ones((len(features), 1), np.float32)
+        X = np.concatenate([np.asarray(features, np.float32), ones], axis=1)
         n_out = self.sizes[-1]
-        ones = np.ones((len(X), 1), np.float32)
-        self._X0 = np.concatenate([np.asarray(X, np.float32), ones], axis=1)  # (N, F + 1)
         if n_out == 1:
             T = labels.astype(np.float32)[:, None]  # (N, 1) 0/1
         else:
             T = np.eye(n_out, dtype=np.float32)[labels]  # (N, k) one-hot
-        self._T0 = T
+        return X, T
+
+    def set_data(self, features: np.ndarray, labels: np.ndarray) -> None:
+        self._X0, self._T0 = self._targets(features, labels)
         self.permute(np.arange(len(labels)))
 
     def permute(self, order: np.ndarray) -> None:
-        """Reorder the training rows (one epoch's shuffle) so batches are contiguous slices."""
+        """Reorder the training rows so batches are contiguous slices."""
         self.X, self.T = self._X0[order], self._T0[order]  # (N, F + 1), (N, n_out)
         self.S = 2.0 * self.T - 1.0  # (N, 1) hinge signs ±1
         self.notT = self.T == 0  # (N, k) the non-target logits of the margin loss
 
-    def step(self, i0: int, i1: int) -> None:
-        """One optimizer step on training rows i0:i1 of the current order."""
+    def step(self, start: int, stop: int) -> None:
+        sl = slice(start, stop)
         if self.loss == "hinge":
-            self._backward(self.X[i0:i1], self.T[i0:i1], self.S[i0:i1], self.notT[i0:i1])
+            self._backward(self.X[sl], self.T[sl], self.S[sl], self.notT[sl])
         else:
-            self._backward(self.X[i0:i1], self.T[i0:i1], None, None)
+            self._backward(self.X[sl], self.T[sl], None, None)
         self._update()
+
+    def gradients(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+        X, T = self._targets(features, labels)
+        with np.errstate(all="ignore"):
+            buf = self._backward(X, T, 2.0 * T - 1.0, T == 0)
+        logits = torch.from_numpy(buf.z[-1].copy())
+        loss = float(loss_fn(self.loss, logits, torch.from_numpy(labels)))
+        gradient = Parameters(list(self.gW), list(self.gb), [float(g[0]) for g in self.ga] or None)
+        return loss, gradient.vector()
+
+    def evaluate(self, features: np.ndarray) -> Evaluation:
+        slopes = [float(a[0]) for a in self.a] if self.ops.learnt else self.slopes
+        layers = [(W, b, None, s) for W, b, s in zip(self.W, self.b, [*slopes, None], strict=True)]
+        return eval_forward(layers, self.config.activation, features)
 
     # --- forward / backward -----------------------------------------------------------------
     def _buffers_for(self, batch: int) -> _Buffers:
@@ -179,73 +316,37 @@ class FastMLP:
 
     def _forward(self, x: np.ndarray, buf: _Buffers) -> np.ndarray:
         """x (B, F + 1) with a ones column -> logits (B, n_out) in buf.z[-1]; outputs in buf.h."""
-        act, L = self.activation, len(self.W)
+        forward, slopes, last = self.ops.forward, self.slopes, len(self.W) - 1
         ha = x
-        for j in range(L):
+        for j, Wa in enumerate(self.Wa):
             z = buf.z[j]
-            np.matmul(ha, self.Wa[j].T, out=z)  # (B, n_j) = [h, 1] @ [W | b].T
-            if j == L - 1:
+            np.matmul(ha, Wa.T, out=z)  # (B, n_j) = [h, 1] @ [W | b].T
+            if j == last:
                 break
-            h, ha = buf.h[j], buf.ha[j]
-            if act == "linear":
-                np.copyto(h, z)
-            elif act == "tanh":
-                np.tanh(z, out=h)
-            elif act == "sigmoid":
-                _sigmoid(z, h)
-            elif act == "relu":
-                np.maximum(z, 0.0, out=h)
-            elif act == "leaky_relu":
-                np.multiply(z, LEAKY_SLOPE, out=h)
-                np.maximum(z, h, out=h)
-            elif act == "prelu":
-                mask = buf.mask[j]
-                np.greater(z, 0.0, out=mask)
-                np.multiply(z, self.a[j], out=h)
-                np.copyto(h, z, where=mask)
+            forward(z, buf.h[j], buf.mask[j], slopes[j])
+            ha = buf.ha[j]
         return buf.z[-1]
 
     def _backward(self, x, T, S, notT) -> _Buffers:
         """Fill self.grad with dLoss/dparameters for the batch x (B, F), targets T (B, n_out)."""
-        batch = x.shape[0]
-        buf = self._buffers_for(batch)
+        buf = self._buffers_for(x.shape[0])
         z = self._forward(x, buf)
         self._dlogits(z, T, S, notT, buf)
-        act, L = self.activation, len(self.W)
-        for j in range(L - 1, -1, -1):
+        derivative, slopes, learnt = self.ops.derivative, self.slopes, self.ops.learnt
+        for j in range(len(self.W) - 1, -1, -1):
             dz = buf.dz[j]
             ha_prev = x if j == 0 else buf.ha[j - 1]
             np.matmul(dz.T, ha_prev, out=self.gWa[j])  # [dW | db] (n_j, n_{j-1} + 1)
             if j == 0:
                 break
             k = j - 1  # hidden layer below
-            dh, dzk, hk, tmp = buf.dh[k], buf.dz[k], buf.h[k], buf.tmp[k]
+            dh, zk, tmp = buf.dh[k], buf.z[k], buf.tmp[k]
             np.matmul(dz, self.Wa[j], out=buf.dha[k])  # (B, n_k + 1); the last column is unused
-            if act == "linear":
-                np.copyto(dzk, dh)
-            elif act == "tanh":  # 1 - h^2
-                np.multiply(hk, hk, out=tmp)
-                np.subtract(1.0, tmp, out=tmp)
-                np.multiply(dh, tmp, out=dzk)
-            elif act == "sigmoid":  # h (1 - h)
-                np.subtract(1.0, hk, out=tmp)
-                tmp *= hk
-                np.multiply(dh, tmp, out=dzk)
-            elif act == "relu":
-                mask = buf.mask[k]
-                np.greater(buf.z[k], 0.0, out=mask)
-                np.multiply(dh, mask, out=dzk)
-            elif act in ("leaky_relu", "prelu"):
-                mask = buf.mask[k]
-                if act == "leaky_relu":
-                    np.greater(buf.z[k], 0.0, out=mask)
-                    np.multiply(dh, LEAKY_SLOPE, out=dzk)
-                else:  # mask still holds z > 0 from the forward pass
-                    np.multiply(dh, buf.z[k], out=tmp)
-                    np.copyto(tmp, 0.0, where=mask)
-                    self.ga[k][0] = tmp.sum()  # dL/da = sum over z <= 0 of dh * z
-                    np.multiply(dh, self.a[k], out=dzk)
-                np.copyto(dzk, dh, where=mask)
+            derivative(dh, zk, buf.h[k], buf.mask[k], slopes[k], tmp, buf.dz[k])
+            if learnt:  # dL/da = sum over z <= 0 of dh * z (the derivative left z > 0 in mask)
+                np.multiply(dh, zk, out=tmp)
+                np.copyto(tmp, 0.0, where=buf.mask[k])
+                self.ga[k][0] = tmp.sum()
         return buf
 
     def _dlogits(self, z, T, S, notT, buf: _Buffers) -> None:
@@ -324,97 +425,3 @@ class FastMLP:
             np.divide(self.buf, denom, out=self.tmp)
             self.tmp *= step_size
             self.flat -= self.tmp
-
-    # --- for tests and evaluation -----------------------------------------------------------
-    def gradients(self, x: np.ndarray, labels: np.ndarray) -> float:
-        """Loss of one batch and its gradients (in self.grad views), without updating."""
-        self.set_data(x, labels)
-        with np.errstate(all="ignore"):
-            buf = self._backward(self.X, self.T, self.S, self.notT)
-        return self.loss_value(buf.z[-1].copy(), labels)
-
-    def loss_value(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        """The loss of fast-path logits (B, n_out), by the reference loss function."""
-        return float(loss_fn(self.loss, torch.from_numpy(logits), torch.from_numpy(labels)))
-
-
-def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
-    """out = 1 / (1 + exp(-z)), in place (exp overflow -> inf -> 0 is the right limit)."""
-    np.negative(z, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    np.reciprocal(out, out=out)
-
-
-# --- evaluation: one numpy forward in eval mode, for metrics and pictures on the CPU ---------
-# For the narrow matrices of these nets (thousands of rows, 8 columns) numpy's matmul and tanh
-# are several times faster than PyTorch's CPU kernels, so the session evaluates here on the CPU.
-
-EvalLayer = tuple[np.ndarray, np.ndarray, tuple | None, float | None]  # W, b, norm, slope
-
-
-def eval_layers(model: MLP) -> list[EvalLayer]:
-    """The module's parameters as numpy (CPU) arrays, batch norm folded to scale and shift."""
-    layers = []
-    cfg = model.config
-    for j, linear in enumerate(model.linears):
-        W = linear.weight.detach().cpu().numpy()
-        b = linear.bias.detach().cpu().numpy()
-        norm = slope = None
-        if j < len(cfg.hidden):
-            bn = model.norms[j]
-            if isinstance(bn, torch.nn.BatchNorm1d):  # eval: (z - mean) / sqrt(var + eps) * g + b
-                scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
-                shift = (bn.bias - bn.running_mean * scale).detach()
-                norm = (scale.cpu().numpy(), shift.cpu().numpy())
-            slope = _eval_slope(cfg.activation, model.acts[j])
-        layers.append((W, b, norm, slope))
-    return layers
-
-
-def _eval_slope(activation: str, module) -> float | None:
-    """The negative-side slope of ReLU-like activations in eval mode."""
-    if activation == "leaky_relu":
-        return LEAKY_SLOPE
-    if activation == "prelu":
-        return float(module.weight.detach().cpu()[0])
-    if activation == "rrelu":
-        return (RRELU_LOWER + RRELU_UPPER) / 2
-    return None
-
-
-def engine_layers(fast: FastMLP) -> list[EvalLayer]:
-    """The fast path's own parameters in the same form (no copy into the module needed)."""
-    hidden = len(fast.W) - 1
-    layers = []
-    for j in range(len(fast.W)):
-        slope = None
-        if j < hidden:
-            slope = float(fast.a[j][0]) if fast.a else _eval_slope(fast.activation, None)
-        layers.append((fast.W[j], fast.b[j], None, slope))
-    return layers
-
-
-def eval_forward(layers: list[EvalLayer], activation: str, x: np.ndarray):
-    """x (B, F) float32 -> (logits (B, n_out), [hidden outputs (B, h_j)]) as the module's eval."""
-    hiddens = []
-    with np.errstate(all="ignore"):
-        for j, (W, b, norm, slope) in enumerate(layers):
-            z = x @ W.T
-            z += b
-            if j == len(layers) - 1:
-                return z, hiddens
-            if norm is not None:
-                z *= norm[0]
-                z += norm[1]
-            if activation == "tanh":
-                np.tanh(z, out=z)
-            elif activation == "sigmoid":
-                _sigmoid(z, z)
-            elif activation == "relu":
-                np.maximum(z, 0.0, out=z)
-            elif slope is not None:  # leaky / prelu / rrelu (eval): x if x > 0 else slope x
-                np.copyto(z, z * slope, where=z < 0)
-            hiddens.append(z)
-            x = z
-    return x, hiddens

@@ -2,7 +2,8 @@
 
 The network maps features (B, F) to logits (B, n_out): one logit (sigmoid output) for two
 classes, k logits (softmax output) for k classes. Each hidden layer is
-``Linear -> [BatchNorm1d] -> activation -> [Dropout]``.
+``Linear -> [BatchNorm1d] -> activation -> [Dropout]``. Its shape is a ``ModelConfig``
+(ml_core/mlp_config.py) plus the number of classes, which comes from the data.
 
 Randomness (initial weights, dropout masks, RReLU slopes) comes from explicit
 ``torch.Generator``s, never the global RNG, so sessions on different threads stay
@@ -12,16 +13,20 @@ deterministic under their own seed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml_core.mlp_engine import Parameters
 from ml_core.training import OPTIMIZERS as ALL_OPTIMIZERS
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "rrelu")
+if TYPE_CHECKING:
+    from ml_core.mlp_config import ModelConfig
+
 LOSSES = ("cross_entropy", "mse", "l1", "hinge")
 OPTIMIZERS = ("sgd", "momentum", "adam")  # of ALL_OPTIMIZERS: those the fast path implements
 assert set(OPTIMIZERS) <= set(ALL_OPTIMIZERS)
@@ -31,34 +36,9 @@ PRELU_INIT = 0.25  # PReLU's learnt slope starts here (PyTorch's default), one p
 RRELU_LOWER, RRELU_UPPER = 1 / 8, 1 / 3  # RReLU draws its slope in [l, u]; eval uses the mean
 
 
-@dataclass(frozen=True)
-class MLPConfig:
-    """Shape of the network. ``classes`` comes from the dataset."""
-
-    hidden: tuple[int, ...] = (4, 2)
-    activation: str = "tanh"
-    features: tuple[str, ...] = ("x1", "x2")
-    dropout: float = 0.0
-    batch_norm: bool = False
-    classes: int = 2
-
-    @property
-    def n_outputs(self) -> int:
-        return 1 if self.classes == 2 else self.classes
-
-    @property
-    def layer_sizes(self) -> tuple[int, ...]:
-        """(n_features, h1, ..., n_out), e.g. (2, 4, 2, 1)."""
-        return (len(self.features), *self.hidden, self.n_outputs)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    optimizer: str = "sgd"
-    learning_rate: float = 0.03
-    batch_size: int = 10
-    loss: str = "cross_entropy"
-    weight_decay: float = 0.0  # L2 penalty, added to the gradient as PyTorch's optimizers do
+def n_outputs(classes: int) -> int:
+    """Output units for ``classes`` classes: one sigmoid logit for 2, k softmax logits for k."""
+    return 1 if classes == 2 else classes
 
 
 class SeededDropout(nn.Module):
@@ -90,31 +70,34 @@ class SeededRReLU(nn.Module):
         return torch.where(x >= 0, x, x * slope)
 
 
+# name -> module factory (given the run's noise generator): the activations the playground offers.
+ACTIVATIONS: dict[str, Callable[[torch.Generator | None], nn.Module]] = {
+    "linear": lambda g: nn.Identity(),
+    "sigmoid": lambda g: nn.Sigmoid(),
+    "tanh": lambda g: nn.Tanh(),
+    "relu": lambda g: nn.ReLU(),
+    "leaky_relu": lambda g: nn.LeakyReLU(LEAKY_SLOPE),
+    "prelu": lambda g: nn.PReLU(1, init=PRELU_INIT),
+    "rrelu": SeededRReLU,
+}
+
+
 def make_activation(name: str, generator: torch.Generator | None = None) -> nn.Module:
-    if name == "linear":
-        return nn.Identity()
-    if name == "sigmoid":
-        return nn.Sigmoid()
-    if name == "tanh":
-        return nn.Tanh()
-    if name == "relu":
-        return nn.ReLU()
-    if name == "leaky_relu":
-        return nn.LeakyReLU(LEAKY_SLOPE)
-    if name == "prelu":
-        return nn.PReLU(1, init=PRELU_INIT)
-    if name == "rrelu":
-        return SeededRReLU(generator)
-    raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+    factory = ACTIVATIONS.get(name)
+    if factory is None:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+    return factory(generator)
 
 
 class MLP(nn.Module):
     """features (B, F) -> logits (B, n_out); ``forward_hidden`` also returns each hidden layer."""
 
-    def __init__(self, config: MLPConfig, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, config: ModelConfig, classes: int, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
-        self.config = config
-        sizes = config.layer_sizes
+        self.config, self.classes = config, classes
+        sizes = config.layer_sizes(classes)
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         hidden = config.hidden
         self.norms = nn.ModuleList(
@@ -156,9 +139,11 @@ class MLP(nn.Module):
         return [float(act.weight.item()) for act in self.acts]
 
 
-def build_mlp(config: MLPConfig, seed: int, device: torch.device | str = "cpu") -> MLP:
+def build_mlp(
+    config: ModelConfig, classes: int, seed: int, device: torch.device | str = "cpu"
+) -> MLP:
     """The network with weights drawn on the CPU from ``seed`` (same weights on every device)."""
-    model = MLP(config, generator=None)
+    model = MLP(config, classes, generator=None)
     model.reset_parameters(torch.Generator().manual_seed(seed))
     model = model.to(device)
     noise = torch.Generator(device=device).manual_seed(seed + 1)  # dropout / RReLU draws
@@ -172,6 +157,32 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+# --- the module's parameters as numpy (what engines exchange; batch-norm state stays put) ------
+def parameters_of(model: MLP) -> Parameters:
+    """Weights (out, in), biases and PReLU slopes of ``model``, copied to the CPU."""
+    return Parameters(
+        weights=[lin.weight.detach().cpu().numpy().copy() for lin in model.linears],
+        biases=[lin.bias.detach().cpu().numpy().copy() for lin in model.linears],
+        prelu=model.prelu_slopes(),
+    )
+
+
+@torch.no_grad()
+def load_parameters(model: MLP, params: Parameters) -> None:
+    """Copy ``params`` into ``model`` (on whatever device it lives)."""
+    for linear, w, b in zip(model.linears, params.weights, params.biases, strict=True):
+        linear.weight.copy_(torch.from_numpy(w))
+        linear.bias.copy_(torch.from_numpy(b))
+    for act, slope in zip(model.acts, params.prelu or (), strict=False):
+        act.weight.fill_(slope)
+
+
+def initial_parameters(config: ModelConfig, classes: int, seed: int) -> Parameters:
+    """The weights ``build_mlp`` draws from ``seed``: every engine starts from these."""
+    return parameters_of(build_mlp(config, classes, seed))
+
+
+# --- what the logits mean ------------------------------------------------------------------------
 def probabilities(logits: torch.Tensor) -> torch.Tensor:
     """logits (B, 1) -> P(class 1) (B,) for two classes; (B, k) -> softmax (B, k) for k."""
     if logits.shape[1] == 1:

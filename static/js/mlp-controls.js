@@ -1,18 +1,17 @@
-// The controls of the MLP playground: fills the selects and the dataset presets, shows a config
-// in them, and turns what the user does into calls on the page. The page (`app`, see mlp.js)
-// owns the state; this module owns only the drawing tool (which class, add or erase).
+// The controls of the MLP playground: fills the selects and the dataset presets from the server's
+// options, shows the store's config in them, and turns what the user does into calls on the page.
+// The page (`app`, see mlp.js) owns the state; this module owns only the drawing tool (which
+// class, add or erase).
 import { $, $$, on, showError, toast } from "./ui.js";
+import { DEFAULTS } from "./boot.js";
 import {
-  ACTIVATIONS, BATCH_SIZES, DEFAULT_CONFIG, FEATURES, LEARNING_RATES, LIMITS, LOSSES,
-  OPTIMIZERS, PRESETS, WEIGHT_DECAYS, drawPresetIcon,
+  ACTIVATIONS, BATCH_SIZES, DATASETS, LEARNING_RATES, LIMITS, LOSSES, OPTIMIZERS, WEIGHT_DECAYS,
+  drawPresetIcon, labelOf,
 } from "./mlp-data.js";
 import { classCss } from "./palette.js";
 
-function fillSelect(select, options, format = (v) => v) {
-  select.replaceChildren(...options.map((o) => {
-    const [value, label] = Array.isArray(o) ? o : [o, format(o)];
-    return new Option(label, String(value));
-  }));
+function fillSelect(select, values, label) {
+  select.replaceChildren(...values.map((v) => new Option(label(v), String(v))));
 }
 
 // Select `value`, adding it as an option when a shared link carries one the list lacks.
@@ -28,55 +27,70 @@ const splitLabel = (valFraction) => {
 };
 
 export class Controls {
-  // app: {cfg, points (get/set), data, isCustom(), change(patch), configure(), sendPoints(),
-  //       setOnTheFly(key, value), plot, network}
+  // app: {store (cfg, points, data, options), isCustom(), change(patch), configure(),
+  //       setPoints(points), setOnTheFly(key, value), plot, network}
   constructor(app) {
     this.app = app;
+    this.store = app.store;
     this.tool = app.isCustom() ? "add" : null; // null, "add" or "erase"
     this.drawClass = 0;
     // A custom dataset's sample count is its number of points: remember the preset's.
-    this.presetSamples = app.isCustom() ? DEFAULT_CONFIG.dataset.samples : app.cfg.dataset.samples;
-    fillSelect($("#learning_rate"), LEARNING_RATES);
+    this.presetSamples = app.isCustom() ? DEFAULTS.dataset.samples : this.store.cfg.dataset.samples;
+    this.optionsKey = null;
+    fillSelect($("#learning_rate"), LEARNING_RATES, String);
     fillSelect($("#weight_decay"), WEIGHT_DECAYS, (v) => (v === 0 ? "none" : String(v)));
-    fillSelect($("#optimizer"), OPTIMIZERS);
-    fillSelect($("#loss"), LOSSES);
-    fillSelect($("#activation"), ACTIVATIONS);
-    for (const preset of PRESETS) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "mlp-preset";
-      button.dataset.preset = preset.id;
-      button.setAttribute("role", "radio");
-      button.title = preset.title;
-      const icon = document.createElement("canvas");
-      icon.width = icon.height = 96;
-      drawPresetIcon(icon, preset.id);
-      const label = document.createElement("span");
-      label.textContent = preset.label;
-      button.append(icon, label);
-      $("#presets").append(button);
-    }
     this.bindData();
     this.bindDrawing();
     this.bindNetwork();
     this.bindTraining();
   }
 
-  // ---- showing a config --------------------------------------------------------------------
+  // ---- the server's options: selects and presets (rebuilt only when they change) -------------
+  setOptions(options) {
+    const key = JSON.stringify(options);
+    if (!options || key === this.optionsKey) return;
+    this.optionsKey = key;
+    fillSelect($("#optimizer"), options.optimizers, (v) => labelOf(OPTIMIZERS, v));
+    fillSelect($("#loss"), options.losses, (v) => labelOf(LOSSES, v));
+    fillSelect($("#activation"), options.activations, (v) => labelOf(ACTIVATIONS, v));
+    $("#presets").replaceChildren(...options.datasets.map(({ name }) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "mlp-preset";
+      button.dataset.preset = name;
+      button.setAttribute("role", "radio");
+      button.title = DATASETS[name]?.title ?? name;
+      const icon = document.createElement("canvas");
+      icon.width = icon.height = 96;
+      drawPresetIcon(icon, name);
+      const label = document.createElement("span");
+      label.textContent = labelOf(DATASETS, name);
+      button.append(icon, label);
+      return button;
+    }));
+  }
+
+  dataset(name) {
+    return this.store.options?.datasets.find((d) => d.name === name);
+  }
+
+  // ---- showing the store's config ------------------------------------------------------------
   render() {
-    const { cfg } = this.app;
+    const { cfg, options } = this.store;
+    this.setOptions(options);
     const d = cfg.dataset;
     const custom = this.app.isCustom();
-    const preset = PRESETS.find((p) => p.id === d.name) || PRESETS[0];
+    const spec = this.dataset(d.name);
+    const multi = !spec || spec.min_classes < spec.max_classes;
     for (const b of $$(".mlp-preset")) {
       const on = b.dataset.preset === d.name;
       b.classList.toggle("on", on);
       b.setAttribute("aria-checked", String(on));
     }
-    $("#classes").max = LIMITS.classes;
+    $("#classes").max = spec ? spec.max_classes : LIMITS.classes;
     $("#classes").value = d.classes;
-    $("#classes").disabled = !preset.multi;
-    $("#classes-field").classList.toggle("disabled", !preset.multi);
+    $("#classes").disabled = !multi;
+    $("#classes-field").classList.toggle("disabled", !multi);
     $("#samples").max = LIMITS.points;
     $("#samples").value = d.samples;
     $("#samples").disabled = $("#noise").disabled = custom;
@@ -103,14 +117,16 @@ export class Controls {
     this.renderBatch(t.batch_size);
     this.renderLabels();
     this.renderSwatches();
-    this.app.network.build({
-      features: m.features, hidden: m.hidden, classes: Math.max(2, d.classes),
-    });
+    if (options) {
+      this.app.network.build({
+        all: options.features, features: m.features, hidden: m.hidden, classes: Math.max(2, d.classes),
+      });
+    }
   }
 
   // The value labels beside the sliders (also while a slider is being dragged).
   renderLabels() {
-    const { cfg, points } = this.app;
+    const { cfg, points } = this.store;
     const d = cfg.dataset;
     $("#classes-label").textContent = d.classes;
     const drawn = `${(points || []).length} drawn`;
@@ -121,7 +137,7 @@ export class Controls {
   }
 
   renderSwatches() {
-    const k = Math.max(2, this.app.cfg.dataset.classes);
+    const k = Math.max(2, this.store.cfg.dataset.classes);
     this.drawClass = Math.min(this.drawClass, k - 1);
     const swatches = [];
     for (let c = 0; c < k; c++) {
@@ -155,7 +171,7 @@ export class Controls {
   }
 
   renderBatch(size) {
-    const { cfg, data } = this.app;
+    const { cfg, data } = this.store;
     const n = this.app.isCustom() ? data.train.length
       : Math.round(cfg.dataset.samples * (1 - cfg.dataset.val_fraction));
     let label = String(size);
@@ -173,21 +189,23 @@ export class Controls {
 
   // ---- data ----------------------------------------------------------------------------------
   bindData() {
-    const app = this.app;
+    const { app, store } = this;
     on($("#presets"), "click", ".mlp-preset", (_, b) => {
-      const id = b.dataset.preset;
-      if (id === "custom") return this.toCustom();
-      const spec = PRESETS.find((p) => p.id === id);
-      let classes = spec.multi ? app.cfg.dataset.classes : 2;
-      if (id === "blobs" && classes === 2) classes = 4;
+      const name = b.dataset.preset;
+      if (name === "custom") return this.toCustom();
+      const spec = this.dataset(name);
+      let classes = Math.min(Math.max(store.cfg.dataset.classes, spec.min_classes), spec.max_classes);
+      if (classes === 2 && DATASETS[name]?.classes) {
+        classes = Math.min(DATASETS[name].classes, spec.max_classes);
+      }
       this.tool = null;
-      const samples = app.isCustom() ? this.presetSamples : app.cfg.dataset.samples;
-      app.change({ dataset: { name: id, classes, samples } });
+      const samples = app.isCustom() ? this.presetSamples : store.cfg.dataset.samples;
+      app.change({ dataset: { name, classes, samples } });
     });
     // Sliders: live labels while dragging, one reconfigure when released.
     for (const id of ["classes", "samples", "noise", "val_fraction"]) {
       $(`#${id}`).addEventListener("input", (e) => {
-        app.cfg.dataset[id] = Number(e.target.value);
+        store.cfg.dataset[id] = Number(e.target.value);
         this.renderLabels();
       });
       $(`#${id}`).addEventListener("change", () => this.configureDataset());
@@ -196,40 +214,38 @@ export class Controls {
       const seed = Math.round(Number(e.target.value));
       if (!Number.isFinite(seed) || seed < 0) {
         showError("The seed is a whole number, 0 or more.");
-        e.target.value = app.cfg.dataset.seed;
+        e.target.value = store.cfg.dataset.seed;
         return;
       }
-      app.cfg.dataset.seed = seed;
-      this.configureDataset();
+      app.change({ dataset: { seed } });
     });
     $("#btn-regenerate").addEventListener("click", () => {
-      app.change({ dataset: { seed: app.cfg.dataset.seed + 1 } });
+      app.change({ dataset: { seed: store.cfg.dataset.seed + 1 } });
     });
     $("#show-val").addEventListener("change", (e) => app.plot.setShowVal(e.target.checked));
   }
 
   configureDataset() {
-    const app = this.app;
-    if (app.isCustom() && app.points) {
-      const k = app.cfg.dataset.classes;
-      const dropped = app.points.filter((p) => p[2] >= k).length;
+    const { app, store } = this;
+    if (app.isCustom() && store.points) {
+      const k = store.cfg.dataset.classes;
+      const dropped = store.points.filter((p) => p[2] >= k).length;
       if (dropped) {
-        app.points = app.points.filter((p) => p[2] < k);
+        app.setPoints(store.points.filter((p) => p[2] < k));
         toast(`Removed ${dropped} points of the classes you took away.`);
       }
     }
-    this.render();
-    app.configure();
+    app.change({});
   }
 
   // ---- drawing your own data -------------------------------------------------------------------
   // Start drawing: the current data (what the user sees) becomes the editable custom dataset.
   toCustom() {
-    const app = this.app;
+    const { app, store } = this;
     if (app.isCustom()) return;
-    this.presetSamples = app.cfg.dataset.samples;
-    if (!app.points) app.points = [...app.data.train, ...app.data.val].map((p) => [...p]);
-    const k = Math.max(app.cfg.dataset.classes, ...app.points.map((p) => p[2] + 1), 2);
+    this.presetSamples = store.cfg.dataset.samples;
+    if (!store.points) app.setPoints([...store.data.train, ...store.data.val].map((p) => [...p]));
+    const k = Math.max(store.cfg.dataset.classes, ...store.points.map((p) => p[2] + 1), 2);
     this.tool = "add";
     app.change({ dataset: { name: "custom", classes: Math.min(k, LIMITS.classes) } });
   }
@@ -248,36 +264,32 @@ export class Controls {
       this.renderSwatches();
     });
     $("#btn-clear").addEventListener("click", () => {
-      app.points = [];
-      if (!app.isCustom()) {
-        this.tool = "add";
-        return app.change({ dataset: { name: "custom" } });
-      }
-      this.render();
-      app.sendPoints();
+      app.setPoints([]);
+      if (!app.isCustom()) this.tool = "add";
+      app.change({ dataset: { name: "custom" } });
     });
   }
 
   // ---- network ---------------------------------------------------------------------------------
   bindNetwork() {
-    const app = this.app;
+    const { app, store } = this;
     $("#layer-add").addEventListener("click", () => {
-      const hidden = app.cfg.model.hidden;
+      const hidden = store.cfg.model.hidden;
       if (hidden.length < LIMITS.layers) {
         app.change({ model: { hidden: [...hidden, hidden.at(-1) ?? 4] } });
       }
     });
     $("#layer-remove").addEventListener("click", () => {
-      app.change({ model: { hidden: app.cfg.model.hidden.slice(0, -1) } });
+      app.change({ model: { hidden: store.cfg.model.hidden.slice(0, -1) } });
     });
     $("#activation").addEventListener("change", (e) => {
       app.change({ model: { activation: e.target.value } });
     });
     $("#dropout").addEventListener("input", (e) => {
-      app.cfg.model.dropout = Number(e.target.value);
+      store.cfg.model.dropout = Number(e.target.value);
       this.renderLabels();
     });
-    $("#dropout").addEventListener("change", () => app.configure());
+    $("#dropout").addEventListener("change", () => app.change({}));
     $("#batch_norm").addEventListener("change", (e) => {
       app.change({ model: { batch_norm: e.target.checked } });
     });
@@ -285,19 +297,19 @@ export class Controls {
 
   // What the network diagram asks for: a feature switched, a neuron added or removed.
   toggleFeature(id) {
-    const features = this.app.cfg.model.features;
+    const { features } = this.store.cfg.model;
     const on = features.includes(id);
     if (on && features.length === 1) {
       showError("The network needs at least one input feature.");
       return;
     }
     const next = on ? features.filter((f) => f !== id) : [...features, id];
-    const ordered = FEATURES.map((f) => f.id).filter((f) => next.includes(f));
+    const ordered = this.store.options.features.filter((f) => next.includes(f));
     this.app.change({ model: { features: ordered } });
   }
 
   neurons(layer, delta) {
-    const hidden = [...this.app.cfg.model.hidden];
+    const hidden = [...this.store.cfg.model.hidden];
     hidden[layer] = Math.max(1, Math.min(LIMITS.neurons, hidden[layer] + delta));
     this.app.change({ model: { hidden } });
   }
@@ -325,7 +337,7 @@ export class Controls {
 
   // One click out of divergence: the next learning rate down by ten or more, and a fresh start.
   lowerLearningRate() {
-    const rate = this.app.cfg.training.learning_rate;
+    const rate = this.store.cfg.training.learning_rate;
     const lower = LEARNING_RATES.filter((r) => r <= rate / 10).at(-1);
     this.app.change({ training: { learning_rate: lower ?? rate / 10 } });
   }

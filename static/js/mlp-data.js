@@ -1,61 +1,60 @@
-// Static facts of the MLP playground: default config, input features, dataset presets,
-// option lists, colours and the little dataset icons. No DOM state lives here.
+// Static facts of the MLP playground's page: the display labels of the server's options, keyed
+// by value, the slider stops and the little dataset icons. The values themselves (which datasets,
+// activations, losses, optimizers and features there are) and the default config come from the
+// server: the `options` of every `configured` message and DEFAULTS (boot.js). No DOM state here.
+import { DEFAULTS, LIMITS as SETTINGS } from "./boot.js";
 import { classCss } from "./palette.js";
 
-export const DEFAULT_CONFIG = {
-  dataset: { name: "circle", samples: 500, noise: 0.1, val_fraction: 0.5, classes: 2, seed: 0 },
-  model: {
-    hidden: [4, 2], activation: "tanh", features: ["x1", "x2"], dropout: 0.0, batch_norm: false,
+export const LIMITS = {
+  layers: SETTINGS.max_hidden_layers,
+  neurons: SETTINGS.max_neurons,
+  classes: SETTINGS.max_classes,
+  points: SETTINGS.max_points,
+};
+
+// Input features. `fn` draws the dimmed map of a feature that is switched off (the server only
+// sends maps of the features the network uses).
+export const FEATURES = {
+  x1: { label: "x₁", title: "x₁ (horizontal position)", fn: (x) => x },
+  x2: { label: "x₂", title: "x₂ (vertical position)", fn: (x, y) => y },
+  x1sq: { label: "x₁²", title: "x₁ squared", fn: (x) => x * x },
+  x2sq: { label: "x₂²", title: "x₂ squared", fn: (x, y) => y * y },
+  x1x2: { label: "x₁x₂", title: "x₁ times x₂", fn: (x, y) => x * y },
+  sin_x1: {
+    label: "sin πx₁", title: "sin(π x₁): one wave across the plane", fn: (x) => Math.sin(Math.PI * x),
   },
-  training: {
-    optimizer: "sgd", learning_rate: 0.03, batch_size: 10, loss: "cross_entropy", weight_decay: 0.0,
+  sin_x2: {
+    label: "sin πx₂", title: "sin(π x₂): one wave across the plane",
+    fn: (x, y) => Math.sin(Math.PI * y),
   },
 };
 
-export const LIMITS = { layers: 6, neurons: 16, classes: 8, points: 2000 };
+// `classes`: how many to start with when the dataset is picked with 2 (two blobs are just Gauss).
+export const DATASETS = {
+  circle: { label: "Circle", title: "A disc inside a ring (k classes: rings)" },
+  xor: { label: "XOR", title: "Opposite quadrants share a class" },
+  gauss: { label: "Gauss", title: "Two gaussian clouds" },
+  spiral: { label: "Spiral", title: "Interleaved spiral arms, one per class" },
+  moons: { label: "Moons", title: "Two interleaving half moons" },
+  blobs: { label: "Blobs", title: "k gaussian blobs, one per class", classes: 4 }, // from 2: 4
+  custom: { label: "Draw", title: "Draw your own: click or drag on the plot" },
+};
 
-// Input features in the server's canonical order. `fn` draws the dimmed map of a feature that is
-// switched off (the server only sends maps of the features the network uses).
-export const FEATURES = [
-  { id: "x1", label: "x₁", title: "x₁ (horizontal position)", fn: (x) => x },
-  { id: "x2", label: "x₂", title: "x₂ (vertical position)", fn: (x, y) => y },
-  { id: "x1sq", label: "x₁²", title: "x₁ squared", fn: (x) => x * x },
-  { id: "x2sq", label: "x₂²", title: "x₂ squared", fn: (x, y) => y * y },
-  { id: "x1x2", label: "x₁x₂", title: "x₁ times x₂", fn: (x, y) => x * y },
-  {
-    id: "sin_x1", label: "sin πx₁", title: "sin(π x₁): one wave across the plane",
-    fn: (x) => Math.sin(Math.PI * x),
-  },
-  {
-    id: "sin_x2", label: "sin πx₂", title: "sin(π x₂): one wave across the plane",
-    fn: (x, y) => Math.sin(Math.PI * y),
-  },
-];
+export const ACTIVATIONS = {
+  linear: "Linear", sigmoid: "Sigmoid", tanh: "Tanh", relu: "ReLU", leaky_relu: "Leaky ReLU",
+  prelu: "PReLU", rrelu: "RReLU",
+};
+export const OPTIMIZERS = { sgd: "SGD", momentum: "Momentum", adam: "Adam" };
+export const LOSSES = { cross_entropy: "Cross-entropy", mse: "L2 (MSE)", l1: "L1", hinge: "Hinge" };
 
-// Dataset presets; `multi` means the number of classes is the user's choice.
-export const PRESETS = [
-  { id: "circle", label: "Circle", title: "A disc inside a ring (k classes: rings)", multi: true },
-  { id: "xor", label: "XOR", title: "Opposite quadrants share a class", multi: false },
-  { id: "gauss", label: "Gauss", title: "Two gaussian clouds", multi: false },
-  { id: "spiral", label: "Spiral", title: "Interleaved spiral arms, one per class", multi: true },
-  { id: "moons", label: "Moons", title: "Two interleaving half moons", multi: false },
-  { id: "blobs", label: "Blobs", title: "k gaussian blobs, one per class", multi: true },
-  { id: "custom", label: "Draw", title: "Draw your own: click or drag on the plot", multi: true },
-];
+// The label of `value` in one of the tables above (the value itself for one the page lacks).
+export const labelOf = (table, value) => table[value]?.label ?? table[value] ?? value;
 
-export const ACTIVATIONS = [
-  ["tanh", "Tanh"], ["relu", "ReLU"], ["leaky_relu", "Leaky ReLU"], ["prelu", "PReLU"],
-  ["rrelu", "RReLU"], ["sigmoid", "Sigmoid"], ["linear", "Linear"],
-];
-export const OPTIMIZERS = [["sgd", "SGD"], ["momentum", "Momentum"], ["adam", "Adam"]];
-export const LOSSES = [
-  ["cross_entropy", "Cross-entropy"], ["mse", "L2 (MSE)"], ["l1", "L1"], ["hinge", "Hinge"],
-];
+// Slider and menu stops (values the server accepts; any other in its range works too).
 export const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 export const WEIGHT_DECAYS = [0, 0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1];
 // 0 stands for "the whole training set" (gradient descent).
 export const BATCH_SIZES = [1, 2, 5, 10, 16, 32, 64, 128, 256, 0];
-
 
 // A small seeded generator so icons look the same on every load.
 function rng(seed) {
@@ -144,9 +143,9 @@ export function featureGrid(fn, t) {
   return Uint8Array.from(vals, (v) => Math.round(128 + (127 * v) / max));
 }
 
-// Deep-merge a partial config onto the defaults, keeping only known keys.
+// The server's defaults with a (partial) saved config on top, keeping only known keys.
 export function mergeConfig(partial) {
-  const out = structuredClone(DEFAULT_CONFIG);
+  const out = structuredClone(DEFAULTS);
   for (const section of Object.keys(out)) {
     const given = partial && typeof partial[section] === "object" ? partial[section] : {};
     for (const key of Object.keys(out[section])) {
@@ -154,4 +153,14 @@ export function mergeConfig(partial) {
     }
   }
   return out;
+}
+
+// Drawn points from a link: [x, y, label] triples in the plane with labels the server takes.
+export function cleanPoints(list) {
+  if (!Array.isArray(list)) return null;
+  const ok = list.filter((p) => Array.isArray(p) && p.length === 3
+    && p.every((v) => typeof v === "number" && Number.isFinite(v))
+    && Math.abs(p[0]) <= 1 && Math.abs(p[1]) <= 1 && Number.isInteger(p[2])
+    && p[2] >= 0 && p[2] < LIMITS.classes);
+  return ok.slice(0, LIMITS.points);
 }

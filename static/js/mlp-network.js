@@ -35,14 +35,15 @@ export class NetworkView {
     this.svg.addEventListener("mouseover", (e) => this.linkTitle(e.target));
   }
 
-  // shape: {features: [ids], hidden: [widths], classes: k}. Rebuilds the DOM when it changed.
+  // shape: {all: [every feature id, the server's order], features: [the ids switched on],
+  // hidden: [widths], classes: k}. Rebuilds the DOM when it changed.
   build(shape) {
     const key = JSON.stringify(shape);
     if (key === this.key) return;
     this.key = key;
     this.shape = shape;
     this.frame = null;
-    const widest = Math.max(FEATURES.length, ...shape.hidden);
+    const widest = Math.max(shape.all.length, ...shape.hidden);
     this.root.style.setProperty("--node", widest > 10 ? "26px" : widest > 7 ? "32px" : "40px");
     this.cols.replaceChildren();
     this.columns = []; // per layer: the node elements that links attach to (active only)
@@ -50,19 +51,20 @@ export class NetworkView {
 
     // Input features: every feature is shown; a click switches it on or off.
     const n = shape.features.length;
-    const all = FEATURES.length;
+    const all = shape.all.length;
     const inputs = this.column(["Features", "In"], [`${n} of ${all}`, `${n}/${all}`]);
     const active = [];
-    for (const f of FEATURES) {
-      const on = shape.features.includes(f.id);
+    for (const id of shape.all) {
+      const f = FEATURES[id] ?? { label: id, title: id, fn: () => 0 };
+      const on = shape.features.includes(id);
       const node = el("button", `mlp-node mlp-feature${on ? " on" : ""}`);
       node.type = "button";
-      node.dataset.feature = f.id;
+      node.dataset.feature = id;
       node.title = `${f.title}: click to ${on ? "remove it from" : "add it to"} the inputs`;
       const canvas = el("canvas");
       paintLut(canvas, featureGrid(f.fn, THUMB), THUMB, THUMB, NEURON_LUT);
       node.append(canvas, el("span", "mlp-node-label", f.label));
-      node.addEventListener("click", () => this.handlers.toggleFeature(f.id));
+      node.addEventListener("click", () => this.handlers.toggleFeature(id));
       this.hoverable(node, () => ({ title: f.title, data: featureGrid(f.fn, THUMB), t: THUMB }));
       inputs.nodes.append(node);
       if (on) active.push(node);

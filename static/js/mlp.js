@@ -1,339 +1,328 @@
-// The MLP playground page: controls, the websocket session, the live view and the shareable URL.
-// The server owns the truth (config, data, model); this module keeps the user's wishes in `cfg`
-// (+ drawn `points`), sends them, and draws what comes back. Wire contract: docs/protocol-mlp.md.
+// The MLP playground page: one store, one render(), the websocket session and the shareable URL.
+// The server owns the truth (config, data, model); the store keeps the user's wishes (`cfg` and
+// the drawn `points`), sends them as one `configure`, and render() draws what comes back.
+// Wire contract: docs/protocol-mlp.md.
 import { LabSocket } from "./ws.js";
 import { LineChart } from "./charts.js";
 import { decodeState, saveState } from "./state.js";
 import { $, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
-import { LIMITS, mergeConfig } from "./mlp-data.js";
+import { LIMITS, cleanPoints, mergeConfig } from "./mlp-data.js";
 import { classCss, SERIES } from "./palette.js";
 import { PlotView } from "./mlp-plot.js";
 import { NetworkView } from "./mlp-network.js";
 import { Controls } from "./mlp-controls.js";
 
-import { LIMITS as limits } from "./boot.js";
-LIMITS.layers = limits.max_hidden_layers ?? LIMITS.layers;
-LIMITS.neurons = limits.max_neurons ?? LIMITS.neurons;
-LIMITS.classes = limits.max_classes ?? LIMITS.classes;
-LIMITS.points = limits.max_points ?? LIMITS.points;
+// ---- the store -----------------------------------------------------------------------------------
+// All of the page's state. `set(patch)` changes it and fires "change" with the names changed;
+// render() redraws the parts that depend on them.
+class Store extends EventTarget {
+  constructor(fields) {
+    super();
+    Object.assign(this, fields);
+  }
 
-// ---- state -------------------------------------------------------------------------------------
+  set(patch) {
+    Object.assign(this, patch);
+    this.dispatchEvent(new CustomEvent("change", { detail: new Set(Object.keys(patch)) }));
+  }
+}
+
+const UNSENT = -1; // `expect` while the page's setup cannot be sent (a drawing of < 2 classes)
 const saved = decodeState(location.hash) || {};
-let cfg = mergeConfig(saved.config);
-let points = cleanPoints(saved.points); // the user's drawn points (custom dataset), or null
-if (points && points.length) cfg.dataset.name = "custom"; // a link with points means: these
-let data = { train: [], val: [] }; // the server's split of the current dataset
-let pending = 0; // configure/points messages not yet answered: do not adopt stale replies
-// Mirror it on the page (data-pending) so a test or a curious user can see the page is in sync.
-const setPending = (n) => {
-  pending = n;
-  document.getElementById("mlp").dataset.pending = n;
-};
-let syncing = true; // just (re)connected: check the server's session matches this page
-let playState = "paused";
-let lastStep = -1;
-let frame = null;
-let hover = null; // getter of the hovered neuron's map, or null
-let looking = null; // [x, y] of the cursor over the plot, or null
-let warnedFull = false;
-let accepted = null; // the last config the server took
-let engine = ""; // where and how the server trains: "cpu · fast path"
+const store = new Store({
+  cfg: mergeConfig(saved.config), // what the user asks for
+  points: cleanPoints(saved.points), // the user's drawn points (custom dataset), or null
+  accepted: null, // the config of the run the server holds (its last `configured` / `updated`)
+  options: null, // the values each choice takes, from the server
+  data: { train: [], val: [] }, // the server's split of the current dataset
+  model: null, // size and placement of the server's network
+  notes: [],
+  play: "paused", // playing, paused, diverged or finished
+  metrics: null,
+  frame: null, // the last `mlp` binary frame
+  hover: null, // getter of the hovered neuron's map, or null
+  looking: null, // [x, y] of the cursor over the plot, or null
+  warnedFull: false, // said once in this stroke that the drawing is full
+  request: 0, // number of the page's last `configure`
+  expect: null, // the `request` of the `configured` the page takes as its own (see below)
+  answered: undefined, // the `request` of the last `configured` (undefined: none yet)
+});
+if (store.points?.length) store.cfg.dataset.name = "custom"; // a link with points means: these
+if (store.cfg.dataset.name === "custom" && !store.points) store.points = [];
 
-function cleanPoints(list) {
-  if (!Array.isArray(list)) return null;
-  const ok = list.filter((p) => Array.isArray(p) && p.length === 3
-    && p.every((v) => typeof v === "number" && Number.isFinite(v))
-    && Math.abs(p[0]) <= 1 && Math.abs(p[1]) <= 1 && Number.isInteger(p[2])
-    && p[2] >= 0 && p[2] < LIMITS.classes);
-  return ok.slice(0, LIMITS.points);
-}
-
-const isCustom = () => cfg.dataset.name === "custom";
-// Does the server's split of a custom dataset hold exactly these points (in any order)?
-function samePoints(split, pts) {
-  const key = (list) => list.map((p) => p.join(",")).sort().join(";");
-  return Boolean(split && pts) && key([...split.train, ...split.val]) === key(pts);
-}
+const isCustom = () => store.cfg.dataset.name === "custom";
 const classesUsed = (pts) => new Set(pts.map((p) => p[2])).size;
-const trainable = () => !isCustom() || (points && classesUsed(points) >= 2);
+const trainable = () => !isCustom() || classesUsed(store.points) >= 2;
 
 function share() {
-  const state = { config: cfg };
-  if (isCustom() && points) state.points = points;
+  const state = { config: store.cfg };
+  if (isCustom()) state.points = store.points;
   saveState(state);
 }
 
-// ---- talking to the server ---------------------------------------------------------------------
-const sock = new LabSocket("mlp");
-
-// Send the whole config (a reset); drawn points follow, since configure alone cannot carry them.
-// An empty drawing is not sent at all: the server would refuse it; it goes once it can train.
-let configDirty = false;
+// ---- talking to the server -----------------------------------------------------------------------
+// One `configure` carries the whole wish: the config and, for a drawing, its points. A drawing
+// of fewer than two classes is not sent (there is nothing to learn); it goes once it can train.
+function configureMessage() {
+  const request = store.request + 1;
+  store.set({ request, expect: request });
+  const message = { type: "configure", lab: "mlp", config: store.cfg, request };
+  if (isCustom()) message.points = store.points;
+  return message;
+}
 
 function configure() {
   share();
-  setDiverged(false);
+  if (store.play === "diverged") store.set({ play: "paused" });
   if (!trainable()) {
-    configDirty = true;
-    showEmpty();
+    store.set({ expect: UNSENT, frame: null, metrics: null });
     return;
   }
-  sock.send({ type: "configure", lab: "mlp", config: cfg });
-  setPending(pending + 1);
-  configDirty = false;
-  if (isCustom()) sendPoints(false);
+  sock.send(configureMessage());
 }
 
-function sendPoints(save = true) {
-  if (save) share();
-  if (!trainable()) {
-    showEmpty();
-    return;
-  }
-  $("#empty-hint").hidden = true;
-  if (configDirty) return configure();
-  sock.send({ type: "points", points });
-  setPending(pending + 1);
-}
-
-// Nothing to train on: a blank plot with a hint, the drawn points (if any) on top.
-function showEmpty() {
-  $("#empty-hint").hidden = false;
-  frame = null;
-  plot.blank();
-  plot.setPoints(points || [], []);
-  network.setStale(true);
-  clearMetrics();
-}
-
-function clearMetrics() {
-  lastStep = -1;
-  chart.clear();
-  for (const id of ["#train-loss", "#val-loss", "#train-acc", "#val-acc"]) {
-    $(id).textContent = "–";
-  }
-  $("#epoch").textContent = "0";
-  $("#step").textContent = "0";
-}
-
-// A partial change of the config: `patch` is {section: {key: value}}.
+// A partial change of the config, `patch` = {section: {key: value}}, sent as a new configure.
 function change(patch) {
+  const cfg = store.cfg;
   for (const [section, values] of Object.entries(patch)) Object.assign(cfg[section], values);
-  controls.render();
+  store.set({ cfg });
   configure();
 }
 
 // Learning rate and weight decay change on the fly: no reset, the step counter keeps going.
 function setOnTheFly(key, value) {
-  cfg.training[key] = value;
+  store.cfg.training[key] = value;
   share();
   sock.send({ type: "set", training: { [key]: value } });
 }
 
-sock.on("hello", () => {
-  setPending(0);
-  syncing = true;
-  document.getElementById("mlp").dataset.pending = "sync";
-});
+// JSON with the keys of every object sorted, and so the same for equal configs however built
+// (the boot block's defaults come with sorted keys, the server's messages in field order).
+const canonical = (value) => JSON.stringify(value, (key, v) => (v && typeof v === "object"
+  && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
 
-sock.on("configured", (msg) => {
-  if (syncing) {
-    // After a (re)connect the server tells us what its session holds; if that is not this
-    // page's state (new session, a shared link, a custom dataset), send ours.
-    syncing = false;
-    const same = JSON.stringify(mergeConfig(msg.config)) === JSON.stringify(cfg)
-      && (!isCustom() || samePoints(msg.data, points));
-    if (!same) {
-      configure();
-      setPending(pending);
-      return;
-    }
-  } else if (pending > 0) {
-    setPending(pending - 1);
-    if (pending > 0) return; // a newer request is in flight: its reply will follow
+// After every (re)connect: does the server's session hold this page's setup? If not (a new
+// session, a shared link, a reload after a change), send it; ws.js calls this once per connect.
+function resync(configured) {
+  const same = canonical(configured.config) === canonical(store.cfg)
+    && (!isCustom() || canonical([...configured.data.train, ...configured.data.val].sort())
+      === canonical([...store.points].sort()));
+  if (same) {
+    store.set({ expect: configured.request }); // take it: it is this page's setup
+    return null;
   }
-  adopt(msg);
-  setPending(pending);
-});
-
-// ws.js has shown the message already. A refused configure leaves the server as it was, so the
-// controls go back to the last config it accepted.
-sock.on("error", () => {
-  if (pending === 0) return;
-  setPending(pending - 1);
-  if (pending === 0 && accepted) {
-    cfg = structuredClone(accepted);
-    controls.render();
-    share();
+  if (!trainable()) {
+    store.set({ expect: UNSENT });
+    return null;
   }
-});
-
-sock.on("updated", (msg) => {
-  if (msg.config?.training) Object.assign(cfg.training, msg.config.training);
   share();
-});
-
-sock.on("state", (msg) => {
-  playState = msg.state;
-  $("#btn-play").dataset.state = msg.state === "playing" ? "playing" : "paused";
-  $("#btn-play").setAttribute("aria-label", msg.state === "playing" ? "Pause" : "Play");
-  setDiverged(msg.state === "diverged");
-});
-
-sock.on("metrics", (m) => {
-  if (playState === "diverged") return; // the run was thrown away: its numbers mean nothing
-  if (m.step < lastStep) chart.clear();
-  lastStep = m.step;
-  $("#epoch").textContent = m.epoch.toLocaleString("en-US");
-  $("#step").textContent = m.step.toLocaleString("en-US");
-  $("#train-loss").textContent = fmt(m.train_loss, 4);
-  $("#val-loss").textContent = fmt(m.val_loss, 4);
-  $("#train-acc").textContent = pct(m.train_accuracy);
-  $("#val-acc").textContent = pct(m.val_accuracy);
-  const rate = m.epochs_per_s ? `${m.epochs_per_s.toFixed(0)} epochs/s · ` : "";
-  $("#speed").textContent = rate + engine;
-  if (m.train_loss !== null && m.train_loss !== undefined) {
-    chart.push(m.step, [m.train_loss, m.val_loss]);
-  }
-});
-
-sock.on("frame:mlp", (f) => {
-  frame = f;
-  drawFrame();
-});
-
-const drawFrame = rafThrottle(() => {
-  if (!frame || playState === "diverged" || !trainable()) return;
-  const m = frame.meta;
-  if (m.classes !== Math.max(2, cfg.dataset.classes)) return; // from before a reconfigure
-  plot.drawOutput(frame.arrays.output.data, frame.arrays.output_class.data, m.grid, m.classes);
-  network.update(frame);
-  if (hover) showHover(hover);
-  else if (looking) showReadout();
-});
-
-// Take the server's answer: the normalised config, the data split, the model and the notes.
-function adopt(msg) {
-  cfg = mergeConfig(msg.config);
-  accepted = structuredClone(cfg);
-  data = msg.data || { train: [], val: [] };
-  frame = null;
-  clearMetrics();
-  network.setStale(playState === "diverged");
-  if (msg.model) {
-    $("#params").textContent = msg.model.parameters.toLocaleString("en-US");
-    engine = [msg.model.device, msg.model.engine && `${msg.model.engine} path`]
-      .filter(Boolean).join(" · ");
-    $("#speed").textContent = engine;
-  }
-  const notes = $("#notes");
-  notes.replaceChildren(...(msg.notes || []).map((text) => {
-    const li = document.createElement("li");
-    li.textContent = text;
-    return li;
-  }));
-  controls.render();
-  plot.setPoints(data.train, data.val);
-  $("#empty-hint").hidden = trainable();
-  share();
+  return configureMessage();
 }
 
-// ---- views -------------------------------------------------------------------------------------
+const sock = new LabSocket("mlp", { resync });
+
+// The server's answer to a configure: the run it now holds. The page takes it (the normalised
+// config, the data split, the model, the notes) only when it answers the page's last request;
+// an older answer, or the old state a resync is correcting, only tells what the server runs.
+sock.on("configured", (msg) => {
+  store.accepted = msg.config;
+  if (msg.resyncing || msg.request !== store.expect) {
+    return store.set({ options: msg.options, answered: msg.request });
+  }
+  store.set({
+    cfg: structuredClone(msg.config),
+    options: msg.options,
+    data: msg.data,
+    model: msg.model,
+    notes: msg.notes,
+    metrics: null,
+    frame: null, // the old run's picture: the new run's first frame follows
+    answered: msg.request,
+  });
+  share();
+});
+
+// ws.js has shown the message already. When a configure is still unanswered, it was refused:
+// the server keeps its run, so the controls go back to the config the server holds.
+sock.on("error", () => {
+  if (store.expect === UNSENT || store.expect === store.answered || !store.accepted) return;
+  store.set({ cfg: structuredClone(store.accepted) });
+  share();
+});
+
+// A `set` took effect: the learning rate and weight decay the run now uses.
+sock.on("updated", (msg) => {
+  store.accepted = msg.config;
+  const { cfg } = store;
+  for (const key of ["learning_rate", "weight_decay"]) cfg.training[key] = msg.config.training[key];
+  store.set({ cfg });
+  share();
+});
+
+sock.on("state", (msg) => store.set({ play: msg.state }));
+
+sock.on("metrics", (m) => {
+  if (store.play === "diverged") return; // the run was thrown away: its numbers mean nothing
+  if (store.metrics && m.step < store.metrics.step) chart.clear();
+  if (m.train_loss !== null) chart.push(m.step, [m.train_loss, m.val_loss]);
+  store.set({ metrics: m });
+});
+
+sock.on("frame:mlp", (frame) => store.set({ frame }));
+
+// ---- views -----------------------------------------------------------------------------------------
 const chart = new LineChart($("#chart"), {
   series: [SERIES.train, SERIES.val],
   yLabel: "loss", xLabel: "step", height: 170,
 });
 
+const setPoints = (points) => store.set({ points });
 const plot = new PlotView($("#plot"), {
   add(x, y, c) {
-    if (points.length >= LIMITS.points) {
-      if (!warnedFull) showError(`At most ${LIMITS.points} points.`);
-      warnedFull = true;
+    if (store.points.length >= LIMITS.points) {
+      if (!store.warnedFull) showError(`At most ${LIMITS.points} points.`);
+      store.warnedFull = true;
       return;
     }
-    points.push([+x.toFixed(3), +y.toFixed(3), c]);
-    plot.setPoints(points, []);
-    controls.renderLabels();
+    setPoints([...store.points, [+x.toFixed(3), +y.toFixed(3), c]]);
   },
   erase(x, y, r) {
-    const before = points.length;
-    points = points.filter((p) => Math.hypot(p[0] - x, p[1] - y) > r);
-    if (points.length !== before) {
-      plot.setPoints(points, []);
-      controls.renderLabels();
-    }
+    const kept = store.points.filter((p) => Math.hypot(p[0] - x, p[1] - y) > r);
+    if (kept.length !== store.points.length) setPoints(kept);
   },
   commit() {
-    warnedFull = false;
-    sendPoints();
+    store.warnedFull = false;
+    configure();
   },
-  look(at) {
-    looking = at;
-    if (!hover) showReadout();
-  },
+  look: (looking) => store.set({ looking }),
 });
 
-// What the network answers under the cursor, read from the last decision map.
-function showReadout() {
-  const f = frame;
-  if (!looking || !f || playState === "diverged") {
+const network = new NetworkView($("#network"), {
+  toggleFeature: (id) => controls.toggleFeature(id),
+  neurons: (layer, delta) => controls.neurons(layer, delta),
+  hover: (hover) => store.set({ hover }),
+});
+
+const controls = new Controls({ store, isCustom, change, setPoints, setOnTheFly, plot, network });
+
+// ---- render: the page from the store ---------------------------------------------------------------
+const touched = (changed, ...names) => names.some((name) => changed.has(name));
+
+function render(changed) {
+  if (touched(changed, "expect", "answered")) {
+    // In step with the server: it has answered the page's last configure with the run it now
+    // holds (false from sending until then, and after a refusal). Shown for the curious and tests.
+    $("#mlp").dataset.synced = String(store.answered === store.expect);
+  }
+  if (touched(changed, "cfg", "options", "points", "data")) controls.render();
+  if (touched(changed, "cfg", "points", "data")) {
+    // The drawing as it is being edited; the server's split of the data once it answers.
+    $("#empty-hint").hidden = trainable();
+    if (isCustom() && (changed.has("points") || !trainable())) plot.setPoints(store.points, []);
+    else if (changed.has("data")) plot.setPoints(store.data.train, store.data.val);
+  }
+  if (touched(changed, "model")) renderModel();
+  if (touched(changed, "notes")) {
+    $("#notes").replaceChildren(...store.notes.map((text) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      return li;
+    }));
+  }
+  if (touched(changed, "play")) renderPlay();
+  if (touched(changed, "play", "cfg", "points")) {
+    network.setStale(store.play === "diverged" || !trainable()); // grey: nothing live to show
+  }
+  if (touched(changed, "metrics")) renderMetrics();
+  if (touched(changed, "hover", "looking")) renderHover();
+  if (touched(changed, "frame", "play", "cfg", "points")) {
+    if (liveFrame()) drawFrame();
+    else {
+      plot.blank(); // at once: nothing stale stays on screen
+      renderHover();
+    }
+  }
+}
+store.addEventListener("change", (e) => render(e.detail));
+
+function engine() {
+  const m = store.model;
+  return m ? [m.device, `${m.engine} path`].join(" · ") : "";
+}
+
+function renderModel() {
+  $("#params").textContent = store.model ? store.model.parameters.toLocaleString("en-US") : "–";
+  $("#speed").textContent = engine();
+}
+
+function renderPlay() {
+  const { play } = store;
+  const diverged = play === "diverged";
+  $("#btn-play").dataset.state = play === "playing" ? "playing" : "paused";
+  $("#btn-play").setAttribute("aria-label", play === "playing" ? "Pause" : "Play");
+  $("#diverged").hidden = !diverged;
+  $("#plot").classList.toggle("diverged", diverged);
+  if (diverged) store.set({ metrics: null });
+}
+
+function renderMetrics() {
+  const m = store.metrics;
+  if (!m) chart.clear();
+  $("#epoch").textContent = m ? m.epoch.toLocaleString("en-US") : "0";
+  $("#step").textContent = m ? m.step.toLocaleString("en-US") : "0";
+  $("#train-loss").textContent = fmt(m?.train_loss, 4);
+  $("#val-loss").textContent = fmt(m?.val_loss, 4);
+  $("#train-acc").textContent = pct(m?.train_accuracy);
+  $("#val-acc").textContent = pct(m?.val_accuracy);
+  const rate = m?.epochs_per_s ? `${m.epochs_per_s.toFixed(0)} epochs/s · ` : "";
+  $("#speed").textContent = rate + engine();
+}
+
+// The frame the page may draw: none while diverged or with nothing to train on.
+const liveFrame = () => (store.play !== "diverged" && trainable() ? store.frame : null);
+
+// The decision map and the neuron maps, at most once an animation frame.
+const drawFrame = rafThrottle(() => {
+  const frame = liveFrame();
+  if (!frame) plot.blank();
+  else {
+    const m = frame.meta;
+    plot.drawOutput(frame.arrays.output.data, frame.arrays.output_class.data, m.grid, m.classes);
+    network.update(frame);
+  }
+  renderHover(); // a hovered neuron's map, or the read-out, follows the new frame
+});
+
+// The hovered neuron's map large, or else what the network answers under the cursor.
+function renderHover() {
+  const info = store.hover ? store.hover() : null;
+  plot.showNeuron(info?.data ?? null, info ? info.t : 0);
+  if (info) {
+    $("#hover-title").textContent = info.title;
+    $("#hover-title").style.color = "";
+    return;
+  }
+  const frame = liveFrame();
+  if (!store.looking || !frame) {
     $("#hover-title").textContent = "";
     return;
   }
-  const [x, y] = looking;
-  const g = f.meta.grid;
+  const [x, y] = store.looking;
+  const g = frame.meta.grid;
   const i = Math.round(((1 - y) / 2) * (g - 1)) * g + Math.round(((x + 1) / 2) * (g - 1));
-  const v = f.arrays.output.data[i] / 255;
+  const v = frame.arrays.output.data[i] / 255;
   // 2 classes: v is P(class 2); k classes: v is the winner's probability.
-  const k = f.meta.classes;
-  const cls = k > 2 ? f.arrays.output_class.data[i] : v >= 0.5 ? 1 : 0;
+  const k = frame.meta.classes;
+  const cls = k > 2 ? frame.arrays.output_class.data[i] : v >= 0.5 ? 1 : 0;
   const p = k > 2 ? v : Math.max(v, 1 - v);
   $("#hover-title").textContent = `(${x.toFixed(2)}, ${y.toFixed(2)}) → class ${cls + 1}, `
     + `${(100 * p).toFixed(0)}% sure`;
   $("#hover-title").style.color = classCss(cls);
 }
 
-const network = new NetworkView($("#network"), {
-  toggleFeature: (id) => controls.toggleFeature(id),
-  neurons: (layer, delta) => controls.neurons(layer, delta),
-  hover(get) {
-    hover = get;
-    showHover(get);
-  },
-});
-
-function showHover(get) {
-  const info = get ? get() : null;
-  plot.showNeuron(info && info.data ? info.data : null, info ? info.t : 0);
-  if (!info) return showReadout();
-  $("#hover-title").textContent = info.title;
-  $("#hover-title").style.color = "";
-}
-
-function setDiverged(on) {
-  $("#diverged").hidden = !on;
-  $("#plot").classList.toggle("diverged", on);
-  network.setStale(on);
-  if (on) {
-    plot.blank();
-    clearMetrics();
-  }
-}
-
-// ---- controls ----------------------------------------------------------------------------------
-// What the controls may read and do; they own only the drawing tool.
-const app = {
-  get cfg() { return cfg; },
-  get points() { return points; },
-  set points(value) { points = value; },
-  get data() { return data; },
-  isCustom, change, configure, sendPoints, setOnTheFly, plot, network,
-};
-const controls = new Controls(app);
-
-// ---- transport ---------------------------------------------------------------------------------
+// ---- transport -------------------------------------------------------------------------------------
 function togglePlay() {
-  if (playState === "playing") return sock.send({ type: "pause" });
+  if (store.play === "playing") return sock.send({ type: "pause" });
   if (!trainable()) return showError("Draw points of at least two classes first.");
   sock.send({ type: "play" });
 }
@@ -343,7 +332,7 @@ $("#btn-step").addEventListener("click", () => {
   sock.send({ type: "step", steps: 1 });
 });
 $("#btn-reset").addEventListener("click", () => {
-  setDiverged(false);
+  if (store.play === "diverged") store.set({ play: "paused" });
   sock.send({ type: "reset" });
 });
 $("#btn-lower-lr").addEventListener("click", () => controls.lowerLearningRate());
@@ -369,8 +358,6 @@ $("#btn-copy").addEventListener("click", async () => {
   }
 });
 
-// ---- start -------------------------------------------------------------------------------------
-if (isCustom() && !points) points = [];
-controls.render();
-plot.blank();
+// ---- start -----------------------------------------------------------------------------------------
+render(new Set(Object.keys(store)));
 share();

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.wsclient import Frame
+from ml_core.datasets2d import DATASETS
+from ml_core.features import FEATURES
+from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS
 
 
 def _is(kind):
@@ -148,15 +150,17 @@ def test_bad_messages_get_a_clear_error_and_the_session_goes_on(ws_connect, mess
     assert reply["type"] == "error" and says in reply["message"], reply
     assert client.configure({"dataset": {"name": "moons"}})["config"]["dataset"]["name"] == "moons"
     client.send({"type": "step", "steps": 2})
-    assert _metrics(client, lambda m: m["step"] == 2)
+    m = _metrics(client, lambda m: m["step"] > 0)
+    assert m["step"] == 2
+    assert m["train_loss"] > 0
 
 
 def test_garbage_text_is_an_error_not_a_crash(ws_connect):
     client = ws_connect("mlp")
     client.send("{not json")
-    assert client.wait_for("error")
+    assert "JSON" in client.wait_for("error")["message"]
     client.send({"type": "step", "steps": 1})
-    assert _metrics(client, lambda m: m["step"] == 1)
+    assert _metrics(client, lambda m: m["step"] > 0)["step"] == 1
 
 
 def test_points_make_a_custom_dataset(ws_connect):
@@ -176,6 +180,79 @@ def test_points_make_a_custom_dataset(ws_connect):
     client.send({"type": "points", "points": []})
     empty = client.wait_for("configured")
     assert empty["data"]["train"] == [] and any("Draw points" in n for n in empty["notes"])
+
+
+def test_one_configure_carries_the_drawn_points(ws_connect, settings):
+    client = ws_connect("mlp")
+    points = [[-0.5, -0.5, 0], [-0.6, -0.4, 0], [0.5, 0.5, 1], [0.6, 0.4, 1]]
+    client.send(
+        {
+            "type": "configure",
+            "config": {
+                "dataset": {"name": "custom", "val_fraction": 0.0},
+                "model": {"hidden": [3]},
+            },
+            "points": points,
+            "request": 7,
+        }
+    )
+    reply = client.wait_for("configured")
+    assert reply["request"] == 7  # the answer to this request, not to an older one
+    assert sorted(map(tuple, reply["data"]["train"])) == sorted(map(tuple, points))
+    assert reply["model"]["layers"] == [2, 3, 1]
+    frame = client.frame("mlp")  # the forced frame after the configure: built on that data
+    assert frame.meta["layers"] == [2, 3, 1]
+    replies = [m for m in client.seen if isinstance(m, dict) and m["type"] == "configured"]
+    assert len(replies) == 2  # the state sent after hello, then one reply for config + points
+    too_many = [[0.0, 0.0, 0]] * (settings.mlp.max_points + 1)
+    for bad, says in [
+        (too_many, f"at most {settings.mlp.max_points} points"),
+        ([[0, 0, settings.mlp.max_classes]], f"labels go from 0 to {settings.mlp.max_classes - 1}"),
+        ([[0, 0, 0], [0, 1.5, 1]], "points"),
+    ]:
+        config = {"dataset": {"name": "custom"}}
+        client.send({"type": "configure", "config": config, "points": bad, "request": 8})
+        error = client.wait_for(lambda m: _is("error")(m) or _is("configured")(m))
+        assert error["type"] == "error"
+        assert says in error["message"]
+    kept = client.configure({"dataset": {"name": "custom", "val_fraction": 0.0}})
+    assert len(kept["data"]["train"]) == 4  # refused drawings left the old one in place
+    assert kept["request"] is None
+
+
+def test_configured_lists_the_options_of_the_core(ws_connect, settings):
+    options = ws_connect("mlp").initial["options"]
+    assert options["activations"] == list(ACTIVATIONS)
+    assert options["losses"] == list(LOSSES)
+    assert options["optimizers"] == list(OPTIMIZERS)
+    assert options["features"] == list(FEATURES)
+    datasets = {d["name"]: d for d in options["datasets"]}
+    assert list(datasets) == [*DATASETS, "custom"]
+    assert (datasets["xor"]["min_classes"], datasets["xor"]["max_classes"]) == (2, 2)
+    assert datasets["spiral"]["max_classes"] == min(
+        DATASETS["spiral"].max_classes, settings.mlp.max_classes
+    )
+    assert datasets["custom"]["max_classes"] == settings.mlp.max_classes
+
+
+def test_metrics_report_every_number(ws_connect):
+    client = ws_connect("mlp")
+    client.configure({"dataset": {"val_fraction": 0.0}})
+    client.send({"type": "step", "steps": 3})
+    m = _metrics(client, lambda m: m["step"] > 0)
+    assert set(m) == {
+        "type",
+        "step",
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "epochs_per_s",
+    }
+    assert 0 <= m["train_accuracy"] <= 1
+    assert m["val_loss"] is None  # no validation points
+    assert m["val_accuracy"] is None
 
 
 def test_learning_rate_changes_without_a_reset(ws_connect):
@@ -204,9 +281,11 @@ def test_a_huge_learning_rate_reports_diverged_as_valid_json(ws_connect):
     assert all(v is None or np.isfinite(v) for k, v in metrics.items() if k != "type")
     # lower the rate and go on
     client.send({"type": "set", "training": {"learning_rate": 0.01}})
-    client.wait_for("updated")
+    assert client.wait_for("updated")["config"]["training"]["learning_rate"] == 0.01
     client.send({"type": "step", "steps": 3})
-    assert _metrics(client, lambda m: m["step"] == 3)
+    m = _metrics(client, lambda m: m["step"] > 0)
+    assert m["step"] == 3
+    assert np.isfinite(m["train_loss"])
 
 
 def test_reconnect_with_the_same_session_resumes(ws_connect):
@@ -220,7 +299,7 @@ def test_reconnect_with_the_same_session_resumes(ws_connect):
     assert second.initial["config"]["dataset"]["name"] == "moons"
     assert second.initial["model"]["layers"] == [2, 6, 1]
     assert _metrics(second)["step"] == 12
-    assert isinstance(second.frame("mlp"), Frame)
+    assert second.frame("mlp").meta["step"] == 12
 
 
 def test_prelu_slopes_are_learned_and_streamed(ws_connect):

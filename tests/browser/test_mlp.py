@@ -8,6 +8,10 @@ import re
 
 import pytest
 
+from ml_core.datasets2d import DATASETS
+from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS
+from ml_core.mlp_config import PlaygroundConfig
+
 pytestmark = pytest.mark.browser
 
 # The boundary canvas's pixels as a list, to tell whether the picture changed.
@@ -15,8 +19,22 @@ PIXELS = (
     "() => { const c = document.querySelector('#boundary');"
     " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"
 )
+# True when the boundary canvas holds a picture: more than one colour (a blank map has one).
+PICTURE = (
+    "() => { const c = document.querySelector('#boundary');"
+    " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+    " for (let i = 4; i < d.length; i += 4) {"
+    " if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) return true; }"
+    " return false; }"
+)
 # The step counter as a number (it is shown with thousands separators).
 STEP = "parseInt(document.querySelector('#step').textContent.replace(/,/g, ''))"
+# Every message the page sends, recorded before its scripts run.
+RECORD_SENT = """
+window.__sent = [];
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) { window.__sent.push(data); return send.call(this, data); };
+"""
 
 
 def percent(page, selector: str) -> float:
@@ -29,9 +47,13 @@ def step_count(page) -> int:
     return int((page.text_content("#step") or "0").replace(",", ""))
 
 
+def colours(pixels: list[int]) -> int:
+    return len(set(zip(pixels[0::4], pixels[1::4], pixels[2::4], strict=True)))
+
+
 def settled(page) -> None:
-    """Wait until the server has answered every configure / points the page sent."""
-    page.wait_for_selector("#mlp[data-pending='0']")
+    """Wait until the server has answered the page's last configure and the page took it."""
+    page.wait_for_selector("#mlp[data-synced='true']")
 
 
 def open_playground(page, url: str = "/mlp") -> None:
@@ -69,7 +91,7 @@ def test_draw_points_and_train(page):
     assert page.text_content("#samples-label") == "20 drawn"
     settled(page)
     # The network's first picture of the drawn data (untrained) is on the canvas.
-    page.wait_for_timeout(300)
+    page.wait_for_function(PICTURE)
     before = page.evaluate(PIXELS)
     page.click("#btn-play")
     page.wait_for_selector("#btn-play[data-state='playing']")
@@ -83,14 +105,16 @@ def test_draw_points_and_train(page):
     assert percent(page, "#train-acc") >= 90
     assert percent(page, "#val-acc") >= 90
     after = page.evaluate(PIXELS)
-    assert len(after) == len(before) > 4
+    assert len(after) == len(before)
+    assert colours(before) > 1
+    assert colours(after) > 1
     assert after != before, "the decision map did not change while training"
     assert step_count(page) > 0
     # The read-out under the cursor names the class of the cluster there (map orientation).
     box = page.locator("#points").bounding_box()
     for (x, y), name in [((-0.5, 0.5), "class 1"), ((0.5, -0.5), "class 2")]:
         page.mouse.move(box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"])
-        assert name in page.text_content("#hover-title")
+        assert f"→ {name}," in page.text_content("#hover-title")
     page.console_errors.assert_none()
 
 
@@ -115,7 +139,7 @@ def test_shared_link_restores_state(page):
     open_playground(other, url)
     other.wait_for_selector("#empty-hint", state="hidden")
     settled(other)
-    other.wait_for_timeout(300)  # the first frame after the answer
+    other.wait_for_function(PICTURE)  # the first frame after the answer
     for selector in ["#activation", "#learning_rate", "#seed", "#optimizer", "#loss"]:
         assert other.input_value(selector) == page.input_value(selector), selector
     assert other.input_value("#activation") == "relu"
@@ -205,8 +229,7 @@ def test_divergence_stops_with_a_clear_banner(page):
     assert "diverged — lower the learning rate" in banner.text_content().lower()
     assert page.get_attribute("#btn-play", "data-state") == "paused"
     # No garbage picture: the map is blanked to one neutral colour.
-    pixels = page.evaluate(PIXELS)
-    assert len(set(zip(pixels[0::4], pixels[1::4], pixels[2::4], strict=True))) == 1
+    assert colours(page.evaluate(PIXELS)) == 1
     assert page.text_content("#train-loss") == "–"  # no numbers from a run that blew up
     # One click lowers the learning rate and starts afresh.
     page.click("#btn-lower-lr")
@@ -266,6 +289,7 @@ def test_drag_draws_a_stroke_and_erase_removes_it(page):
 
 
 def test_reload_resumes_the_session(page):
+    page.add_init_script(RECORD_SENT)  # runs again after the reload
     open_playground(page)
     draw_two_clusters(page)
     settled(page)
@@ -273,9 +297,46 @@ def test_reload_resumes_the_session(page):
     page.wait_for_function(f"{STEP} > 200")
     page.click("#btn-play")
     page.wait_for_selector("#btn-play[data-state='paused']")
-    page.wait_for_timeout(200)
-    step = step_count(page)
+    step = step_count(page)  # at most the step the run paused at
     page.reload()
     settled(page)
-    page.wait_for_function(f"{STEP} === {step}")  # the server kept the run: nothing was lost
+    # The server kept the run: the counter comes back where it was, not from 0 (a reconfigure).
+    page.wait_for_function(f"{STEP} >= {step}")
+    assert page.text_content("#samples-label") == "20 drawn"
+    assert page.get_attribute("#btn-play", "data-state") == "paused"
+    assert step_count(page) >= step
+    sent = [json.loads(m)["type"] for m in page.evaluate("window.__sent")]
+    assert "configure" not in sent  # the page agreed with the session: nothing reset it
+
+
+def test_choices_and_defaults_come_from_the_server(page):
+    open_playground(page)
+    values = lambda select: page.eval_on_selector_all(  # noqa: E731
+        f"{select} option", "options => options.map(o => o.value)"
+    )
+    assert values("#activation") == list(ACTIVATIONS)
+    assert values("#loss") == list(LOSSES)
+    assert values("#optimizer") == list(OPTIMIZERS)
+    presets = page.eval_on_selector_all(".mlp-preset", "bs => bs.map(b => b.dataset.preset)")
+    assert presets == [*DATASETS, "custom"]
+    defaults = PlaygroundConfig()
+    assert page.input_value("#activation") == defaults.model.activation
+    assert page.input_value("#learning_rate") == str(defaults.training.learning_rate)
+    assert page.text_content("#layer-count") == str(len(defaults.model.hidden))
+    assert page.text_content("#samples-label") == str(defaults.dataset.samples)
+
+
+def test_a_change_to_a_drawing_is_one_configure(page):
+    page.add_init_script(RECORD_SENT)
+    open_playground(page)
+    draw_two_clusters(page)
+    settled(page)
+    page.evaluate("window.__sent = []")
+    page.select_option("#activation", "relu")
+    settled(page)
+    sent = [json.loads(m) for m in page.evaluate("window.__sent")]
+    assert [m["type"] for m in sent] == ["configure"]  # config and drawing in one message
+    assert sent[0]["config"]["model"]["activation"] == "relu"
+    assert len(sent[0]["points"]) == 20
+    assert page.input_value("#activation") == "relu"  # the server's answer kept the change
     assert page.text_content("#samples-label") == "20 drawn"

@@ -33,7 +33,8 @@ def test_same_seed_same_points_other_seed_other_points(name):
     a = datasets2d.generate(name, 100, 0.1, 2, seed=7)
     b = datasets2d.generate(name, 100, 0.1, 2, seed=7)
     c = datasets2d.generate(name, 100, 0.1, 2, seed=8)
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.array_equal(a[0], b[0])
+    assert np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
+from pydantic import ValidationError
 
+from ml_core.datasets2d import CUSTOM, DATASETS
+from ml_core.features import FEATURES
 from ml_core.mlp import (
     ACTIVATIONS,
     LEAKY_SLOPE,
@@ -16,7 +20,6 @@ from ml_core.mlp import (
     PRELU_INIT,
     RRELU_LOWER,
     RRELU_UPPER,
-    MLPConfig,
     build_mlp,
     count_parameters,
     loss_fn,
@@ -24,22 +27,23 @@ from ml_core.mlp import (
     predictions,
     probabilities,
 )
+from ml_core.mlp_config import ModelConfig, PlaygroundConfig
 from ml_core.training import OPTIMIZERS as ALL_OPTIMIZERS
 from ml_core.training import make_optimizer, set_hyperparameters
 
 
 def test_layers_and_parameter_count_follow_the_config():
-    config = MLPConfig(hidden=(4, 2), features=("x1", "x2", "x1sq"))
-    model = build_mlp(config, seed=0)
-    assert config.layer_sizes == (3, 4, 2, 1)
+    config = ModelConfig(hidden=(4, 2), features=("x1", "x2", "x1sq"))
+    model = build_mlp(config, classes=2, seed=0)
+    assert config.layer_sizes(2) == (3, 4, 2, 1)
     assert count_parameters(model) == (3 * 4 + 4) + (4 * 2 + 2) + (2 * 1 + 1)
-    k = MLPConfig(hidden=(), classes=5)
-    assert k.layer_sizes == (2, 5)
-    assert build_mlp(k, seed=0)(torch.zeros(7, 2)).shape == (7, 5)
+    k = ModelConfig(hidden=())
+    assert k.layer_sizes(5) == (2, 5)
+    assert build_mlp(k, classes=5, seed=0)(torch.zeros(7, 2)).shape == (7, 5)
 
 
 def test_forward_hidden_returns_every_hidden_layer():
-    model = build_mlp(MLPConfig(hidden=(5, 3, 2), activation="relu"), seed=1)
+    model = build_mlp(ModelConfig(hidden=(5, 3, 2), activation="relu"), classes=2, seed=1)
     logits, hiddens = model.forward_hidden(torch.randn(6, 2))
     assert logits.shape == (6, 1)
     assert [h.shape for h in hiddens] == [(6, 5), (6, 3), (6, 2)]
@@ -47,11 +51,12 @@ def test_forward_hidden_returns_every_hidden_layer():
 
 
 def test_weights_come_from_the_seed():
-    a = build_mlp(MLPConfig(), seed=3)
-    b = build_mlp(MLPConfig(), seed=3)
-    c = build_mlp(MLPConfig(), seed=4)
+    a = build_mlp(ModelConfig(), classes=2, seed=3)
+    b = build_mlp(ModelConfig(), classes=2, seed=3)
+    c = build_mlp(ModelConfig(), classes=2, seed=4)
     for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
-        assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+        assert torch.equal(pa, pb)
+        assert not torch.equal(pa, pc)
     w = a.linears[0].weight  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 2
     assert w.abs().max() <= 1 / math.sqrt(2)
 
@@ -78,15 +83,16 @@ def test_rrelu_draws_slopes_between_its_bounds_in_training():
     act = make_activation("rrelu", torch.Generator().manual_seed(0)).train()
     x = -torch.ones(1000)
     slope = -act(x)
-    assert slope.min() >= RRELU_LOWER and slope.max() <= RRELU_UPPER
+    assert slope.min() >= RRELU_LOWER
+    assert slope.max() <= RRELU_UPPER
     assert slope.std() > 0.02  # really random
     assert torch.equal(act(torch.ones(5)), torch.ones(5))
 
 
 def test_dropout_is_seeded_and_off_in_eval():
-    config = MLPConfig(hidden=(16,), dropout=0.5)
+    config = ModelConfig(hidden=(16,), dropout=0.5)
     x = torch.randn(32, 2)
-    a, b = build_mlp(config, seed=9), build_mlp(config, seed=9)
+    a, b = build_mlp(config, classes=2, seed=9), build_mlp(config, classes=2, seed=9)
     assert torch.equal(a(x), b(x))  # same masks from the same seed
     a.eval()
     assert torch.equal(a(x), a(x))
@@ -164,10 +170,70 @@ def test_optimizers_take_a_step_downhill_and_change_rate_in_place(name):
     opt.step()
     assert (w.detach().abs() < torch.tensor([1.0, 2.0])).all()
     set_hyperparameters(opt, 0.5, 0.01)
-    assert opt.param_groups[0]["lr"] == 0.5 and opt.param_groups[0]["weight_decay"] == 0.01
+    assert opt.param_groups[0]["lr"] == 0.5
+    assert opt.param_groups[0]["weight_decay"] == 0.01
     if name == "momentum":
         assert opt.param_groups[0]["momentum"] == 0.9
 
 
 def test_the_playground_offers_the_optimizers_its_fast_path_implements():
     assert set(OPTIMIZERS) == {"sgd", "momentum", "adam"} <= set(ALL_OPTIMIZERS)
+
+
+# ---- the one config (ml_core/mlp_config.py) ----------------------------------------------------
+def _enum(schema: dict, section: str, field: str) -> list:
+    """The values the JSON schema allows for one field (directly, or for a tuple's items)."""
+    prop = schema["$defs"][section]["properties"][field]
+    return prop["items"]["enum"] if "items" in prop else prop["enum"]
+
+
+def test_the_config_takes_its_choices_from_the_core_registries():
+    schema = PlaygroundConfig.model_json_schema()
+    assert _enum(schema, "ModelConfig", "activation") == list(ACTIVATIONS)
+    assert _enum(schema, "ModelConfig", "features") == list(FEATURES)
+    assert _enum(schema, "TrainConfig", "loss") == list(LOSSES)
+    assert _enum(schema, "TrainConfig", "optimizer") == list(OPTIMIZERS)
+    assert _enum(schema, "DataConfig", "name") == [*DATASETS, CUSTOM]
+    for name in ACTIVATIONS:  # every registered activation builds a network that runs
+        config = PlaygroundConfig.model_validate({"model": {"activation": name}})
+        model = build_mlp(config.model, classes=2, seed=0)
+        assert model(torch.zeros(3, 2)).shape == (3, 1)
+    with pytest.raises(ValidationError, match="activation"):
+        PlaygroundConfig.model_validate({"model": {"activation": "swish"}})
+
+
+LIMITS = SimpleNamespace(max_points=1000, max_classes=3, max_hidden_layers=2, max_neurons=5)
+
+
+def test_without_a_context_only_the_hard_bounds_apply():
+    config = PlaygroundConfig.model_validate({"model": {"hidden": [8, 8, 8]}})
+    assert config.model.hidden == (8, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"model": {"hidden": [4, 4, 4]}}, "at most 2 hidden layers"),
+        ({"model": {"hidden": [6]}}, "at most 5 neurons"),
+        ({"dataset": {"samples": 1001}}, "at most 1000 points"),
+        ({"dataset": {"name": "blobs", "classes": 4}}, "at most 3 classes"),
+        ({"training": {"batch_size": 1001}}, "batch_size: at most 1000"),
+    ],
+)
+def test_config_limits_come_from_the_validation_context(data, message):
+    with pytest.raises(ValidationError, match=message):
+        PlaygroundConfig.model_validate(data, context={"limits": LIMITS})
+
+
+def test_config_normalises_features_and_checks_what_sections_share():
+    config = PlaygroundConfig.model_validate({"model": {"features": ["x1x2", "x2", "x1"]}})
+    assert config.model.features == ("x1", "x2", "x1x2")  # the diagram's fixed order
+    with pytest.raises(ValidationError, match="at most once"):
+        PlaygroundConfig.model_validate({"model": {"features": ["x1", "x1"]}})
+    with pytest.raises(ValidationError, match="exactly 2 classes"):
+        PlaygroundConfig.model_validate({"dataset": {"name": "xor", "classes": 3}})
+    with pytest.raises(ValidationError, match="batch norm"):
+        PlaygroundConfig.model_validate(
+            {"model": {"batch_norm": True}, "training": {"batch_size": 1}}
+        )
+    assert PlaygroundConfig.model_validate({"dataset": {"name": "custom", "classes": 5}})
