@@ -145,7 +145,8 @@ def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page, tmp_p
     page.click(f"#confusion td[data-t='{true}'][data-p='{pred}']")
     page.wait_for_function("document.querySelector('#gallery-caption').textContent.includes('predicted as')")
     titles = page.locator("#gallery figure").evaluate_all("els => els.map(e => e.title)")
-    assert titles and all(t.startswith(f"True: {true} / Pred: {pred} ") for t in titles)
+    assert titles
+    assert all(t.startswith(f"True: {true} / Pred: {pred} ") for t in titles)
     page.click("#gallery-all")
     assert page.locator("#gallery figure").count() == shown
     # curves, and the test accuracy on demand

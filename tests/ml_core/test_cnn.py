@@ -59,9 +59,13 @@ def test_presets_shapes_and_params_match_a_real_forward(preset, input_shape):
 def test_lenet5_is_the_classic_net_on_32x32():
     _, layers = build_model(PRESETS["lenet5"], (1, 28, 28), 10)
     shapes = {layer.name: layer.shape for layer in layers}
-    assert shapes["conv1"] == (6, 28, 28) and shapes["pool1"] == (6, 14, 14)
-    assert shapes["conv2"] == (16, 10, 10) and shapes["pool2"] == (16, 5, 5)
-    assert shapes["flatten"] == (400,) and shapes["fc1"] == (120,) and shapes["fc2"] == (84,)
+    assert shapes["conv1"] == (6, 28, 28)
+    assert shapes["pool1"] == (6, 14, 14)
+    assert shapes["conv2"] == (16, 10, 10)
+    assert shapes["pool2"] == (16, 5, 5)
+    assert shapes["flatten"] == (400,)
+    assert shapes["fc1"] == (120,)
+    assert shapes["fc2"] == (84,)
     assert count_params(layers) == 61_706  # the well-known LeNet-5 parameter count
 
 
@@ -111,7 +115,8 @@ def test_inferred_shapes_equal_real_shapes_or_the_forward_fails_too():
         model, _ = build_model(arch, input_shape, 4)
         assert [layer.shape for layer in layers] == real_shapes(model, input_shape)
         assert count_params(layers) == trainable(model)
-    assert valid > 30 and refused > 10  # the fuzz exercised both paths
+    assert valid > 30
+    assert refused > 10  # the fuzz exercised both paths
 
 
 def _names(arch: Architecture) -> list[str]:
@@ -142,7 +147,9 @@ def test_a_kernel_larger_than_its_map_is_refused_naming_the_layer():
     with pytest.raises(ArchitectureError) as info:
         infer_shapes(arch, (1, 8, 8), 10)
     message = str(info.value)
-    assert message.startswith("conv2:") and "2×2" in message and "5×5" in message
+    assert message.startswith("conv2:")
+    assert "2×2" in message
+    assert "5×5" in message
     assert info.value.layer == 4  # conv1, bn1, act1, pool1, then conv2
     assert [layer.name for layer in info.value.layers] == ["conv1", "bn1", "act1", "pool1"]
 

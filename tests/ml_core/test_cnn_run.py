@@ -48,16 +48,20 @@ def test_split_is_stratified_disjoint_and_complete():
     labels = np.repeat(np.arange(3), [100, 50, 20])
     train, val, test = split_indices(labels, 0.2, 0.1, np.random.default_rng(0))
     assert len(set(train) | set(val) | set(test)) == 170
-    assert not set(train) & set(val) and not set(val) & set(test)
+    assert not set(train) & set(val)
+    assert not set(val) & set(test)
     assert np.bincount(labels[val]).tolist() == [20, 10, 4]
     assert np.bincount(labels[test]).tolist() == [10, 5, 2]
 
 
 def test_default_net_reaches_97_percent_on_digits(trained):
-    assert trained.evaluation is not None and trained.evaluation.accuracy >= 0.97
+    assert trained.evaluation is not None
+    assert trained.evaluation.accuracy >= 0.97
     assert trained.epoch == pytest.approx(8.0)
     loss, acc = trained.read_train_metrics()
-    assert loss is not None and loss < 0.2 and acc > 0.95
+    assert loss is not None
+    assert loss < 0.2
+    assert acc > 0.95
 
 
 def test_confusion_matrix_and_per_class_accuracy_match_a_manual_count(trained):
