@@ -5,7 +5,7 @@
 "bare": the loop anyone would write — data already standardised on the device, randperm
 batches, forward, cross-entropy, backward, Adam step, nothing else.
 "streaming": the CNN lab as the server runs it while playing — ``lab.train`` in slices of 1/fps
-seconds with its bookkeeping (per-sample losses, running metrics, validation kept under 5% of the
+seconds with its bookkeeping (per-sample losses, running metrics, validation kept under ~2% of the
 time), and at the display rate (30 fps) ``lab.metrics()`` + ``lab.frame()`` (kernels, feature maps
 of every layer for the chosen image, evaluation, mistakes and highest-loss galleries when a new
 validation pass happened), each message encoded for the wire (JSON / BinaryFrame) as the sender
@@ -16,7 +16,6 @@ per wall-clock second and per CPU-second of the measuring thread (steadier on a 
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 import sys
@@ -30,6 +29,8 @@ import torch.nn.functional as F  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.frames import BinaryFrame  # noqa: E402
 from app.labs.cnn import CNNLab  # noqa: E402
+from app.schemas.common import Configure  # noqa: E402
+from app.sessions import encode as encode_message  # noqa: E402
 from ml_core.cnn import build_model  # noqa: E402
 from ml_core.device import describe, pick_device  # noqa: E402
 
@@ -40,14 +41,16 @@ def sync(device: torch.device) -> None:
 
 
 def encode(messages) -> int:
-    """Bytes on the wire for these messages (what the sender coroutine would do)."""
+    """Bytes on the wire for these messages, encoded as the session's worker does."""
     total = 0
     for message in messages:
-        if isinstance(message, BinaryFrame):
-            total += len(message.encode())
-        else:
-            total += len(json.dumps(message, allow_nan=False).encode())
+        data = encode_message(message)
+        total += len(data) if isinstance(data, bytes) else len(data.encode())
     return total
+
+
+def configure(lab: CNNLab, config: dict) -> None:
+    lab.configure(Configure(type="configure", config=config))
 
 
 class Bare:
@@ -55,12 +58,14 @@ class Bare:
 
     def __init__(self, lab: CNNLab) -> None:
         s, self.device = lab.run, lab.device
-        torch.manual_seed(0)
-        self.model, _ = build_model(s.config.architecture, s.input_shape, len(s.classes))
-        self.model.to(self.device).train()
+        self.model, _ = build_model(
+            s.config.architecture, s.input_shape, len(s.classes), seed=0, device=self.device
+        )
+        self.model.train()
         self.optimizer = torch.optim.Adam(self.model.parameters(), s.config.learning_rate)
-        self.x = ((s.x_train.float() / 255 - s.mean) / s.std).contiguous()  # standardised once
-        self.y = s.y_train
+        data = s.data
+        self.x = ((data.x_train.float() / 255 - data.mean) / data.std).contiguous()  # once
+        self.y = data.y_train
         self.batch = s.config.batch_size
         self.order, self.position = torch.randperm(len(self.y), device=self.device), 0
 
@@ -86,7 +91,8 @@ class Streaming:
 
     def __init__(self, lab: CNNLab, fps: float) -> None:
         self.lab, self.fps = lab, fps
-        lab.run.config.epochs = 10**6  # never "finished" during the measurement
+        # never "finished" during the measurement
+        lab.run.config = lab.run.config.model_copy(update={"epochs": 10**6})
         self.last_frame = 0.0
         self.costs: list[float] = []
         self.sizes: list[int] = []
@@ -101,8 +107,7 @@ class Streaming:
             now = time.perf_counter()
             if now - self.last_frame >= 1.0 / self.fps:
                 t0 = time.perf_counter()
-                lab.streaming = True  # a play-mode frame, as the runner marks it
-                messages = [lab.metrics(), *lab.frame()]
+                messages = [lab.metrics(), *lab.frame(streaming=True)]  # a play-mode frame
                 size = encode([m for m in messages if not _occasional(m)])
                 extra = [m for m in messages if _occasional(m)]
                 if extra:
@@ -129,7 +134,7 @@ def time_to_accuracy(settings: Settings, device: torch.device, target: float, fp
     ``target`` accuracy, streaming frames as the server does."""
     t0 = time.perf_counter()
     lab = CNNLab(settings, device)
-    lab.configure({})
+    configure(lab, {})
     configure_s = time.perf_counter() - t0
     stream = Streaming(lab, fps)
     start = time.perf_counter()
@@ -151,7 +156,7 @@ def _occasional(message) -> bool:
     """Messages that ride along only after a new validation pass."""
     if isinstance(message, BinaryFrame):
         return message.kind in ("cnn.gallery", "cnn.hardest")
-    return message.get("type") == "evaluation"
+    return getattr(message, "type", None) == "evaluation"
 
 
 def main() -> None:
@@ -169,13 +174,13 @@ def main() -> None:
     device = pick_device(args.device)
     settings = Settings(device=str(device))
     lab = CNNLab(settings, device)
-    lab.configure({"dataset": args.dataset, "batch_size": args.batch_size, "samples": None})
+    configure(lab, {"dataset": args.dataset, "batch_size": args.batch_size, "samples": None})
     s = lab.run
     params = sum(p.numel() for p in s.model.parameters())
     print(
         f"device {describe(device)}, torch {torch.__version__}, threads "
         f"{torch.get_num_threads()}; dataset {args.dataset} {tuple(s.input_shape)}, "
-        f"{len(s.train_ids)} train images, default net ({params:,} parameters), "
+        f"{len(s.data.train_ids)} train images, default net ({params:,} parameters), "
         f"batch {args.batch_size}, {args.fps:g} fps"
     )
 

@@ -1,90 +1,147 @@
-"""Convolutional networks built from a small config: shape inference, presets, builder, inspection.
+"""Convolutional networks built from a small config: the architecture, shape inference, the builder.
 
 An ``Architecture`` is a list of conv blocks (conv -> batch norm -> activation -> pooling -> dropout)
 followed by fully-connected layers; the output layer (one unit per class) is added by the builder.
-``infer_shapes`` walks it with the conv/pool size formulas, so the page can show every layer's
-C x H x W and parameter count as the user edits — and say which layer is impossible — before any
-tensor exists. ``build_model`` makes an ``nn.Sequential`` whose i-th module is the i-th row of that
-table, so layer indices are shared by the shape table, the kernels and the feature maps.
+These pydantic models are the one definition of the architecture: the CNN lab validates the wire
+config with them (``CNNConfig`` in ml_core/cnn_config.py holds one), and their allowed values
+come from the tables below (``ACTIVATION_LAYERS``, ``POOL_LAYERS``), which the builder uses too.
+
+``infer_shapes`` walks an architecture with the conv/pool size formulas, so the page can show every
+layer's C x H x W and parameter count as the user edits — and say which layer is impossible —
+before any tensor exists. ``build_model`` makes an ``nn.Sequential`` whose i-th module is the i-th
+row of that table, so layer indices are shared by the shape table, the kernels and the feature
+maps; its weights are drawn from a seeded ``torch.Generator`` on the CPU, never the global RNG.
+What a trained net holds (feature maps, kernels) is read in ml_core/cnn_inspect.py.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
-import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 from torch import nn
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none")
-POOLS = ("max", "avg", "none")
+from ml_core.mlp import SeededDropout
+
+# The CNN's layer tables: name -> module factory (None: no layer). The config accepts exactly
+# these names, the builder makes these modules.
+ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module] | None] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "none": None,
+}
+POOL_LAYERS: dict[str, Callable[[int, int], nn.Module] | None] = {
+    "max": nn.MaxPool2d,
+    "avg": nn.AvgPool2d,
+    "none": None,
+}
+ACTIVATIONS = tuple(ACTIVATION_LAYERS)
+POOLS = tuple(POOL_LAYERS)
 
 
-@dataclass
-class ConvBlock:
+def one_of(names: Iterable[str]) -> Any:
+    """``Literal[...]`` of a registry's names, so a config accepts exactly what the core has."""
+    return Literal[tuple(names)]
+
+
+Activation = one_of(ACTIVATIONS)
+Pool = one_of(POOLS)
+
+
+class StrictModel(BaseModel):
+    """A config model: unknown fields are refused, floats must be finite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def limits_of(info: ValidationInfo) -> Any:
+    """The settings-dependent limits passed as ``context={"limits": ...}`` (None: hard ceilings
+    only). Any object with the CNN settings' ``max_*`` attributes will do."""
+    return (info.context or {}).get("limits")
+
+
+class ConvBlock(StrictModel):
     """conv(channels, k, stride, padding) -> [batch norm] -> activation -> [pool] -> [dropout]."""
 
-    channels: int = 16
-    kernel_size: int = 3
-    stride: int = 1
-    padding: int = 1
-    activation: str = "relu"
+    channels: int = Field(16, ge=1, le=1024)
+    kernel_size: int = Field(3, ge=1, le=15)
+    stride: int = Field(1, ge=1, le=4)
+    padding: int = Field(1, ge=0, le=3)
+    activation: Activation = "relu"
     batch_norm: bool = True
-    pool: str = "max"
-    pool_size: int = 2
-    pool_stride: int = 2
-    dropout: float = 0.0
+    pool: Pool = "max"
+    pool_size: int = Field(2, ge=1, le=4)
+    pool_stride: int = Field(2, ge=1, le=4)
+    dropout: float = Field(0.0, ge=0, le=0.9)
 
 
-@dataclass
-class FCLayer:
+class FCLayer(StrictModel):
     """linear(units) -> activation -> [dropout]."""
 
-    units: int = 64
-    activation: str = "relu"
-    dropout: float = 0.0
+    units: int = Field(64, ge=1, le=8192)
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0, le=0.9)
 
 
-@dataclass
-class Architecture:
-    blocks: list[ConvBlock] = field(default_factory=list)
-    fc: list[FCLayer] = field(default_factory=list)
+class Architecture(StrictModel):
+    blocks: list[ConvBlock] = Field(min_length=1, max_length=32)
+    fc: list[FCLayer] = Field(default_factory=list, max_length=16)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Architecture:
-        return cls(
-            blocks=[ConvBlock(**b) for b in data.get("blocks", [])],
-            fc=[FCLayer(**f) for f in data.get("fc", [])],
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @model_validator(mode="after")
+    def _within_limits(self, info: ValidationInfo) -> Architecture:
+        limits = limits_of(info)
+        if limits is None:
+            return self
+        if len(self.blocks) > limits.max_blocks:
+            raise ValueError(f"at most {limits.max_blocks} conv blocks")
+        if len(self.fc) > limits.max_fc_layers:
+            raise ValueError(f"at most {limits.max_fc_layers} fully-connected layers")
+        for b, block in enumerate(self.blocks, start=1):
+            if block.channels > limits.max_channels:
+                raise ValueError(f"conv{b}: at most {limits.max_channels} channels")
+            if block.kernel_size > limits.max_kernel_size:
+                k = limits.max_kernel_size
+                raise ValueError(f"conv{b}: kernels are at most {k}×{k}")
+        for j, fc in enumerate(self.fc, start=1):
+            if fc.units > limits.max_fc_units:
+                raise ValueError(f"fc{j}: at most {limits.max_fc_units} units")
+        return self
 
 
 def _vgg_pair(channels: int) -> list[ConvBlock]:
-    return [ConvBlock(channels, pool="none"), ConvBlock(channels)]
+    return [ConvBlock(channels=channels, pool="none"), ConvBlock(channels=channels)]
 
+
+_LENET_CONV = {"kernel_size": 5, "activation": "tanh", "batch_norm": False, "pool": "avg"}
 
 PRESETS: dict[str, Architecture] = {
     # Two small conv blocks: >= 97% on digits within seconds on one CPU thread.
     "default": Architecture(
-        blocks=[ConvBlock(16), ConvBlock(32)],
-        fc=[FCLayer(64)],
+        blocks=[ConvBlock(channels=16), ConvBlock(channels=32)],
+        fc=[FCLayer(units=64)],
     ),
     # LeCun et al. 1998: 5x5 convs with tanh and average pooling, then 120-84 units.
     # Padding 2 on the first conv keeps 28x28 MNIST at 28x28, as the usual modern variant does.
     "lenet5": Architecture(
         blocks=[
-            ConvBlock(6, 5, 1, 2, "tanh", False, "avg", 2, 2),
-            ConvBlock(16, 5, 1, 0, "tanh", False, "avg", 2, 2),
+            ConvBlock(channels=6, padding=2, **_LENET_CONV),
+            ConvBlock(channels=16, padding=0, **_LENET_CONV),
         ],
-        fc=[FCLayer(120, "tanh"), FCLayer(84, "tanh")],
+        fc=[FCLayer(units=120, activation="tanh"), FCLayer(units=84, activation="tanh")],
     ),
     # VGG's idea at toy scale: 3x3 conv-conv-pool blocks, channels doubling after each pool.
     "vgg_small": Architecture(
         blocks=_vgg_pair(16) + _vgg_pair(32),
-        fc=[FCLayer(128, "relu", 0.5)],
+        fc=[FCLayer(units=128, dropout=0.5)],
     ),
 }
 
@@ -99,9 +156,6 @@ class LayerInfo:
     shape: tuple[int, ...]
     params: int
     detail: str = ""
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "shape": list(self.shape)}
 
 
 class ArchitectureError(ValueError):
@@ -199,22 +253,10 @@ def count_params(layers: list[LayerInfo]) -> int:
     return sum(layer.params for layer in layers)
 
 
-def _activation(name: str) -> nn.Module:
-    return {
-        "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(0.01),
-        "elu": nn.ELU,
-        "gelu": nn.GELU,
-        "tanh": nn.Tanh,
-        "sigmoid": nn.Sigmoid,
-    }[name]()
-
-
-def build_model(
-    arch: Architecture, input_shape: tuple[int, int, int], num_classes: int
-) -> tuple[nn.Sequential, list[LayerInfo]]:
-    """The network and its shape table; ``model[i]`` is the module of ``layers[i]``."""
-    layers = infer_shapes(arch, input_shape, num_classes)
+def _modules(
+    arch: Architecture, input_shape: tuple[int, int, int], layers: list[LayerInfo]
+) -> OrderedDict[str, nn.Module]:
+    """The modules of the shape table's rows, in order, named as the rows are."""
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     c = input_shape[0]
     for b, block in enumerate(arch.blocks, start=1):
@@ -224,62 +266,60 @@ def build_model(
         c = block.channels
         if block.batch_norm:
             modules[f"bn{b}"] = nn.BatchNorm2d(c)
-        if block.activation != "none":
-            modules[f"act{b}"] = _activation(block.activation)
-        if block.pool != "none":
-            pool = nn.MaxPool2d if block.pool == "max" else nn.AvgPool2d
+        if (activation := ACTIVATION_LAYERS[block.activation]) is not None:
+            modules[f"act{b}"] = activation()
+        if (pool := POOL_LAYERS[block.pool]) is not None:
             modules[f"pool{b}"] = pool(block.pool_size, block.pool_stride)
         if block.dropout > 0:
-            modules[f"drop{b}"] = nn.Dropout(block.dropout)
+            modules[f"drop{b}"] = SeededDropout(block.dropout, None)
     modules["flatten"] = nn.Flatten()
     features = layers[len(modules) - 1].shape[0]
     for j, fc in enumerate(arch.fc, start=1):
         modules[f"fc{j}"] = nn.Linear(features, fc.units)
         features = fc.units
-        if fc.activation != "none":
-            modules[f"act_fc{j}"] = _activation(fc.activation)
+        if (activation := ACTIVATION_LAYERS[fc.activation]) is not None:
+            modules[f"act_fc{j}"] = activation()
         if fc.dropout > 0:
-            modules[f"drop_fc{j}"] = nn.Dropout(fc.dropout)
-    modules["output"] = nn.Linear(features, num_classes)
-    model = nn.Sequential(modules)
-    assert [name for name, _ in model.named_children()] == [layer.name for layer in layers]
-    return model, layers
+            modules[f"drop_fc{j}"] = SeededDropout(fc.dropout, None)
+    modules["output"] = nn.Linear(features, layers[-1].shape[0])
+    return modules
 
 
 @torch.no_grad()
-def feature_maps(model: nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Every layer's output for input x (B, C, H, W), caught by forward hooks, and the logits.
+def init_weights(model: nn.Module, generator: torch.Generator) -> None:
+    """PyTorch's default init (conv and linear: U(-1/sqrt(fan_in), +) for weights and biases;
+    batch norm: scale 1, shift 0, fresh running statistics), drawn from ``generator``."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            bound = 1.0 / math.sqrt(module.weight[0].numel())  # fan_in
+            module.weight.uniform_(-bound, bound, generator=generator)
+            module.bias.uniform_(-bound, bound, generator=generator)
+        elif isinstance(module, nn.BatchNorm2d):
+            module.reset_parameters()
 
-    Returns ([output of model[0], output of model[1], ...], logits (B, classes)). Runs in eval mode
-    (batch norm on running statistics, dropout off) and restores the previous mode.
+
+def build_model(
+    arch: Architecture,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> tuple[nn.Sequential, list[LayerInfo]]:
+    """The network and its shape table; ``model[i]`` is the module of ``layers[i]``.
+
+    Weights are drawn on the CPU from ``seed`` (the same on every device), dropout masks from a
+    generator on ``device`` seeded with ``seed + 1``: no global RNG, so runs on other threads
+    cannot disturb this one.
     """
-    outputs: list[torch.Tensor] = []
-    handles = [
-        module.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach()))
-        for module in model
-    ]
-    # Only batch norm and dropout behave differently in eval mode: flipping just their flags is
-    # much cheaper than model.eval()/model.train(), and this runs at the display rate.
-    modal = [m for m in model if isinstance(m, nn.modules.batchnorm._BatchNorm | nn.Dropout)]
-    was_training = [m.training for m in modal]
-    for m in modal:
-        m.training = False
-    try:
-        logits = model(x)
-    finally:
-        for m, mode in zip(modal, was_training, strict=True):
-            m.training = mode
-        for handle in handles:
-            handle.remove()
-    return outputs, logits
-
-
-def conv_kernels(
-    model: nn.Sequential, layers: list[LayerInfo]
-) -> list[tuple[LayerInfo, np.ndarray]]:
-    """(layer, weights (out, in, k, k) float32) for every conv layer, first to last."""
-    return [
-        (layer, model[layer.index].weight.detach().float().cpu().numpy())
-        for layer in layers
-        if layer.kind == "conv"
-    ]
+    layers = infer_shapes(arch, input_shape, num_classes)
+    with torch.device("meta"):  # no storage, no default init: the weights come from the seed
+        model = nn.Sequential(_modules(arch, input_shape, layers))
+    assert [name for name, _ in model.named_children()] == [layer.name for layer in layers]
+    model.to_empty(device="cpu")
+    init_weights(model, torch.Generator().manual_seed(seed))
+    model.to(device)
+    noise = torch.Generator(device=device).manual_seed(seed + 1)
+    for module in model:
+        if isinstance(module, SeededDropout):
+            module.generator = noise
+    return model, layers

@@ -1,71 +1,36 @@
-"""One CNN training run: split, pitfalls, training in slices, evaluation and what to look at.
+"""One CNN training run: the model, training in slices, when to validate, the curves, save/load.
 
 ``CNNRun`` does no I/O and knows nothing of the web: the lab (app/labs/cnn.py) calls
-``train_for``/``train_steps`` in slices and reads metrics, evaluations, kernels, feature maps and
-galleries from it. Images stay uint8 (N, C, H, W) on the device; each batch is scaled to [0, 1],
-augmented, then standardised with the training split's per-channel mean and std. Per-step values
-stay on the device (no ``.item()``, so a GPU never waits) until someone reads the metrics.
+``train_for`` / ``train_steps`` in slices and reads metrics and evaluations from it. Around it:
+the config is ml_core/cnn_config.py, the split and its tensors ml_core/cnn_data.py (``run.data``),
+and what there is to look at (galleries, feature maps, the augmentation preview)
+ml_core/cnn_inspect.py.
+
+Every random draw comes from a generator seeded by the config (weights and dropout: see
+``build_model``; batch order and augmentation: below), never the global RNG, so runs on other
+threads (other sessions) cannot change this one. Per-step values stay on the device (no
+``.item()``, so a GPU never waits) until someone reads the metrics.
 """
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ml_core.checkpoint import CheckpointError, check_weights, load_weights, to_bytes
-from ml_core.cnn import PRESETS, Architecture, LayerInfo, build_model, feature_maps, infer_shapes
+from ml_core.cnn import LayerInfo, build_model, infer_shapes
+from ml_core.cnn_config import CNNConfig
+from ml_core.cnn_data import RunData
 from ml_core.image_datasets import ImageDataset
-from ml_core.pitfalls import AugmentConfig, augment, class_weights, flip_labels, imbalance
-from ml_core.training import OPTIMIZERS as ALL_OPTIMIZERS
+from ml_core.pitfalls import class_weights
 from ml_core.training import Diverged, finite, make_optimizer
 
-STANDARDISED_CACHE_BYTES = 256 * 2**20  # most memory for the standardised training split
-
-OPTIMIZERS = tuple(ALL_OPTIMIZERS)
-
-
-@dataclass
-class Imbalance:
-    classes: list[int] = field(default_factory=list)
-    fraction: float = 0.1
-
-
-@dataclass
-class CNNConfig:
-    """Everything that defines a run; the wire config of lab ``cnn`` (docs/protocol-cnn.md)."""
-
-    dataset: str = "digits"
-    upscale: int = 2
-    samples: int | None = None
-    val_fraction: float = 0.2
-    test_fraction: float = 0.1
-    seed: int = 0
-    architecture: Architecture = field(default_factory=lambda: copy.deepcopy(PRESETS["default"]))
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 30
-    imbalance: Imbalance = field(default_factory=Imbalance)
-    label_noise: float = 0.0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    weighted_loss: bool = False
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CNNConfig:
-        data = dict(data)
-        data["architecture"] = Architecture.from_dict(data["architecture"])
-        data["imbalance"] = Imbalance(**data["imbalance"])
-        data["augment"] = AugmentConfig(**data["augment"])
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+HISTORY_POINTS = 1000  # beyond this the older half of the curves is thinned
+EVAL_BATCH = 1024
 
 
 @dataclass
@@ -96,21 +61,16 @@ class Evaluation:
         ]
 
 
-def split_indices(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stratified (train, val, test) indices: each class is split in the same proportions."""
-    parts: tuple[list, list, list] = ([], [], [])
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        n_test = round(test_fraction * len(members))
-        n_val = round(val_fraction * len(members))
-        n_test, n_val = min(n_test, len(members) - 1), min(n_val, len(members) - 1 - n_test)
-        parts[2].append(members[:n_test])
-        parts[1].append(members[n_test : n_test + n_val])
-        parts[0].append(members[n_test + n_val :])
-    train, val, test = (np.sort(np.concatenate(p)) for p in parts)
-    return train, val, test
+@dataclass
+class HistoryPoint:
+    """One point of the curves: training metrics since the last read, and a validation pass."""
+
+    step: int
+    epoch: float
+    train_loss: float | None
+    train_acc: float | None
+    val_loss: float | None
+    val_acc: float
 
 
 class CNNRun:
@@ -121,62 +81,39 @@ class CNNRun:
         device: torch.device,
         max_parameters: int | None = None,
     ) -> None:
-        self.config, self.dataset, self.device = config, dataset, device
+        self.config, self.device = config, device
+        self.data = RunData(config, dataset, device)
         self.classes = dataset.classes
         self.input_shape = dataset.input_shape
         self.layers: list[LayerInfo] = infer_shapes(
             config.architecture, self.input_shape, len(self.classes), max_parameters
         )
-        rng = np.random.default_rng(config.seed)
-        labels = dataset.labels
-        train, self.val_ids, self.test_ids = split_indices(
-            labels, config.val_fraction, config.test_fraction, rng
-        )
-        if config.imbalance.classes:  # pitfalls touch the training split only
-            train = train[
-                imbalance(labels[train], config.imbalance.classes, config.imbalance.fraction, rng)
-            ]
-        self.train_ids = train  # dataset indices: the stable ids that "drop" refers to
-        noisy, self.flipped = flip_labels(labels[train], config.label_noise, len(self.classes), rng)
-        self.train_labels = noisy
-        self.dropped = np.zeros(len(train), dtype=bool)
-
-        images = torch.from_numpy(dataset.images).permute(0, 3, 1, 2)  # (N, C, H, W) uint8
-        self.x_train = images[train].contiguous().to(device)
-        self.y_train = torch.from_numpy(noisy).to(device)
-        self.x_val = images[self.val_ids].contiguous().to(device)
-        self.y_val = torch.from_numpy(labels[self.val_ids]).to(device)
-        self.x_test = images[self.test_ids].contiguous().to(device)
-        self.y_test = torch.from_numpy(labels[self.test_ids]).to(device)
-        scaled = self.x_train.float() / 255
-        self.mean = scaled.mean((0, 2, 3), keepdim=True)  # (1, C, 1, 1)
-        self.std = scaled.std((0, 2, 3), keepdim=True).clamp_min(1e-3)
-        self._standardised: torch.Tensor | None = None  # x_train standardised once (see below)
-        self.probe_index: int | None = 0  # the val image whose feature maps are shown
-        self.probe_image: np.ndarray | None = None  # or a user's image (H, W, C) uint8
         self.reset()
 
     # ---- state -----------------------------------------------------------------------------
     def reset(self) -> None:
         """Fresh weights, optimizer, counters and curves (same data, same seed)."""
-        torch.manual_seed(self.config.seed)
-        self.model, _ = build_model(self.config.architecture, self.input_shape, len(self.classes))
-        self.model.to(self.device).train()
-        self.optimizer = self._make_optimizer()
-        active = ~self.dropped
-        weights = class_weights(self.train_labels[active], len(self.classes))
-        self.loss_weights = (
-            torch.from_numpy(weights).to(self.device) if self.config.weighted_loss else None
+        c, data = self.config, self.data
+        self.model, _ = build_model(
+            c.architecture, self.input_shape, len(self.classes), c.seed, self.device
         )
-        self.batches = torch.Generator().manual_seed(self.config.seed)
-        self.augment_rng = torch.Generator(self.device).manual_seed(self.config.seed)
-        self.active = torch.from_numpy(np.flatnonzero(active)).to(self.device)
+        self.model.train()
+        self.optimizer = make_optimizer(
+            c.optimizer, self.model.parameters(), c.learning_rate, c.weight_decay
+        )
+        active = data.active()
+        weights = class_weights(data.train_labels[active], len(self.classes))
+        self.loss_weights = torch.from_numpy(weights).to(self.device) if c.weighted_loss else None
+        self.batches = torch.Generator().manual_seed(c.seed)  # batch order
+        self.augment_rng = torch.Generator(self.device).manual_seed(c.seed)
+        self.active = torch.from_numpy(active).to(self.device)
         self.order: torch.Tensor | None = None
         self.position = 0
         self.steps = self.epochs_done = self.samples_seen = 0
         self.train_time = 0.0
-        self.sample_loss = torch.full((len(self.train_ids),), float("nan"), device=self.device)
-        self.sample_pred = torch.zeros(len(self.train_ids), dtype=torch.long, device=self.device)
+        n = len(data.train_ids)
+        self.sample_loss = torch.full((n,), float("nan"), device=self.device)
+        self.sample_pred = torch.zeros(n, dtype=torch.long, device=self.device)
         # Since the last read: summed loss and correct count stay on the device (no sync).
         self._loss_sum = torch.zeros((), device=self.device)
         self._correct = torch.zeros((), dtype=torch.long, device=self.device)
@@ -189,11 +126,7 @@ class CNNRun:
         self.eval_cost = 0.0
         self.last_eval_cpu = -1e9
         self.last_eval_time = -1e9
-        self.history: list[dict] = []
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        c = self.config
-        return make_optimizer(c.optimizer, self.model.parameters(), c.learning_rate, c.weight_decay)
+        self.history: list[HistoryPoint] = []
 
     @property
     def epoch(self) -> float:
@@ -203,26 +136,17 @@ class CNNRun:
     def finished(self) -> bool:
         return self.epochs_done >= self.config.epochs
 
+    def drop(self, ids: list[int]) -> int:
+        """Leave these training images (dataset ids) out and restart training; returns count."""
+        newly = self.data.drop(ids)
+        self.reset()
+        return newly
+
+    def restore(self) -> None:
+        self.data.restore()
+        self.reset()
+
     # ---- training --------------------------------------------------------------------------
-    def normalise(self, x: torch.Tensor, augmented: bool = False) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> standardised float, augmented first if asked."""
-        x = x.float() / 255
-        if augmented:
-            x = augment(x, self.config.augment, self.augment_rng)
-        return (x - self.mean) / self.std
-
-    def _train_inputs(self, idx: torch.Tensor) -> torch.Tensor:
-        """The standardised training batch. Without augmentation every epoch feeds the same
-        values, so the split is standardised once (when that fits in STANDARDISED_CACHE_BYTES)
-        and each batch is a gather: the per-batch conversion was ~5% of a small net's step."""
-        if self.config.augment.active:
-            return self.normalise(self.x_train[idx], augmented=True)
-        if self._standardised is None:
-            if self.x_train.numel() * 4 > STANDARDISED_CACHE_BYTES:
-                return self.normalise(self.x_train[idx])
-            self._standardised = self.normalise(self.x_train)  # (N, C, H, W) float32
-        return self._standardised[idx]
-
     def train_step(self) -> bool:
         """One minibatch; True when it completed an epoch."""
         if self.order is None:
@@ -230,8 +154,8 @@ class CNNRun:
             self.order, self.position = self.active[perm], 0
         idx = self.order[self.position : self.position + self.config.batch_size]
         self.position += len(idx)
-        x = self._train_inputs(idx)
-        y = self.y_train[idx]
+        x = self.data.train_inputs(idx, self.augment_rng)
+        y = self.data.y_train[idx]
         logits = self.model(x)
         losses = F.cross_entropy(logits, y, reduction="none")  # (B,)
         if self.loss_weights is None:
@@ -287,17 +211,34 @@ class CNNRun:
         self.train_time += time.perf_counter() - start
         self.evaluate_val()
 
+    def read_train_metrics(self, consume: bool = True) -> tuple[float | None, float | None]:
+        """Mean training loss and accuracy since the last read (the last values if none)."""
+        n = self._count
+        if n > 0:
+            self.last_train = (finite(self._loss_sum.item() / n), self._correct.item() / n)
+            if consume:
+                self._loss_sum.zero_()
+                self._correct.zero_()
+                self._count = 0
+        return self.last_train
+
     # ---- evaluation ------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, split: str) -> Evaluation:
-        x, y = (self.x_val, self.y_val) if split == "val" else (self.x_test, self.y_test)
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, k) of uint8 images (B, C, H, W), in eval mode."""
         self.model.eval()
-        probs = []
-        for start in range(0, len(x), 1024):
-            probs.append(torch.softmax(self.model(self.normalise(x[start : start + 1024])), 1))
+        probs = [
+            torch.softmax(self.model(self.data.normalise(x[i : i + EVAL_BATCH])), 1)
+            for i in range(0, len(x), EVAL_BATCH)
+        ]
         self.model.train()
+        return torch.cat(probs) if probs else torch.zeros(0, len(self.classes), device=self.device)
+
+    def evaluate(self, split: str) -> Evaluation:
+        """Loss, accuracy and confusion matrix on the ``val`` or ``test`` split."""
+        x, y = self.data.split(split)
+        p = self.predict(x)
         k = len(self.classes)
-        p = torch.cat(probs) if probs else torch.zeros(0, k, device=self.device)
         loss = finite(F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()) if len(y) else None
         confusion = torch.bincount(y * k + p.argmax(1), minlength=k * k).reshape(k, k)
         accuracy = float(confusion.trace() / max(len(y), 1))
@@ -313,6 +254,7 @@ class CNNRun:
         )
 
     def evaluate_val(self) -> Evaluation:
+        """A validation pass: the new ``evaluation``, timed for the budget, a point of history."""
         start = time.thread_time()
         self.evaluation = self.evaluate("val")
         self.eval_version += 1
@@ -320,130 +262,19 @@ class CNNRun:
         self.last_eval_cpu = time.thread_time()
         self.last_eval_time = time.perf_counter()
         train_loss, train_acc = self.read_train_metrics(consume=False)
-        self.history.append(
-            {
-                "step": self.steps,
-                "epoch": round(self.epoch, 3),
-                "train_loss": train_loss,
-                "train_acc": train_acc,
-                "val_loss": self.evaluation.loss,
-                "val_acc": self.evaluation.accuracy,
-            }
+        point = HistoryPoint(
+            self.steps,
+            round(self.epoch, 3),
+            train_loss,
+            train_acc,
+            self.evaluation.loss,
+            self.evaluation.accuracy,
         )
-        if len(self.history) > 1000:  # thin the older half: long runs keep their shape
-            self.history = self.history[:500:2] + self.history[500:]
+        self.history.append(point)
+        if len(self.history) > HISTORY_POINTS:  # thin the older half: long runs keep their shape
+            half = HISTORY_POINTS // 2
+            self.history = self.history[:half:2] + self.history[half:]
         return self.evaluation
-
-    def read_train_metrics(self, consume: bool = True) -> tuple[float | None, float | None]:
-        """Mean training loss and accuracy since the last read (the last values if none)."""
-        n = self._count
-        if n > 0:
-            self.last_train = (finite(self._loss_sum.item() / n), self._correct.item() / n)
-            if consume:
-                self._loss_sum.zero_()
-                self._correct.zero_()
-                self._count = 0
-        return self.last_train
-
-    # ---- what to look at -------------------------------------------------------------------
-    def display(self, x: torch.Tensor) -> np.ndarray:
-        """uint8 (B, C, H, W) -> (B, H, W, C) numpy, for galleries."""
-        return x.permute(0, 2, 3, 1).cpu().numpy()
-
-    def misclassified(self, limit: int) -> dict | None:
-        """The most confident mistakes of the last validation pass."""
-        ev = self.evaluation
-        if ev is None:
-            return None
-        preds = ev.preds
-        wrong = np.flatnonzero(preds != ev.labels)
-        confidence = ev.probs[wrong, preds[wrong]]
-        order = wrong[np.argsort(-confidence, kind="stable")][:limit]
-        return {
-            "indices": order,
-            "true": ev.labels[order],
-            "pred": preds[order],
-            "confidence": ev.probs[order, preds[order]],
-            "total_wrong": len(wrong),
-            "images": self.display(self.x_val[torch.from_numpy(order).to(self.device)]),
-        }
-
-    def hardest(self, limit: int) -> dict | None:
-        """The active training images with the highest loss the last time they were seen."""
-        losses = self.sample_loss.clone()
-        losses[torch.from_numpy(self.dropped).to(self.device)] = float("nan")
-        seen = torch.nonzero(~torch.isnan(losses)).flatten()
-        if len(seen) == 0:
-            return None
-        top = seen[torch.argsort(losses[seen], descending=True)[:limit]]
-        positions = top.cpu().numpy()
-        with torch.no_grad():
-            self.model.eval()
-            probs = torch.softmax(self.model(self.normalise(self.x_train[top])), 1)
-            self.model.train()
-        return {
-            "ids": self.train_ids[positions],
-            "labels": self.train_labels[positions],
-            "preds": self.sample_pred[top].cpu().numpy(),
-            "losses": losses[top].cpu().numpy(),
-            "confidence": probs.max(1).values.cpu().numpy(),
-            "flipped": self.flipped[positions],
-            "images": self.display(self.x_train[top]),
-        }
-
-    def drop(self, ids: list[int]) -> int:
-        """Leave these training images (dataset ids) out and restart training; returns count."""
-        position = {int(i): p for p, i in enumerate(self.train_ids)}
-        unknown = [i for i in ids if i not in position]
-        if unknown:
-            raise ValueError(f"not training images: {unknown[:5]}")
-        chosen = np.array([position[i] for i in ids], dtype=np.int64)
-        newly = int((~self.dropped[chosen]).sum())
-        self.dropped[chosen] = True
-        if self.dropped.all():
-            self.dropped[chosen] = False
-            raise ValueError("that would leave no training images")
-        self.reset()
-        return newly
-
-    def restore(self) -> None:
-        self.dropped[:] = False
-        self.reset()
-
-    def train_counts(self) -> list[int]:
-        active = self.train_labels[~self.dropped]
-        return np.bincount(active, minlength=len(self.classes)).tolist()
-
-    def select_val(self, index: int) -> None:
-        if not 0 <= index < len(self.val_ids):
-            raise ValueError(f"index must be 0..{len(self.val_ids) - 1}")
-        self.probe_index, self.probe_image = index, None
-
-    def set_probe(self, image: np.ndarray) -> None:
-        """A prepared user image (H, W, C) uint8 becomes the one whose maps are shown."""
-        if image.shape != (self.input_shape[1], self.input_shape[2], self.input_shape[0]):
-            raise ValueError(f"expected a prepared image of shape {self.input_shape}")
-        self.probe_index, self.probe_image = None, np.array(image, dtype=np.uint8)  # own copy
-
-    def probe(self) -> tuple[np.ndarray, list[torch.Tensor], np.ndarray]:
-        """The chosen image (H, W, C) uint8, every layer's output for it, class probabilities."""
-        if self.probe_image is not None:
-            image = torch.from_numpy(self.probe_image).permute(2, 0, 1)[None].to(self.device)
-        else:
-            image = self.x_val[self.probe_index : self.probe_index + 1]
-        outputs, logits = feature_maps(self.model, self.normalise(image))
-        probs = torch.softmax(logits, 1)[0].cpu().numpy()
-        return self.display(image)[0], [o[0] for o in outputs], probs
-
-    def augment_preview(self, count: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(originals, augmented, labels) for ``count`` random training images."""
-        pick = self.active[
-            torch.randperm(len(self.active), generator=self.batches)[:count].to(self.device)
-        ]
-        x = self.x_train[pick]
-        out = augment(x.float() / 255, self.config.augment, self.augment_rng)
-        out = (out * 255).round().clamp(0, 255).to(torch.uint8)
-        return self.display(x), self.display(out), self.y_train[pick].cpu().numpy()
 
     # ---- save / load -----------------------------------------------------------------------
     def checkpoint(self) -> bytes:
@@ -451,11 +282,11 @@ class CNNRun:
         extra = {
             "classes": self.classes,
             "input_shape": list(self.input_shape),
-            "mean": self.mean.flatten().tolist(),
-            "std": self.std.flatten().tolist(),
+            "mean": self.data.mean.flatten().tolist(),
+            "std": self.data.std.flatten().tolist(),
             "step": self.steps,
         }
-        return to_bytes(self.model, "cnn", self.config.to_dict(), extra)
+        return to_bytes(self.model, "cnn", self.config.model_dump(mode="json"), extra)
 
     def load_checkpoint(self, tensors: dict[str, torch.Tensor], extra: dict) -> None:
         """Weights and normalisation from a checkpoint made for this config; then validate."""
@@ -477,13 +308,11 @@ class CNNRun:
                 or not all(isinstance(v, int | float) and np.isfinite(v) for v in values)
             ):
                 raise CheckpointError(f"the model file's {key} must be {channels} numbers")
-            stats.append(torch.tensor(values, dtype=torch.float32, device=self.device))
+            stats.append(torch.tensor(values, dtype=torch.float32))
         if (stats[1] <= 0).any():
             raise CheckpointError("the model file's std must be positive")
         check_weights(self.model, tensors)  # before reset: a bad file leaves the run as it was
         self.reset()
         load_weights(self.model, {k: v.to(self.device) for k, v in tensors.items()})
-        self.mean, self.std = (t.reshape(1, channels, 1, 1) for t in stats)
-        self._standardised = None
+        self.data.set_statistics(*stats)
         self.evaluate_val()
-

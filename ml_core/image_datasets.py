@@ -63,7 +63,7 @@ class ImageDataset:
     images: np.ndarray  # (N, H, W, C) uint8, C = 1 or 3
     labels: np.ndarray  # (N,) int64
     classes: list[str]
-    # How a user's photo is made to look like these images (see ml_core.cnn_run.prepare):
+    # How a user's photo is made to look like these images (see prepare_image below):
     light_on_dark: bool = False  # digits drawn light on dark: invert photos of ink on paper
     ink_fill: float = 0.0  # > 0: crop to the ink and scale it to fill this fraction of the side
 

@@ -7,11 +7,10 @@ training accuracy plateaus below 100% while the flipped images rise to the top o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def imbalance(
@@ -59,19 +58,21 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-@dataclass
-class AugmentConfig:
-    flip: bool = False  # random horizontal flip, p = 0.5
-    shift: int = 0  # random shift by up to this many pixels in x and y
-    rotate: float = 0.0  # random rotation by up to +/- this many degrees
-    color_jitter: float = 0.0  # strength 0..1 of random brightness, contrast (and saturation)
+class AugmentConfig(BaseModel):
+    """What ``augment`` does to each training batch; the ``augment`` field of the CNN's config."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    flip: bool = Field(False, description="Random horizontal flip, p = 0.5.")
+    shift: int = Field(0, ge=0, le=8, description="Random shift by up to this many pixels.")
+    rotate: float = Field(0.0, ge=0, le=180, description="Random rotation by up to ± degrees.")
+    color_jitter: float = Field(
+        0.0, ge=0, le=1, description="Strength of random brightness, contrast (and saturation)."
+    )
 
     @property
     def active(self) -> bool:
         return self.flip or self.shift > 0 or self.rotate > 0 or self.color_jitter > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def affine(

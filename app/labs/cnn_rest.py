@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Respon
 
 from app.labs.base import LabError
 from app.labs.cnn import CNNLab
-from app.schemas.cnn import Prediction
+from app.schemas.cnn import CNNConfigured, Prediction
 from app.sessions import lookup_session
 from app.uploads import read_image, read_upload
 
@@ -35,8 +35,9 @@ async def predict(
     session: SessionId,
     file: Annotated[UploadFile | None, File(description="PNG, JPEG, WebP or GIF")] = None,
     sample: Annotated[str | None, Form(max_length=64)] = None,
-) -> dict:
-    """Class probabilities and feature maps of the session's model for an image or a sample."""
+) -> Prediction:
+    """Class probabilities of the session's model for an image or a sample. The image becomes
+    the one whose feature maps stream: they come in the next ``cnn.maps`` frame on the socket."""
     lookup_session(request, session, CNNLab.name)  # 404 before reading a large body
     if (file is None) == (sample is None):
         raise HTTPException(400, "send either an image file or a sample name")
@@ -56,8 +57,8 @@ async def download_model(request: Request, session: SessionId) -> Response:
     )
 
 
-@router.post("/cnn/model")
-async def upload_model(request: Request, session: SessionId, file: UploadFile) -> dict:
+@router.post("/cnn/model", response_model=CNNConfigured)
+async def upload_model(request: Request, session: SessionId, file: UploadFile) -> CNNConfigured:
     """Load a model file saved by GET /api/cnn/model (read as safetensors, never unpickled)."""
     lookup_session(request, session, CNNLab.name)  # 404 before reading a large body
     data = await read_upload(file, request.app.state.settings)

@@ -1,201 +1,198 @@
-"""Wire models of the CNN lab (docs/protocol-cnn.md).
+"""Wire messages of the CNN lab (docs/protocol-cnn.md), both ways.
 
-Every number has a bound. Bounds that depend on the server's settings (blocks, channels, kernel
-size, units, batch size, epochs, samples) come from ``settings.cnn`` through the validation
-context: ``CNNConfigModel.model_validate(data, context={"limits": settings.cnn})``. The hard
-ceilings here hold whatever the settings say.
+The config itself is not here: ``ml_core.cnn_config.CNNConfig`` is its one definition (the lab
+validates ``configure`` with it, ``configured`` sends it back). Client messages are the lab's own
+(``CNNLab.messages``); server messages are typed ``ServerMessage``s (NaN and inf go out as null);
+pictures go as binary frames (app/labs/cnn_frames.py).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field
 
-from ml_core.cnn import PRESETS
-
-DatasetName = Literal["digits", "faces", "shapes", "mnist", "fashion_mnist", "cifar10"]
-Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none"]
-Optimizer = Literal["sgd", "momentum", "adam", "adamw", "rmsprop"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+from app.schemas.common import ClientMessage, Configured, Metrics, ServerMessage
+from ml_core.cnn import Architecture, ConvBlock, FCLayer, LayerInfo
+from ml_core.cnn_config import CNNConfig
+from ml_core.cnn_run import HistoryPoint
 
 
-def _limits(info: ValidationInfo):
-    return (info.context or {}).get("limits")
+# ---- client -> server ------------------------------------------------------------------------
+class Inspect(ClientMessage):
+    """The shape table of a prospective (partial) config; changes nothing."""
 
-
-class ConvBlockModel(_Strict):
-    channels: int = Field(16, ge=1, le=1024)
-    kernel_size: int = Field(3, ge=1, le=15)
-    stride: int = Field(1, ge=1, le=4)
-    padding: int = Field(1, ge=0, le=3)
-    activation: Activation = "relu"
-    batch_norm: bool = True
-    pool: Literal["max", "avg", "none"] = "max"
-    pool_size: int = Field(2, ge=1, le=4)
-    pool_stride: int = Field(2, ge=1, le=4)
-    dropout: float = Field(0.0, ge=0, le=0.9)
-
-
-class FCLayerModel(_Strict):
-    units: int = Field(64, ge=1, le=8192)
-    activation: Activation = "relu"
-    dropout: float = Field(0.0, ge=0, le=0.9)
-
-
-def _default_architecture() -> ArchitectureModel:
-    return ArchitectureModel.model_validate(PRESETS["default"].to_dict())
-
-
-class ArchitectureModel(_Strict):
-    blocks: list[ConvBlockModel] = Field(min_length=1, max_length=32)
-    fc: list[FCLayerModel] = Field(default_factory=list, max_length=16)
-
-    @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> ArchitectureModel:
-        limits = _limits(info)
-        if limits is None:
-            return self
-        if len(self.blocks) > limits.max_blocks:
-            raise ValueError(f"at most {limits.max_blocks} conv blocks")
-        if len(self.fc) > limits.max_fc_layers:
-            raise ValueError(f"at most {limits.max_fc_layers} fully-connected layers")
-        for b, block in enumerate(self.blocks, start=1):
-            if block.channels > limits.max_channels:
-                raise ValueError(f"conv{b}: at most {limits.max_channels} channels")
-            if block.kernel_size > limits.max_kernel_size:
-                raise ValueError(
-                    f"conv{b}: kernels are at most {limits.max_kernel_size}×"
-                    f"{limits.max_kernel_size}"
-                )
-        for j, fc in enumerate(self.fc, start=1):
-            if fc.units > limits.max_fc_units:
-                raise ValueError(f"fc{j}: at most {limits.max_fc_units} units")
-        return self
-
-
-class ImbalanceModel(_Strict):
-    classes: list[int] = Field(default_factory=list, max_length=100)
-    fraction: float = Field(0.1, ge=0.01, le=1)
-
-    @field_validator("classes")
-    @classmethod
-    def _unique(cls, classes: list[int]) -> list[int]:
-        if any(c < 0 or c > 999 for c in classes) or len(set(classes)) != len(classes):
-            raise ValueError("classes must be distinct class numbers")
-        return classes
-
-
-class AugmentModel(_Strict):
-    flip: bool = False
-    shift: int = Field(0, ge=0, le=8)
-    rotate: float = Field(0.0, ge=0, le=180)
-    color_jitter: float = Field(0.0, ge=0, le=1)
-
-
-class CNNConfigModel(_Strict):
-    dataset: DatasetName = "digits"
-    upscale: int = Field(2, ge=1, le=4)
-    samples: int | None = Field(None, ge=50, le=1_000_000)
-    val_fraction: float = Field(0.2, ge=0.05, le=0.5)
-    test_fraction: float = Field(0.1, ge=0.05, le=0.5)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    architecture: ArchitectureModel = Field(default_factory=_default_architecture)
-    optimizer: Optimizer = "adam"
-    learning_rate: float = Field(0.001, ge=1e-6, le=10)
-    weight_decay: float = Field(0.0, ge=0, le=1)
-    batch_size: int = Field(64, ge=1, le=65536)
-    epochs: int = Field(30, ge=1, le=100_000)
-    imbalance: ImbalanceModel = Field(default_factory=ImbalanceModel)
-    label_noise: float = Field(0.0, ge=0, le=0.9)
-    augment: AugmentModel = Field(default_factory=AugmentModel)
-    weighted_loss: bool = False
-
-    @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> CNNConfigModel:
-        if self.val_fraction + self.test_fraction > 0.7 + 1e-9:
-            raise ValueError("val_fraction + test_fraction must be at most 0.7")
-        limits = _limits(info)
-        if limits is not None:
-            if self.batch_size > limits.max_batch_size:
-                raise ValueError(f"batch_size: at most {limits.max_batch_size}")
-            if self.epochs > limits.max_epochs:
-                raise ValueError(f"epochs: at most {limits.max_epochs}")
-            if self.samples is not None and self.samples > limits.max_samples:
-                raise ValueError(f"samples: at most {limits.max_samples}")
-        return self
-
-
-# ---- lab messages (client -> server) ----------------------------------------------------------
-class Inspect(_Strict):
     type: Literal["inspect"]
-    config: dict = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
 
 
-class SelectImage(_Strict):
+class SelectImage(ClientMessage):
+    """Validation image ``index`` becomes the one whose feature maps stream."""
+
     type: Literal["select_image"]
     index: int = Field(ge=0, le=10_000_000)
 
 
-class Drop(_Strict):
+class Drop(ClientMessage):
+    """Leave these training images (ids from ``cnn.hardest``) out and restart training."""
+
     type: Literal["drop"]
     ids: list[int] = Field(min_length=1, max_length=1000)
 
 
-class Test(_Strict):
+class Test(ClientMessage):
     """Evaluate on the held-out test split (the final exam)."""
 
     type: Literal["test"]
 
 
-class Restore(_Strict):
+class Restore(ClientMessage):
     """Put every dropped training image back."""
 
     type: Literal["restore"]
 
 
-class AugmentPreview(_Strict):
+class AugmentPreview(ClientMessage):
     """A batch before and after augmentation."""
 
     type: Literal["augment_preview"]
 
 
-class Refresh(_Strict):
+class Refresh(ClientMessage):
     """Everything a fresh page needs: the history of the curves and a full frame."""
 
     type: Literal["refresh"]
 
 
-class Describe(_Strict):
+class Describe(ClientMessage):
     """The ``configured`` message again."""
 
     type: Literal["describe"]
 
 
-# ---- REST responses ------------------------------------------------------------------------------
-class EncodedImage(BaseModel):
-    shape: list[int] = Field(description="(H, W, C) of the image the net sees.")
-    data: str = Field(description="base64 of the uint8 pixels, H·W·C bytes.")
+# ---- server -> client ------------------------------------------------------------------------
+class DatasetSummary(BaseModel):
+    """The data of the run: classes, input shape, split sizes, what the pitfalls did."""
 
-
-class MapLayer(BaseModel):
-    index: int
     name: str
-    kind: str
-    shape: list[int]
-    shown: int
-    min: float
-    max: float
-    data: str = Field(description="base64 of uint8 (shown, h, w), min→0 and max→255.")
+    title: str
+    classes: list[str]
+    input_shape: list[int] = Field(description="(C, H, W) of the net's input.")
+    grey: bool
+    train: int = Field(description="Training images trained on (dropped ones left out).")
+    val: int
+    test: int
+    train_counts: list[int]
+    val_counts: list[int]
+    test_counts: list[int]
+    flipped: int = Field(description="Training labels flipped by label_noise.")
+    dropped: int = Field(description="Training images removed by drop.")
 
 
+class DatasetOption(BaseModel):
+    name: str
+    title: str
+    available: bool
+    hint: str | None = None
+
+
+class Option(BaseModel):
+    name: str
+    title: str
+
+
+class Choices(BaseModel):
+    """What the page offers, from the core's registries, and the fields of a new layer."""
+
+    optimizers: list[Option]
+    activations: list[str]
+    pools: list[str]
+    block: ConvBlock = Field(description="A new conv block's fields.")
+    fc: FCLayer = Field(description="A new fully-connected layer's fields.")
+
+
+class CNNConfigured(Configured):
+    config: CNNConfig
+    dataset: DatasetSummary
+    layers: list[LayerInfo]
+    total_params: int
+    presets: dict[str, Architecture]
+    datasets: list[DatasetOption]
+    samples: list[str] = Field(description="Sample pictures for /api/cnn/predict.")
+    device: str
+    choices: Choices
+
+
+class Shapes(ServerMessage):
+    """Reply to ``inspect``: the layer table, or where the architecture breaks."""
+
+    type: Literal["shapes"] = "shapes"
+    ok: bool
+    error: str | None = None
+    error_layer: int | None = Field(None, description="Index of the offending layer.")
+    input_shape: list[int] | None = None
+    total_params: int | None = None
+    layers: list[LayerInfo] = Field(default_factory=list)
+
+
+class CNNMetrics(Metrics):
+    epoch: float
+    epochs: int
+    samples_seen: int
+    train_loss: float | None
+    train_acc: float | None
+    val_loss: float | None
+    val_acc: float | None
+    val_step: int | None = Field(description="The step of the validation pass val_* come from.")
+    best_val_acc: float | None
+    images_per_s: float | None
+    elapsed_s: float
+
+
+class EvaluationMessage(ServerMessage):
+    """A validation pass (in a frame when a new one happened, and in ``refresh``)."""
+
+    type: Literal["evaluation"] = "evaluation"
+    split: str
+    step: int
+    epoch: float
+    loss: float | None
+    accuracy: float
+    classes: list[str]
+    confusion: list[list[int]] = Field(description="[true][predicted] counts.")
+    per_class_accuracy: list[float | None]
+    counts: list[int]
+
+
+class TestResultMessage(EvaluationMessage):
+    """Reply to ``test``: the same on the held-out test split."""
+
+    type: Literal["test_result"] = "test_result"
+
+
+class History(ServerMessage):
+    """The curves so far (in ``refresh``), so a reloaded page redraws them."""
+
+    type: Literal["history"] = "history"
+    points: list[HistoryPoint]
+
+
+class Dropped(ServerMessage):
+    """Reply to ``drop`` / ``restore``: training restarted with these training images."""
+
+    type: Literal["dropped"] = "dropped"
+    dropped: int = Field(description="Images newly dropped by this message.")
+    total_dropped: int
+    train: int
+    train_counts: list[int]
+
+
+# ---- REST responses --------------------------------------------------------------------------
 class Prediction(BaseModel):
+    """``POST /api/cnn/predict``: the class probabilities. The picture the net saw and its
+    feature maps follow on the socket, in the ``cnn.maps`` frame (``source: "upload"``)."""
+
     classes: list[str]
     probabilities: list[float]
     predicted: int
     label: str
-    input: EncodedImage
-    layers: list[MapLayer]

@@ -4,16 +4,9 @@
 // docs/protocol-cnn.md). Every edit calls onChange(architecture); the page sends `inspect` and
 // hands the server's `shapes` reply back with setShapes(), which writes each layer's output
 // shape and parameter count under its block, or the error under the block that caused it.
+// What it offers comes from the server: the activations, the poolings and a new layer's fields
+// (`configured.choices`, from the core's registries), the limits (boot.js LIMITS).
 import { on } from "./ui.js";
-
-const ACTIVATIONS = ["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none"];
-const POOLS = ["max", "avg", "none"];
-
-export const NEW_BLOCK = {
-  channels: 16, kernel_size: 3, stride: 1, padding: 1, activation: "relu",
-  batch_norm: true, pool: "max", pool_size: 2, pool_stride: 2, dropout: 0,
-};
-export const NEW_FC = { units: 64, activation: "relu", dropout: 0 };
 
 const fmtShape = (shape) => shape.join("×");
 export const fmtInt = (n) => Number(n).toLocaleString("en-US");
@@ -38,19 +31,26 @@ function tools(kind, i, n) {
 }
 
 export class Builder {
-  constructor(root, { limits = {}, onChange = () => {} } = {}) {
+  // limits: the lab's settings (max_blocks, max_channels, ...); arch: the architecture shown first
+  constructor(root, { limits, arch, onChange = () => {} }) {
     this.root = root;
     this.limits = limits;
     this.onChange = onChange;
-    this.arch = { blocks: [structuredClone(NEW_BLOCK)], fc: [structuredClone(NEW_FC)] };
+    this.arch = structuredClone(arch);
+    this.choices = null;  // configured.choices: {activations, pools, block, fc}
     this.shapes = null;
     on(root, "input", "[data-field]", (e, el) => this.edit(el));
     on(root, "change", "[data-field]", (e, el) => this.edit(el));
     on(root, "click", "button[data-act]", (e, el) => this.act(el.dataset.act, el.dataset.list, Number(el.dataset.i)));
   }
 
-  get maxBlocks() { return this.limits.max_blocks ?? 8; }
-  get maxFc() { return this.limits.max_fc_layers ?? 3; }
+  get maxBlocks() { return this.limits.max_blocks; }
+  get maxFc() { return this.limits.max_fc_layers; }
+
+  // The server's `configured.choices` (they do not change while the page lives).
+  setChoices(choices) {
+    this.choices = choices;
+  }
 
   set(arch) {
     this.arch = structuredClone(arch);
@@ -90,9 +90,10 @@ export class Builder {
       const max = kind === "block" ? this.maxBlocks : this.maxFc;
       if (list.length >= max) return;
       const last = list[list.length - 1];
+      const { block, fc } = this.choices;
       const fresh = kind === "block"
-        ? { ...structuredClone(NEW_BLOCK), channels: Math.min(this.limits.max_channels ?? 128, last ? last.channels * 2 : 16) }
-        : structuredClone(last || NEW_FC);
+        ? { ...structuredClone(block), channels: Math.min(this.limits.max_channels, last ? last.channels * 2 : block.channels) }
+        : structuredClone(last || fc);
       list.push(fresh);
     }
     this.render();
@@ -100,10 +101,12 @@ export class Builder {
   }
 
   render() {
+    if (!this.choices) return;  // nothing to offer before the server's first `configured`
     const { blocks, fc } = this.arch;
-    const maxCh = this.limits.max_channels ?? 128;
-    const maxK = this.limits.max_kernel_size ?? 7;
-    const maxUnits = this.limits.max_fc_units ?? 1024;
+    const { activations, pools } = this.choices;
+    const maxCh = this.limits.max_channels;
+    const maxK = this.limits.max_kernel_size;
+    const maxUnits = this.limits.max_fc_units;
     const parts = [`<li class="cnn-io" id="arch-input"><b>Input</b><span class="cnn-shape" data-shape="input"></span></li>`];
     blocks.forEach((b, i) => {
       parts.push(`<li class="cnn-block" data-kind="block" data-i="${i}">
@@ -113,9 +116,9 @@ export class Builder {
           ${number("kernel_size", b.kernel_size, 1, maxK, "kernel")}
           ${number("stride", b.stride, 1, 4, "stride")}
           ${number("padding", b.padding, 0, 3, "padding")}
-          ${select("activation", ACTIVATIONS, b.activation, "activation")}
+          ${select("activation", activations, b.activation, "activation")}
           <label class="cnn-f cnn-f-check" title="batch norm"><span>batch norm</span><input type="checkbox" data-field="batch_norm"${b.batch_norm ? " checked" : ""}></label>
-          ${select("pool", POOLS, b.pool, "pooling")}
+          ${select("pool", pools, b.pool, "pooling")}
           <span class="cnn-pool-opts${b.pool === "none" ? " off" : ""}">
             ${number("pool_size", b.pool_size, 1, 4, "pool size")}
             ${number("pool_stride", b.pool_stride, 1, 4, "pool stride")}
@@ -133,7 +136,7 @@ export class Builder {
         <div class="cnn-block-head"><b>Fully connected ${i + 1}</b>${tools("fc", i, fc.length)}</div>
         <div class="cnn-fields">
           ${number("units", f.units, 1, maxUnits, "units")}
-          ${select("activation", ACTIVATIONS, f.activation, "activation")}
+          ${select("activation", activations, f.activation, "activation")}
           ${number("dropout", f.dropout, 0, 0.9, "dropout", 0.05)}
         </div>
         <div class="cnn-chain" data-chain="fc${i + 1}"></div>

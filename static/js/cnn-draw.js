@@ -91,8 +91,3 @@ export function fitTiles(canvas, layout, h, w, tile = 32) {
   canvas.style.width = `${layout.width * zoom}px`;
   canvas.style.height = `${layout.height * zoom}px`;
 }
-
-// Base64 (REST replies) -> Uint8Array.
-export function fromBase64(s) {
-  return Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
-}

@@ -1,8 +1,9 @@
-// "Your own image": upload a picture, pick a bundled sample, or draw a digit; the server
-// preprocesses it like the training data (POST /api/cnn/predict, docs/protocol-cnn.md §5) and the
-// panel shows what the net sees, its class probabilities and every layer's feature maps.
+// "Your own image": upload a picture, pick a bundled sample, or draw a digit. The server prepares
+// it like the training data; POST /api/cnn/predict answers the class probabilities
+// (docs/protocol-cnn.md §5), and the picture as the net sees it comes with its feature maps in
+// the `cnn.maps` frames (source "upload") that follow on the socket — sent once, not twice.
 import { $, on } from "./ui.js";
-import { drawImage, fromBase64 } from "./cnn-draw.js";
+import { drawImage } from "./cnn-draw.js";
 import { renderMaps, renderProbs, esc, pct } from "./cnn-views.js";
 import { DrawPad } from "./cnn-pad.js";
 
@@ -11,6 +12,7 @@ export class OwnImage {
     this.sock = sock;
     this.mapColors = mapColors;
     this.busy = false;
+    this.what = null;  // what the shown picture is: a file name, a sample, "your drawing"
     this.pad = new DrawPad($("#pad"), { onStroke: () => this.predictDrawing() });
     $("#upload").addEventListener("change", (e) => {
       const file = e.target.files[0];
@@ -29,6 +31,10 @@ export class OwnImage {
       const file = e.dataTransfer?.files?.[0];
       if (file) this.predict((form) => form.append("file", file), file.name);
     });
+    // The uploaded picture stays the probe while the net trains on: follow every frame of it.
+    sock.on("frame:cnn.maps", (f) => {
+      if (f.meta.source === "upload") this.frame(f);
+    });
   }
 
   setSamples(names, dataset) {
@@ -38,6 +44,7 @@ export class OwnImage {
       names.map((n) => `<option value="${esc(n)}">${esc(n)}</option>`).join("");
     if (names.includes(current)) select.value = current;
     this.dataset = dataset;
+    this.what = null;
     $("#own-result").hidden = true;
     $("#own-empty").hidden = false;
     $("#own-layers").innerHTML = "";
@@ -64,7 +71,8 @@ export class OwnImage {
         throw new Error(detail);
       }
       this.showError(null);
-      this.show(body, what);
+      this.what = what;
+      this.showPrediction(body.classes, body.probabilities);
     } catch (err) {
       this.showError(`${what}: ${err.message}`);
     } finally {
@@ -79,22 +87,21 @@ export class OwnImage {
     el.textContent = message || "";
   }
 
-  show(reply, what) {
+  showPrediction(classes, probabilities) {
     $("#own-result").hidden = false;
     $("#own-empty").hidden = true;
-    const [h, w, c] = reply.input.shape;
-    drawImage($("#own-input"), fromBase64(reply.input.data), h, w, c);
-    const best = renderProbs($("#own-probs"), reply.classes, reply.probabilities);
-    $("#own-pred").innerHTML = `<span class="muted">${esc(what)} →</span> <b>${esc(reply.label)}</b> ` +
-      `<span class="muted">(${pct(reply.probabilities[best], 0)} sure)</span>`;
-    // maps larger than max_map_side come average-pooled: recover (h, w) from the byte count
-    const arrays = new Map(reply.layers.map((l) => {
-      const data = fromBase64(l.data);
-      const [, lh, lw] = l.shape;
-      const per = data.length / l.shown;
-      const mh = per === lh * lw ? lh : Math.round(Math.sqrt((per * lh) / lw));
-      return [l.index, { data, shape: [l.shown, mh, per / mh] }];
-    }));
-    renderMaps($("#own-layers"), reply.layers, (l) => arrays.get(l.index), { colormap: this.mapColors() });
+    const best = renderProbs($("#own-probs"), classes, probabilities);
+    $("#own-pred").innerHTML = `<span class="muted">${esc(this.what)} →</span> <b>${esc(classes[best])}</b> ` +
+      `<span class="muted">(${pct(probabilities[best], 0)} sure)</span>`;
+  }
+
+  // A cnn.maps frame of the uploaded picture: what the net sees, its maps, its probabilities now.
+  frame(f) {
+    this.what ||= "your image";  // a reloaded page whose session still shows an upload
+    const input = f.arrays.input;
+    const [h, w, c] = input.shape;
+    drawImage($("#own-input"), input.data, h, w, c);
+    renderMaps($("#own-layers"), f.meta.layers, (l) => f.arrays[`L${l.index}`], { colormap: this.mapColors() });
+    this.showPrediction(f.meta.classes, f.arrays.probs.data);
   }
 }

@@ -21,7 +21,9 @@ export class Results {
     this.zoom = null;              // {layer, k}: the enlarged feature map
     this.flippedIds = null;
 
-    sock.on("evaluation", (ev) => this.evaluation(ev));
+    // Messages before the page's first `configured` (left from a previous connection of the
+    // session) belong to no run the page shows: they are skipped.
+    sock.on("evaluation", (ev) => this.live() && this.evaluation(ev));
 
     const kernelRoot = $("#kernels");
     sock.on("frame:cnn.kernels", (f) => renderKernels(kernelRoot, f));
@@ -37,6 +39,7 @@ export class Results {
     $("#map-colors").addEventListener("change", () => this.selectImage(this.mapIndex));
 
     sock.on("frame:cnn.gallery", (f) => {
+      if (!this.live()) return;
       this.gallery = f;
       this.renderMistakes();
     });
@@ -57,7 +60,7 @@ export class Results {
       $(".cnn-inside").scrollIntoView({ behavior: "smooth", block: "start" });
     });
 
-    sock.on("frame:cnn.hardest", (f) => this.hardest(f));
+    sock.on("frame:cnn.hardest", (f) => this.live() && this.hardest(f));
     $("#btn-select-flipped").addEventListener("click", () => {
       for (const id of this.flippedIds || []) this.selectedHard.add(id);
       for (const fig of document.querySelectorAll("#hardest figure")) {

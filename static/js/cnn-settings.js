@@ -1,17 +1,21 @@
 // The data and training form of the CNN lab: config fields <-> controls (docs/protocol-cnn.md §1).
 //   const form = new SettingsForm(limits);  form.write(config, configured);  form.read(draft);
-// Architecture lives in cnn-builder.js; this covers every other field of the config.
+// Architecture lives in cnn-builder.js; this covers every other field of the config. Values and
+// choices come from the server (the config, `configured.choices` and `.datasets`, boot.js
+// LIMITS); what is here are display labels and the steps the sliders and menus offer.
 import { $, slider, pct } from "./ui.js";
 import { fmtInt } from "./cnn-builder.js";
 import { esc } from "./cnn-views.js";
 
 export const LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1];
 const SAMPLE_COUNTS = [null, 100, 200, 500, 1000, 2000, 5000, 10000, 20000];
+const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+const OPTIMIZER_LABELS = { momentum: "SGD + momentum" };  // others: the registry's title
 const shortTitle = (d) => (d.title || d.name).replace(/\s*\(.*\)$/, "");
 
 export class SettingsForm {
-  constructor(limits = {}) {
-    this.batchSizes = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((b) => b <= (limits.max_batch_size ?? 512));
+  constructor(limits) {
+    this.batchSizes = BATCH_SIZES.filter((b) => b <= limits.max_batch_size);
     const c = {
       dataset: $("#dataset"), upscale: $("#upscale"), val_fraction: $("#val_fraction"),
       test_fraction: $("#test_fraction"), samples: $("#samples"), label_noise: $("#label_noise"),
@@ -21,7 +25,7 @@ export class SettingsForm {
     this.controls = c;
     c.learning_rate.innerHTML = LEARNING_RATES.map((v) => `<option value="${v}">${v}</option>`).join("");
     c.batch_size.max = this.batchSizes.length - 1;
-    c.epochs.max = limits.max_epochs ?? 200;
+    c.epochs.max = limits.max_epochs;
     slider(c.upscale, $("#upscale-out"), (v) => `×${v}`);
     slider(c.label_noise, $("#noise-out"), (v) => pct(v, 0));
     slider(c.batch_size, $("#batch-out"), (v) => this.batchSizes[v]);
@@ -67,9 +71,20 @@ export class SettingsForm {
     };
   }
 
-  // A config (and the `configured` message it came with: datasets, classes) -> controls.
+  // The slider position of a batch size; one not on the scale (a shared link's) joins it.
+  batchIndex(size) {
+    if (!this.batchSizes.includes(size)) {
+      this.batchSizes = [...this.batchSizes, size].sort((a, b) => a - b);
+      this.controls.batch_size.max = this.batchSizes.length - 1;
+    }
+    return this.batchSizes.indexOf(size);
+  }
+
+  // A config (and the `configured` message it came with: datasets, classes, choices) -> controls.
   write(cfg, live) {
     const c = this.controls;
+    c.optimizer.innerHTML = live.choices.optimizers.map((o) =>
+      `<option value="${esc(o.name)}">${esc(OPTIMIZER_LABELS[o.name] || o.title)}</option>`).join("");
     const datasets = live.datasets || [];
     c.dataset.innerHTML = datasets.map((d) => {
       const off = d.available === false;
@@ -96,8 +111,7 @@ export class SettingsForm {
       c.learning_rate.insertAdjacentHTML("beforeend", `<option value="${cfg.learning_rate}">${cfg.learning_rate}</option>`);
     }
     c.learning_rate.value = cfg.learning_rate;
-    const bi = this.batchSizes.indexOf(cfg.batch_size);
-    c.batch_size.value = bi >= 0 ? bi : this.batchSizes.indexOf(64);
+    c.batch_size.value = this.batchIndex(cfg.batch_size);
     c.epochs.value = cfg.epochs;
     c.weight_decay.value = cfg.weight_decay;
     c.seed.value = cfg.seed;

@@ -39,7 +39,7 @@ function layerCanvas(col, role) {
   });
 }
 
-// Feature maps: `layers` from the cnn.maps meta (or the predict reply), `arrayOf(layer)` gives its
+// Feature maps: `layers` from the cnn.maps meta, `arrayOf(layer)` gives its
 // uint8 {data (shown, h, w), shape}. One small canvas per map, all shown at the same size (as CNN
 // Explainer does), so a 4×4 pooled map and a 16×16 conv map line up; more than 8 maps take 2 columns.
 export function renderMaps(root, layers, arrayOf, { colormap = "viridis" } = {}) {

@@ -7,9 +7,14 @@
 // Editing: every change goes into `draft` (a full config). Architecture and data edits are checked
 // at once with `inspect` (shapes, parameter counts, impossible layers); nothing resets until the
 // user presses "Apply & reset" — or play/step, which apply pending changes first.
+//
+// The config this page wants is a shared link's (the URL hash) over the server's defaults
+// (boot.js DEFAULTS), or, without a link, whatever the session holds; after the first
+// `configured`, what the server last built. On every (re)connect ws.js asks `resync` whether the
+// session holds it, and sends the configure that makes it so.
 import { LabSocket } from "./ws.js";
 import { $, on, toast, pct } from "./ui.js";
-import { loadState, saveState } from "./state.js";
+import { decodeState, merge, saveState } from "./state.js";
 import { Builder, fmtInt } from "./cnn-builder.js";
 import { drawTiles, fitTiles } from "./cnn-draw.js";
 import { esc } from "./cnn-views.js";
@@ -18,11 +23,12 @@ import { SettingsForm, LEARNING_RATES } from "./cnn-settings.js";
 import { Curves } from "./cnn-curves.js";
 import { Results } from "./cnn-results.js";
 
-import { LIMITS } from "./boot.js";
+import { DEFAULTS, LIMITS } from "./boot.js";
 const STEP_BATCHES = 10;
+const PRESET_LABELS = { default: "Default (2 blocks)", lenet5: "LeNet-5", vgg_small: "Small VGG" };
 
-const sock = new LabSocket("cnn");
-const saved = loadState({ config: null });
+const link = decodeState(location.hash)?.config;
+const linked = link ? merge(DEFAULTS, link) : null;  // a shared link's config, over the defaults
 
 const ui = {
   live: null,          // the last `configured` message
@@ -31,8 +37,18 @@ const ui = {
   awaitingConfigure: false,
   playAfterConfigure: false,
   inspectTimer: 0,
-  firstConfigured: true,
+  fallback: null,      // the session's `configured` while the page's own config is on its way
 };
+
+// After every (re)connect: the configure that makes the session hold this page's config, or null.
+function resync(configured, hello) {
+  const wanted = ui.live ? ui.live.config : linked;
+  if (!wanted || same(wanted, configured.config)) return null;
+  if (ui.live && !hello.resumed) toast("The server session was new: your settings were rebuilt (training starts again).");
+  ui.awaitingConfigure = true;
+  return { type: "configure", lab: "cnn", config: wanted };
+}
+const sock = new LabSocket("cnn", { resync });
 
 // ---------------------------------------------------------------- curves
 const curves = new Curves(sock, { labelNoise: () => ui.live?.config.label_noise });
@@ -40,6 +56,7 @@ const curves = new Curves(sock, { labelNoise: () => ui.live?.config.label_noise 
 // ---------------------------------------------------------------- builder
 const builder = new Builder($("#blocks"), {
   limits: LIMITS,
+  arch: DEFAULTS.architecture,
   onChange: (arch) => {
     ui.draft.architecture = structuredClone(arch);
     $("#preset").value = "";
@@ -160,24 +177,32 @@ function runState(text, kind = "") {
 }
 
 // ---------------------------------------------------------------- socket: configuration
-sock.on("hello", (m) => {
-  ui.resumed = m.resumed;
-  // a fresh session after we had one (the server restarted, or the session expired):
-  // rebuild what the user had instead of falling back to the defaults
-  if (!m.resumed && ui.live) ui.restore = ui.live.config;
+// A resumed session that already holds this page's config: redraw the curves and every panel.
+sock.on("resync", ({ corrected }) => {
+  if (!corrected && sock.hello.resumed) sock.send({ type: "refresh" });
 });
 
 sock.on("configured", (m) => {
-  const first = ui.firstConfigured;
-  ui.firstConfigured = false;
+  if (m.resyncing) {
+    ui.fallback = m;  // what the session held; shown only if the page's config is refused
+    return;
+  }
+  show(m);
+});
+
+function show(m) {
+  ui.fallback = null;
   ui.live = m;
   ui.draft = structuredClone(m.config);
   ui.awaitingConfigure = false;
   form.write(m.config, m);
+  builder.setChoices(m.choices);
   builder.set(m.config.architecture);
   builder.setShapes({ ok: true, error: null, input_shape: m.dataset.input_shape, layers: m.layers, total_params: m.total_params });
   showShapes({ ok: true, total_params: m.total_params });
-  $("#preset").value = Object.entries(m.presets || {}).find(([, a]) => same(a, m.config.architecture))?.[0] || "";
+  $("#preset").innerHTML = `<option value="">custom</option>` + Object.keys(m.presets).map((name) =>
+    `<option value="${esc(name)}">${esc(PRESET_LABELS[name] || name)}</option>`).join("");
+  $("#preset").value = Object.entries(m.presets).find(([, a]) => same(a, m.config.architecture))?.[0] || "";
   renderDataSummary(m.dataset);
   own.setSamples(m.samples || [], m.dataset);
   $("#btn-save").href = `/api/cnn/model?session=${sock.sessionId}`;
@@ -190,26 +215,6 @@ sock.on("configured", (m) => {
   sock.send({ type: "augment_preview" });  // show what the data looks like
   if (ui.playAfterConfigure) sock.send({ type: "play" });
   ui.playAfterConfigure = false;
-  if (ui.resumed) sock.send({ type: "refresh" });
-  else if (ui.restore) {
-    const config = ui.restore;
-    ui.restore = null;
-    if (!same(config, m.config)) {
-      adopt(config, m);
-      toast("The server session was new: your settings were rebuilt (training starts again).");
-    }
-  } else if (first && saved.config && !same(saved.config, m.config)) {
-    adopt(saved.config, m);  // a shared link: build what it describes (validated like any configure)
-  }
-  ui.resumed = false;
-});
-
-// Put `config` (over the defaults of `m`) into the controls and ask the server for it.
-function adopt(config, m) {
-  ui.draft = Object.assign(structuredClone(m.config), structuredClone(config));
-  form.write(ui.draft, m);
-  builder.set(ui.draft.architecture);
-  apply();
 }
 
 sock.on("error", (m) => {
@@ -217,6 +222,7 @@ sock.on("error", (m) => {
     ui.awaitingConfigure = false;
     ui.playAfterConfigure = false;
     setPlaying(false);
+    if (ui.fallback) show(ui.fallback);  // a link's config was refused: show what the server runs
     showArchError(m.message);
   }
 });
@@ -296,6 +302,7 @@ sock.on("test_result", (m) => {
 const results = new Results(sock, { live: () => ui.live });
 
 sock.on("dropped", (m) => {
+  if (!ui.live) return;
   toast(m.total_dropped ? `${m.dropped} images dropped (${m.total_dropped} in all); training restarts.` : "Every dropped image is back; training restarts.");
   ui.live.dataset.train = m.train;
   ui.live.dataset.train_counts = m.train_counts;

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import struct
@@ -45,27 +44,46 @@ def trained(ws_connect):
     return client
 
 
-def test_predict_an_uploaded_image_gives_probabilities_and_feature_maps(live_server, trained):
+def uploaded_maps(client) -> Frame:
+    return client.wait_for(
+        lambda m: isinstance(m, Frame) and m.kind == "cnn.maps" and m.meta["source"] == "upload"
+    )
+
+
+def test_predict_answers_the_classes_and_the_socket_brings_the_maps(live_server, trained):
     reply = predict(
         live_server, trained.session, files={"file": ("digit.png", png(digit_photo()), "image/png")}
     )
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert len(body["probabilities"]) == 10 and sum(body["probabilities"]) == pytest.approx(1)
+    # Sent once: the picture and its feature maps come only in the cnn.maps frame.
+    assert set(body) == {"classes", "probabilities", "predicted", "label"}
+    assert len(body["probabilities"]) == 10
+    assert sum(body["probabilities"]) == pytest.approx(1)
     assert body["label"] == body["classes"][body["predicted"]]
-    assert body["input"]["shape"] == [16, 16, 1]
-    shown = np.frombuffer(base64.b64decode(body["input"]["data"]), np.uint8).reshape(16, 16)
+    frame = uploaded_maps(trained)  # the one that follows the call
+    assert frame.meta["index"] is None
+    assert frame.meta["label"] is None
+    assert frame.meta["pred"] == body["predicted"]
+    np.testing.assert_allclose(frame.arrays["probs"], body["probabilities"], atol=1e-6)
+    assert frame.arrays["input"].shape == (16, 16, 1)
+    shown = frame.arrays["input"][..., 0]
     # Inverted (light ink on dark), cropped to the ink (it spans the full height), centred.
-    assert shown.max() > 200 and shown[:, :3].mean() < 20 and shown[:, -3:].mean() < 20
-    assert shown[0].max() > 100 and shown[-1].max() > 100
-    first = body["layers"][0]
-    maps = np.frombuffer(base64.b64decode(first["data"]), np.uint8)
-    assert first["name"] == "conv1" and maps.size == first["shown"] * 16 * 16
-    # The uploaded image now drives the streamed feature maps.
-    frame = trained.wait_for(
-        lambda m: isinstance(m, Frame) and m.kind == "cnn.maps" and m.meta["source"] == "upload"
+    assert shown.max() > 200
+    assert shown[:, :3].mean() < 20
+    assert shown[:, -3:].mean() < 20
+    assert shown[0].max() > 100
+    assert shown[-1].max() > 100
+    first = frame.meta["layers"][0]
+    assert first["name"] == "conv1"
+    assert frame.arrays["L0"].shape == (first["shown"], 16, 16)
+    # The uploaded image keeps driving the streamed maps until another image is chosen.
+    trained.send({"type": "step", "steps": 1})
+    later = trained.wait_for(
+        lambda m: isinstance(m, Frame) and m.kind == "cnn.maps" and m.meta["step"] == 41
     )
-    assert np.array_equal(frame.arrays["input"][..., 0], shown)
+    assert later.meta["source"] == "upload"
+    assert np.array_equal(later.arrays["input"], frame.arrays["input"])
     trained.send({"type": "select_image", "index": 0})
     assert (
         trained.wait_for(lambda m: isinstance(m, Frame) and m.kind == "cnn.maps").meta["source"]
@@ -78,7 +96,8 @@ def test_a_bundled_sample_and_an_rgb_dataset(live_server, ws_connect):
     client.configure({**TINY, "dataset": "shapes", "samples": 200})
     reply = predict(live_server, client.session, data={"sample": "coffee"})
     assert reply.status_code == 200, reply.text
-    assert reply.json()["input"]["shape"] == [32, 32, 3] and len(reply.json()["classes"]) == 4
+    assert len(reply.json()["classes"]) == 4
+    assert uploaded_maps(client).arrays["input"].shape == (32, 32, 3)
 
 
 def _bomb() -> bytes:
@@ -120,7 +139,10 @@ def test_bad_uploads_get_a_clear_4xx_and_the_session_goes_on(
     assert reply.status_code == status, reply.text
     assert message in reply.json()["detail"]
     trained.send({"type": "step", "steps": 1})
-    assert trained.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 41)
+    maps = trained.wait_for(
+        lambda m: isinstance(m, Frame) and m.kind == "cnn.maps" and m.meta["step"] == 41
+    )
+    assert maps.meta["source"] == "val"  # the refused picture did not replace the shown one
 
 
 def test_predict_needs_exactly_one_input_and_a_live_session(live_server, trained):
@@ -130,11 +152,13 @@ def test_predict_needs_exactly_one_input_and_a_live_session(live_server, trained
         data={"sample": "coins"},
         files={"file": ("a.png", png(digit_photo()), "image/png")},
     )
-    assert both.status_code == 400 and "either" in both.json()["detail"]
+    assert both.status_code == 400
+    assert "either" in both.json()["detail"]
     neither = predict(live_server, trained.session)
     assert neither.status_code == 400
     unknown = predict(live_server, trained.session, data={"sample": "mona_lisa"})
-    assert unknown.status_code == 400 and "unknown sample image" in unknown.json()["detail"]
+    assert unknown.status_code == 400
+    assert "unknown sample image" in unknown.json()["detail"]
     gone = predict(live_server, "no-such-session-123", data={"sample": "coins"})
     assert gone.status_code == 404
 
@@ -179,7 +203,8 @@ def test_bad_model_files_are_refused_without_unpickling(live_server, trained):
             params={"session": trained.session},
             files={"file": ("model.safetensors", data)},
         )
-        assert reply.status_code == 400 and message in reply.json()["detail"], reply.text
+        assert reply.status_code == 400, reply.text
+        assert message in reply.json()["detail"]
     trained.send({"type": "step", "steps": 1})
     metrics = trained.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 41)
     assert metrics["val_acc"] is not None

@@ -17,6 +17,14 @@ PIXELS = (
     "(sel) => { const c = document.querySelector(sel);"
     " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"
 )
+# True once the canvas shows a picture (several colours, not a blank or one-colour canvas) that
+# differs from `before`: a canvas that went blank does not count as changed.
+REDRAWN = f"""([sel, before]) => {{
+    const c = document.querySelector(sel);
+    if (!c || !c.width) return false;
+    const px = ({PIXELS})(sel);
+    return new Set(px).size > 4 && JSON.stringify(px) !== JSON.stringify(before);
+}}"""
 # Chromium logs every 4xx answer to fetch() as a console error; refusals the test asks for are expected.
 REFUSED = "console.error: Failed to load resource: the server responded with a status of 4"
 STEP = "parseInt(document.querySelector('#step').textContent.replace(/,/g, ''))"
@@ -72,24 +80,11 @@ def pause(page) -> None:
     page.wait_for_function("document.querySelector('#btn-play').dataset.state === 'paused'")
 
 
-def settled(page, selector: str, quiet_ms: int = 800) -> None:
-    """Wait until an element stops changing: the complete frame that follows a pause has landed
-    (it comes after the "paused" state, and may bring a new gallery)."""
-    page.wait_for_function(
-        """([sel, quiet]) => {
-            const html = document.querySelector(sel).innerHTML, now = performance.now();
-            if (!window.__settle || window.__settle.html !== html) {
-                window.__settle = { html, t: now };
-                return false;
-            }
-            return now - window.__settle.t > quiet;
-        }""",
-        arg=[selector, quiet_ms],
-        polling=100,
-    )
+def wait_redrawn(page, selector: str, before: list) -> None:
+    page.wait_for_function(REDRAWN, arg=[selector, before])
 
 
-def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
+def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page, tmp_path):
     open_lab(page)
     assert page.locator("#blocks li[data-kind=block]").count() == 2  # the default preset
     # build: a third conv block, 8 channels in the first one
@@ -129,9 +124,8 @@ def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
     pause(page)
     # the complete frame after the pause carries the kernels and maps (while playing on a busy
     # machine they may have been skipped); it lands just after the "paused" state
-    changed = f"([sel, before]) => JSON.stringify(({PIXELS})(sel)) !== JSON.stringify(before)"
-    page.wait_for_function(changed, arg=["#kernels canvas", kernels], timeout=10_000)
-    page.wait_for_function(changed, arg=["#layers canvas", maps], timeout=10_000)
+    wait_redrawn(page, "#kernels canvas", kernels)
+    wait_redrawn(page, "#layers canvas", maps)
     assert confusion_total(page) == seen  # same validation images, new predictions
     assert percent(page.text_content("#val-acc")) > 50
     # a feature map clicked is shown enlarged, named by layer and channel
@@ -151,7 +145,8 @@ def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
     page.click(f"#confusion td[data-t='{true}'][data-p='{pred}']")
     page.wait_for_function("document.querySelector('#gallery-caption').textContent.includes('predicted as')")
     titles = page.locator("#gallery figure").evaluate_all("els => els.map(e => e.title)")
-    assert titles and all(t.startswith(f"True: {true} / Pred: {pred} ") for t in titles)
+    assert titles
+    assert all(t.startswith(f"True: {true} / Pred: {pred} ") for t in titles)
     page.click("#gallery-all")
     assert page.locator("#gallery figure").count() == shown
     # curves, and the test accuracy on demand
@@ -159,7 +154,7 @@ def test_build_a_net_train_it_and_watch_kernels_and_confusion_change(page):
     page.click("#btn-test")
     page.wait_for_function("document.querySelector('#test-result').textContent.includes('Test accuracy')")
     assert percent(page.text_content("#test-result")) > 50
-    page.screenshot(path="/tmp/cnn-trained.png", full_page=True)
+    page.screenshot(path=tmp_path / "cnn-trained.png", full_page=True)
 
 
 def test_upload_draw_and_see_probabilities_and_feature_maps(page, tmp_path):
@@ -176,9 +171,10 @@ def test_upload_draw_and_see_probabilities_and_feature_maps(page, tmp_path):
     assert len(probs) == 10
     assert abs(sum(percent(p) for p in probs) - 100) < 1.5
     assert "seven.png" in page.text_content("#own-pred")
-    # what the net sees: the preprocessed 16×16 picture; then every spatial layer's maps
+    # what the net sees (the preprocessed 16×16 picture) and every spatial layer's maps come
+    # in the cnn.maps frame that follows the answer
+    page.wait_for_function("document.querySelectorAll('#own-layers [data-layer]').length >= 8")
     assert page.evaluate("document.querySelector('#own-input').width") == 16
-    assert page.locator("#own-layers [data-layer]").count() >= 8
     first = page.evaluate(PIXELS, "#own-layers canvas")
     assert len(set(first)) > 4  # a real picture, not a blank canvas
     # the streamed feature maps now follow the uploaded picture too (the next frame shows it)
@@ -196,14 +192,14 @@ def test_upload_draw_and_see_probabilities_and_feature_maps(page, tmp_path):
         page.mouse.move(box["x"] + 100, box["y"] + y)
     page.mouse.up()
     page.wait_for_function("document.querySelector('#own-pred').textContent.includes('your drawing')")
-    assert page.evaluate(PIXELS, "#own-layers canvas") != first
+    wait_redrawn(page, "#own-layers canvas", first)  # the maps of the drawing
     # a bundled sample picture
     page.select_option("#sample", index=1)
     page.wait_for_function(
         "(name) => document.querySelector('#own-pred').textContent.includes(name)",
         arg=page.locator("#sample option").nth(1).inner_text(),
     )
-    page.screenshot(path="/tmp/cnn-own-image.png", full_page=True)
+    page.screenshot(path=tmp_path / "cnn-own-image.png", full_page=True)
 
 
 def test_a_bad_upload_shows_a_clear_message(page):
@@ -311,15 +307,24 @@ def test_label_noise_shows_up_in_the_hardest_images_and_can_be_dropped(page):
         timeout=90_000,
     )
     pause(page)
-    settled(page, "#hardest")
-    flipped = page.locator("#hardest figure.flipped").count()
-    page.click("#btn-select-flipped")
-    assert page.locator("#hardest figure.selected").count() == flipped
     train_before = int(page.text_content("#counts .cnn-split b").replace(",", ""))
-    page.click("#btn-drop")
+    # Select the flipped ones and drop them in one go, as a person clicking would, and without
+    # a gallery that arrives in between changing what was counted (the complete frame after the
+    # pause may bring one).
+    flipped, selected = page.evaluate(
+        """() => {
+            const flipped = document.querySelectorAll('#hardest figure.flipped').length;
+            document.querySelector('#btn-select-flipped').click();
+            const selected = document.querySelectorAll('#hardest figure.selected').length;
+            document.querySelector('#btn-drop').click();
+            return [flipped, selected];
+        }"""
+    )
+    assert flipped > 0
+    assert selected == flipped
     page.wait_for_function("document.querySelector('#counts').textContent.includes('dropped')")
     assert int(page.text_content("#counts .cnn-split b").replace(",", "")) == train_before - flipped
-    assert page.evaluate(STEP) == 0  # the model starts again without them
+    page.wait_for_function(f"{STEP} === 0")  # the model starts again without them
     page.click("#btn-restore")
     page.wait_for_function("!document.querySelector('#counts').textContent.includes('dropped')")
     assert int(page.text_content("#counts .cnn-split b").replace(",", "")) == train_before
@@ -338,6 +343,20 @@ def test_augmentation_preview_shows_a_changed_batch(page):
     assert len(original) == len(augmented)  # the same 16 images, side by side
     assert original != augmented
     assert len(set(original)) > 10  # real pictures, not blank tiles
+
+
+def test_the_page_without_a_link_keeps_what_the_session_trained(page):
+    open_lab(page)
+    set_field(page, 0, "channels", 6)
+    page.click("#btn-apply")
+    page.wait_for_selector("#config-pending", state="hidden")
+    page.click("#btn-step")
+    page.wait_for_function(f"{STEP} === 10")
+    page.goto("/cnn")  # the same tab (the same session), no settings in the address
+    open_lab(page)
+    page.wait_for_function(f"{STEP} === 10")
+    channels = "#blocks li[data-kind=block][data-i='0'] [data-field=channels]"
+    assert page.input_value(channels) == "6"
 
 
 def test_a_shared_link_opens_the_lab_with_its_settings(page):
@@ -360,3 +379,23 @@ def test_a_shared_link_opens_the_lab_with_its_settings(page):
     assert page.text_content("#epochs-out") == "12"
     assert page.is_hidden("#config-pending")  # what is shown is what the server built
     assert "conv1 12×16×16" in page.locator("#blocks .cnn-chain").first.inner_text()
+
+
+def test_a_reload_resumes_the_trained_session_and_redraws_it(page):
+    open_lab(page)
+    set_field(page, 0, "channels", 6)
+    page.click("#btn-apply")
+    page.wait_for_selector("#config-pending", state="hidden")
+    page.click("#btn-step")
+    page.wait_for_selector("#confusion tbody td")
+    page.wait_for_function(f"{STEP} === 10")
+    confusion = page.locator("#confusion tbody").inner_text()
+    page.reload()
+    # the same session, not a new one: its step, its config, and (after the resync's refresh)
+    # its evaluation come back
+    page.wait_for_function(
+        "(before) => document.querySelector('#confusion tbody')?.innerText === before", arg=confusion
+    )
+    page.wait_for_function(f"{STEP} === 10")
+    assert page.input_value("#blocks li[data-kind=block][data-i='0'] [data-field=channels]") == "6"
+    assert page.is_hidden("#config-pending")

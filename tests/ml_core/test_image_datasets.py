@@ -50,10 +50,13 @@ def cifar_batch(rng, n=12) -> tuple[bytes, np.ndarray, np.ndarray]:
 
 def test_digits_are_8x8_grey_with_ten_balanced_classes_and_upscale():
     small = load("digits", LoadOptions())
-    assert small.images.shape == (1797, 8, 8, 1) and small.images.dtype == np.uint8
-    assert small.images.max() == 255 and sorted(set(small.labels)) == list(range(10))
+    assert small.images.shape == (1797, 8, 8, 1)
+    assert small.images.dtype == np.uint8
+    assert small.images.max() == 255
+    assert sorted(set(small.labels)) == list(range(10))
     big = load("digits", LoadOptions(upscale=4))
-    assert big.images.shape == (1797, 32, 32, 1) and big.input_shape == (1, 32, 32)
+    assert big.images.shape == (1797, 32, 32, 1)
+    assert big.input_shape == (1, 32, 32)
     # Upscaling keeps the picture: block-averaging the big image gives back the small one.
     pooled = big.images[..., 0].reshape(1797, 8, 4, 8, 4).mean((2, 4))
     assert np.corrcoef(pooled.ravel(), small.images[..., 0].ravel().astype(float))[0, 1] > 0.95
@@ -61,24 +64,29 @@ def test_digits_are_8x8_grey_with_ten_balanced_classes_and_upscale():
 
 def test_faces_are_100_faces_and_100_others():
     faces = load("faces", LoadOptions())
-    assert faces.images.shape == (200, 25, 25, 1) and faces.classes == ["face", "not face"]
+    assert faces.images.shape == (200, 25, 25, 1)
+    assert faces.classes == ["face", "not face"]
     assert np.bincount(faces.labels).tolist() == [100, 100]
 
 
 def test_shapes_are_balanced_reproducible_and_differ_by_seed():
     images, labels = make_shapes(400, seed=3)
-    assert images.shape == (400, 32, 32, 3) and np.bincount(labels).tolist() == [100] * 4
+    assert images.shape == (400, 32, 32, 3)
+    assert np.bincount(labels).tolist() == [100] * 4
     again, _ = make_shapes(400, seed=3)
     other, _ = make_shapes(400, seed=4)
-    assert np.array_equal(images, again) and not np.array_equal(images, other)
+    assert np.array_equal(images, again)
+    assert not np.array_equal(images, other)
     dataset = load("shapes", LoadOptions(samples=120))
-    assert len(dataset.labels) == 120 and dataset.classes[0] == "circle"
+    assert len(dataset.labels) == 120
+    assert dataset.classes[0] == "circle"
 
 
 def test_samples_subsamples_reproducibly():
     a = load("digits", LoadOptions(samples=300, seed=1))
     b = load("digits", LoadOptions(samples=300, seed=1))
-    assert len(a.labels) == 300 and np.array_equal(a.images, b.images)
+    assert len(a.labels) == 300
+    assert np.array_equal(a.images, b.images)
     assert len(load("digits", LoadOptions(samples=None, max_samples=500)).labels) == 500
 
 
@@ -87,13 +95,15 @@ def test_mnist_reads_idx_files(tmp_path, gz):
     x, y = write_mnist(tmp_path / "mnist", np.random.default_rng(0), gz=gz)
     dataset = load("mnist", LoadOptions(data_dir=tmp_path))
     assert dataset.images.shape == (40, 28, 28, 1)
-    assert np.array_equal(dataset.images[..., 0], x) and np.array_equal(dataset.labels, y)
+    assert np.array_equal(dataset.images[..., 0], x)
+    assert np.array_equal(dataset.labels, y)
 
 
 def test_fashion_mnist_uses_its_own_folder_and_classes(tmp_path):
     write_mnist(tmp_path / "fashion_mnist", np.random.default_rng(1))
     dataset = load("fashion_mnist", LoadOptions(data_dir=tmp_path))
-    assert dataset.classes[9] == "Ankle boot" and len(dataset.labels) == 40
+    assert dataset.classes[9] == "Ankle boot"
+    assert len(dataset.labels) == 40
     rows = {row["name"]: row["available"] for row in availability(tmp_path)}
     assert all(row["title"] for row in availability(tmp_path))
     assert rows == {
@@ -129,7 +139,8 @@ def test_missing_files_say_where_to_put_them(tmp_path):
 def test_cifar_batch_is_read_in_its_documented_layout():
     data, images, labels = cifar_batch(np.random.default_rng(2))
     got_images, got_labels = read_cifar_batch(data)
-    assert np.array_equal(got_images, images) and np.array_equal(got_labels, labels)
+    assert np.array_equal(got_images, images)
+    assert np.array_equal(got_labels, labels)
 
 
 def test_cifar10_reads_all_six_batches(tmp_path):
@@ -142,7 +153,8 @@ def test_cifar10_reads_all_six_batches(tmp_path):
         (folder / name).write_bytes(data)
         expected.append(images)
     dataset = load("cifar10", LoadOptions(data_dir=tmp_path))
-    assert dataset.images.shape == (30, 32, 32, 3) and dataset.classes[3] == "cat"
+    assert dataset.images.shape == (30, 32, 32, 3)
+    assert dataset.classes[3] == "cat"
     assert np.array_equal(dataset.images, np.concatenate(expected))
 
 

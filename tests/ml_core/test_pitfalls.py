@@ -32,7 +32,8 @@ def test_label_noise_flips_exactly_that_fraction_to_other_classes():
     labels = rng.integers(0, 5, 1000)
     noisy, flipped = flip_labels(labels, 0.3, 5, rng)
     assert flipped.sum() == 300
-    assert np.all(noisy[flipped] != labels[flipped]) and np.all(noisy[~flipped] == labels[~flipped])
+    assert np.all(noisy[flipped] != labels[flipped])
+    assert np.all(noisy[~flipped] == labels[~flipped])
     assert set(noisy[flipped]) == set(range(5))
     # Targets are spread over the other classes, not always the "next" one.
     shifts = (noisy[flipped] - labels[flipped]) % 5
@@ -45,7 +46,8 @@ def test_class_weights_make_every_class_weigh_the_same():
     weights = class_weights(labels, 4)
     totals = np.bincount(labels, minlength=4) * weights
     np.testing.assert_allclose(totals[[0, 1, 3]], len(labels) / 4)
-    assert weights[2] == 0 and weights[1] > weights[3] > weights[0]
+    assert weights[2] == 0
+    assert weights[1] > weights[3] > weights[0]
 
 
 def test_shift_equals_a_zero_filled_roll():
@@ -82,7 +84,9 @@ def test_random_shifts_stay_within_the_limit():
     out = augment(x, AugmentConfig(shift=2), torch.Generator().manual_seed(0))
     flat = out.flatten(1).argmax(1)
     dy, dx = flat // 11 - 5, flat % 11 - 5
-    assert dx.abs().max() == 2 and dy.abs().max() == 2 and len(set(dx.tolist())) == 5
+    assert dx.abs().max() == 2
+    assert dy.abs().max() == 2
+    assert len(set(dx.tolist())) == 5
     assert torch.allclose(out.flatten(1).sum(1), torch.ones(200))  # moved, not blurred
 
 
@@ -101,9 +105,12 @@ def test_color_jitter_identity_and_bounds():
     dark = color_jitter(x, ones * 0.5, ones, ones)
     torch.testing.assert_close(dark, x * 0.5)
     grey = color_jitter(x, ones, ones, ones * 0)
-    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    assert torch.allclose(grey[:, 0], grey[:, 1])
+    assert torch.allclose(grey[:, 1], grey[:, 2])
     out = augment(x, AugmentConfig(color_jitter=1.0), torch.Generator().manual_seed(0))
-    assert out.min() >= 0 and out.max() <= 1 and not torch.allclose(out, x)
+    assert out.min() >= 0
+    assert out.max() <= 1
+    assert not torch.allclose(out, x)
 
 
 @pytest.mark.parametrize("config", [AugmentConfig(), AugmentConfig(shift=0, rotate=0)])
