@@ -86,6 +86,7 @@ class Session:
         self._notify = notify
         self.connected = True
         self.last_seen = time.monotonic()
+        self.replies.clear()  # what was meant for the last socket: the resync says it afresh
         self.frame = None
         self.link.send(Attach(self.key, resumed))
 

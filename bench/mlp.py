@@ -1,18 +1,19 @@
 """MLP playground benchmark: the session loop (streaming frames at 30 fps) against bare eager PyTorch.
 
-What runs: the real server runtime minus the socket. Each session is an ``app.sessions.Session``
-(its own worker thread, the MLP lab, the one-slot frame mailbox throttled to ``fps``), and a
-consumer thread per session plays the websocket sender: it takes every outgoing message (the
-worker has already encoded it to what goes on the wire: JSON text or the binary frame) as soon
-as the worker posts it. The baseline is the textbook eager loop (zero_grad, forward, loss, backward,
+What runs: the real server runtime minus the socket: the sessions run on one worker's
+``app.scheduler.Scheduler`` (the MLP lab, frames at most ``fps`` a second and only after the
+last was acknowledged), and a consumer thread plays the websocket sender: it takes every
+outgoing message (already encoded to what goes on the wire: JSON text or the binary frame) as
+soon as the scheduler posts it and acknowledges each frame. Through the real server, with worker
+processes and sockets, see bench/classroom.py. The baseline is the textbook eager loop (zero_grad, forward, loss, backward,
 optimizer.step) over the same data, batches and network, with no frames at all.
 
     python bench/mlp.py [--seconds 3] [--device cpu]
 
 Prints, in one run: epochs/s of (a) circle 2-4-2-1 tanh, 500 points (half for training),
 batch 10 and (b) spiral 6 hidden layers x 8 tanh, batch 10, each beside the eager loop, as a
-ratio; the cost of one frame of (b) (µs and bytes); and how many concurrent sessions of (a) each
-keep >= 60 epochs/s at 30 fps. Goals: ratio >= 5, frame <= 5 ms and <= 64 KB, >= 8 sessions.
+ratio; the cost of one frame of (b) (µs and bytes); and how many concurrent sessions of (a) one
+worker keeps at >= 60 epochs/s each at 30 fps. Goals: ratio >= 5, frame <= 5 ms and <= 64 KB, >= 8 sessions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import queue
 import sys
 import threading
 import time
@@ -33,8 +35,8 @@ import torch  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.labs.mlp import MLPLab  # noqa: E402
+from app.scheduler import Ack, Attach, Inbound, Open, Out, Scheduler, Shutdown, encode  # noqa: E402
 from app.schemas.mlp import MLPConfigure  # noqa: E402
-from app.sessions import Session, encode  # noqa: E402
 from ml_core.device import describe, pick_device  # noqa: E402
 from ml_core.mlp import build_mlp, loss_fn  # noqa: E402
 from ml_core.training import make_optimizer  # noqa: E402
@@ -59,38 +61,69 @@ CASES = {
 }
 
 
-class Streamed:
-    """One session playing, with a consumer that takes everything it posts, as the socket would
-    (the messages come encoded: JSON text, binary frames). It reads the steps an epoch from the
+class Sessions:
+    """Sessions on one worker's scheduler (the server's runtime minus the socket), with a fast
+    consumer in the socket's place: it takes every message the scheduler sends (encoded, as
+    for the wire) and acknowledges each frame at once. It reads the steps an epoch from the
     session's ``configured`` and the step count from its ``metrics``, as a page does."""
 
-    def __init__(self, settings: Settings, device: torch.device, config: dict) -> None:
-        self.session = Session(uuid.uuid4().hex, MLPLab, settings, device)
-        self.wake = threading.Event()
-        self.ready = threading.Event()
-        self.frames = self.bytes = self.step = 0
-        self.steps_per_epoch = 1
-        self.stop = False
-        self.session.attach(self.wake.set, resumed=False)
-        self.session.submit({"type": "configure", "config": config, "request": 1})
+    def __init__(self, settings: Settings, device: torch.device) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.scheduler = Scheduler(settings, {"mlp": MLPLab}, device, self.events.put)
+        self.thread = threading.Thread(target=self.scheduler.run, daemon=True)
+        self.thread.start()
+        self.runs: dict[str, Streamed] = {}
         self.consumer = threading.Thread(target=self._consume, daemon=True)
         self.consumer.start()
 
+    def open(self, config: dict) -> Streamed:
+        sid = uuid.uuid4().hex
+        run = self.runs[sid] = Streamed(self.scheduler, sid)
+        for command in (
+            Open(sid, "mlp", sid),
+            Attach(sid, resumed=False),
+            Inbound(sid, json.dumps({"type": "configure", "config": config, "request": 1})),
+        ):
+            self.scheduler.put(command)
+        return run
+
     def _consume(self) -> None:
-        while not self.stop:
-            self.wake.wait(0.05)
-            self.wake.clear()
-            for data in self.session.take_outgoing():
-                if isinstance(data, bytes):
-                    self.frames += 1
-                    self.bytes += len(data)
-                    continue
-                message = json.loads(data)
-                if message["type"] == "metrics":
-                    self.step = message["step"]
-                elif message["type"] == "configured" and message["request"] == 1:
-                    self.steps_per_epoch = message["model"]["steps_per_epoch"]
-                    self.ready.set()
+        while True:
+            event = self.events.get()
+            if event is None:
+                return
+            run = self.runs.get(getattr(event, "sid", ""))
+            if isinstance(event, Out) and run is not None:
+                run.take(event)
+
+    def close(self) -> None:
+        self.scheduler.put(Shutdown())
+        self.thread.join(timeout=10)  # torch must not be mid-op when the process exits
+        self.events.put(None)
+        self.consumer.join(timeout=5)
+
+
+class Streamed:
+    def __init__(self, scheduler: Scheduler, sid: str) -> None:
+        self.scheduler, self.sid = scheduler, sid
+        self.ready = threading.Event()
+        self.frames = self.bytes = self.step = 0
+        self.steps_per_epoch = 1
+
+    def take(self, event: Out) -> None:
+        for data in [*event.replies, *(event.frame or [])]:
+            if isinstance(data, bytes):
+                self.frames += 1
+                self.bytes += len(data)
+                continue
+            message = json.loads(data)
+            if message["type"] == "metrics":
+                self.step = message["step"]
+            elif message["type"] == "configured" and message.get("request") == 1:
+                self.steps_per_epoch = message["model"]["steps_per_epoch"]
+                self.ready.set()
+        if event.frame is not None:
+            self.scheduler.put(Ack(self.sid))  # sent at once: a fast socket
 
     def wait_ready(self) -> None:
         if not self.ready.wait(30):
@@ -99,27 +132,22 @@ class Streamed:
     def epochs(self) -> float:
         return self.step / self.steps_per_epoch
 
-    def close(self) -> None:
-        self.stop = True
-        self.session.close()
-        self.session._thread.join(timeout=5)  # torch must not be mid-op when the process exits
-        self.consumer.join(timeout=5)
-
 
 def stream(settings, device, config: dict, seconds: float, count: int = 1) -> list[dict]:
-    """Play ``count`` sessions at once for ``seconds``; each one's epochs/s and frames/s."""
-    runs = [Streamed(settings, device, config) for _ in range(count)]
+    """Play ``count`` sessions at once on one scheduler for ``seconds``; each one's epochs/s
+    and frames/s."""
+    sessions = Sessions(settings, device)
+    runs = [sessions.open(config) for _ in range(count)]
     for run in runs:
         run.wait_ready()
-        run.session.submit({"type": "play"})
+        sessions.scheduler.put(Inbound(run.sid, json.dumps({"type": "play"})))
     time.sleep(0.5)  # warm up: buffers allocated, threads running
     start = [(run.epochs(), run.frames) for run in runs]
     t0 = time.perf_counter()
     time.sleep(seconds)
     end = [(run.epochs(), run.frames) for run in runs]
     elapsed = time.perf_counter() - t0
-    for run in runs:
-        run.close()
+    sessions.close()
     return [
         {"epochs_per_s": (e1 - e0) / elapsed, "fps": (f1 - f0) / elapsed}
         for (e0, f0), (e1, f1) in zip(start, end, strict=True)

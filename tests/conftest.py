@@ -115,11 +115,20 @@ class ConsoleErrors(list):
         assert not self, "console errors on the page:\n" + "\n".join(self)
 
 
+def _new_page(browser, live_server, *, enforce_csp: bool):
+    # Playwright evaluates string predicates (wait_for_function) with eval, which the pages' CSP
+    # refuses: most tests run with the CSP bypassed; tests/browser/test_pages.py enforces it on
+    # every page and fails on any violation.
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 1400, "height": 1000}, bypass_csp=not enforce_csp
+    )
+    return context, context.new_page()
+
+
 @pytest.fixture
 def page(browser, live_server, request):
     """A fresh page (own context). Fails the test on any console error or page error."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
+    context, page = _new_page(browser, live_server, enforce_csp=bool(request.node.get_closest_marker("csp")))
     errors = ConsoleErrors()
     page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))

@@ -80,7 +80,7 @@ def test_learning_rate_change_and_shared_link(page):
     assert "#s=" in url
     other = page.context.new_page()
     other.goto(url)
-    other.wait_for_function("document.querySelector('[data-surface=valley]')"
+    other.wait_for_function("document.querySelector('[data-surface=valley]')?"
                             ".getAttribute('aria-pressed') === 'true'")
     assert other.text_content(".opt[data-kind=gd] [data-out=lr]") == "1"
     other.close()
