@@ -138,8 +138,6 @@ def encode(message: Message) -> Outgoing:
     """A lab's message as it goes on the wire."""
     if isinstance(message, BinaryFrame):
         return message.encode()
-    if isinstance(message, dict):  # TRANSITIONAL: labs move to typed messages
-        return json.dumps(message, separators=(",", ":"), allow_nan=False)
     return message.model_dump_json()
 
 
@@ -176,7 +174,7 @@ class Host:
     state: str = "paused"
     connected: bool = False
     detached_at: float = 0.0
-    configured: ServerMessage | dict | None = None
+    configured: ServerMessage | None = None
     inbox: collections.deque = field(default_factory=collections.deque)  # Inbound texts
     calls: collections.deque = field(default_factory=collections.deque)  # Call
     control: collections.deque = field(default_factory=collections.deque)  # Attach (resyncs)
@@ -434,9 +432,7 @@ class Scheduler:
     def _remember_configured(self, host: Host, value: object) -> None:
         """A call that rebuilt the lab (e.g. loading a model) returns its ``configured``: the
         page hears of it too, and a reconnect gets it."""
-        if isinstance(value, Configured) or (
-            isinstance(value, dict) and value.get("type") == "configured"
-        ):
+        if isinstance(value, Configured):
             self._reply(host, value)
 
     def _timed(self, host: Host, work: Callable[[], Any]) -> Any:
@@ -474,15 +470,13 @@ class Scheduler:
         self._close(host.sid, reason)
 
     # ---- what a turn does -------------------------------------------------------------------
-    def _configure(self, host: Host, config: dict) -> ServerMessage | dict:
+    def _configure(self, host: Host, config: dict) -> ServerMessage:
         message = host.lab_cls.configure_message(type="configure", config=config)
         return host.lab.configure(message)
 
     def _reply(self, host: Host, *messages: Message) -> None:
         for message in messages:
-            if isinstance(message, Configured) or (
-                isinstance(message, dict) and message.get("type") == "configured"
-            ):
+            if isinstance(message, Configured):
                 host.configured = message
             host.replies.append(self._encode(host, message))
 
