@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 from torch import nn
 
+from ml_core.config import Strict, at_most, limits_of
 from ml_core.mlp import SeededDropout
 
 # The CNN's layer tables: name -> module factory (None: no layer). The config accepts exactly
@@ -57,19 +58,7 @@ Activation = one_of(ACTIVATIONS)
 Pool = one_of(POOLS)
 
 
-class StrictModel(BaseModel):
-    """A config model: unknown fields are refused, floats must be finite."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-def limits_of(info: ValidationInfo) -> Any:
-    """The settings-dependent limits passed as ``context={"limits": ...}`` (None: hard ceilings
-    only). Any object with the CNN settings' ``max_*`` attributes will do."""
-    return (info.context or {}).get("limits")
-
-
-class ConvBlock(StrictModel):
+class ConvBlock(Strict):
     """conv(channels, k, stride, padding) -> [batch norm] -> activation -> [pool] -> [dropout]."""
 
     channels: int = Field(16, ge=1, le=1024)
@@ -84,7 +73,7 @@ class ConvBlock(StrictModel):
     dropout: float = Field(0.0, ge=0, le=0.9)
 
 
-class FCLayer(StrictModel):
+class FCLayer(Strict):
     """linear(units) -> activation -> [dropout]."""
 
     units: int = Field(64, ge=1, le=8192)
@@ -92,7 +81,7 @@ class FCLayer(StrictModel):
     dropout: float = Field(0.0, ge=0, le=0.9)
 
 
-class Architecture(StrictModel):
+class Architecture(Strict):
     blocks: list[ConvBlock] = Field(min_length=1, max_length=32)
     fc: list[FCLayer] = Field(default_factory=list, max_length=16)
 
@@ -101,19 +90,15 @@ class Architecture(StrictModel):
         limits = limits_of(info)
         if limits is None:
             return self
-        if len(self.blocks) > limits.max_blocks:
-            raise ValueError(f"at most {limits.max_blocks} conv blocks")
-        if len(self.fc) > limits.max_fc_layers:
-            raise ValueError(f"at most {limits.max_fc_layers} fully-connected layers")
-        for b, block in enumerate(self.blocks, start=1):
-            if block.channels > limits.max_channels:
-                raise ValueError(f"conv{b}: at most {limits.max_channels} channels")
-            if block.kernel_size > limits.max_kernel_size:
-                k = limits.max_kernel_size
-                raise ValueError(f"conv{b}: kernels are at most {k}×{k}")
-        for j, fc in enumerate(self.fc, start=1):
-            if fc.units > limits.max_fc_units:
-                raise ValueError(f"fc{j}: at most {limits.max_fc_units} units")
+        at_most([
+            (len(self.blocks), limits.max_blocks, "conv blocks"),
+            (len(self.fc), limits.max_fc_layers, "fully-connected layers"),
+            *((b.channels, limits.max_channels, f"conv{i} channels")
+              for i, b in enumerate(self.blocks, start=1)),
+            *((b.kernel_size, limits.max_kernel_size, f"conv{i} kernel size")
+              for i, b in enumerate(self.blocks, start=1)),
+            *((f.units, limits.max_fc_units, f"fc{j} units") for j, f in enumerate(self.fc, start=1)),
+        ])
         return self
 
 

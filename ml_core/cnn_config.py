@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from ml_core.cnn import PRESETS, Architecture, StrictModel, limits_of, one_of
+from ml_core.cnn import PRESETS, Architecture, one_of
+from ml_core.config import Strict, at_most, limits_of
 from ml_core.image_datasets import DATASETS
 from ml_core.pitfalls import AugmentConfig
 from ml_core.training import OPTIMIZERS
@@ -27,7 +28,7 @@ DatasetName = one_of(DATASETS)
 OptimizerName = one_of(OPTIMIZERS)
 
 
-class Imbalance(StrictModel):
+class Imbalance(Strict):
     """Shrink the training images of ``classes`` to ``fraction`` of their number."""
 
     classes: list[int] = Field(default_factory=list, max_length=100)
@@ -45,7 +46,7 @@ def _default_architecture() -> Architecture:
     return PRESETS["default"].model_copy(deep=True)
 
 
-class CNNConfig(StrictModel):
+class CNNConfig(Strict):
     """Everything that defines a run; the wire config of lab ``cnn`` (docs/protocol-cnn.md)."""
 
     dataset: DatasetName = "digits"
@@ -71,12 +72,11 @@ class CNNConfig(StrictModel):
             raise ValueError(f"val_fraction + test_fraction must be at most {MAX_HELD_OUT}")
         limits = limits_of(info)
         if limits is not None:
-            if self.batch_size > limits.max_batch_size:
-                raise ValueError(f"batch_size: at most {limits.max_batch_size}")
-            if self.epochs > limits.max_epochs:
-                raise ValueError(f"epochs: at most {limits.max_epochs}")
-            if self.samples is not None and self.samples > limits.max_samples:
-                raise ValueError(f"samples: at most {limits.max_samples}")
+            at_most([
+                (self.batch_size, limits.max_batch_size, "batch_size"),
+                (self.epochs, limits.max_epochs, "epochs"),
+                (self.samples or 0, limits.max_samples, "samples"),
+            ])
         return self
 
     @property

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from ml_core.config import limits_of
 from ml_core.images import SAMPLE_IMAGES
 from ml_core.kernels import PRESETS, preset_kernel
 
@@ -336,7 +337,7 @@ class ConvolutionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _within_limits(self, info: ValidationInfo) -> ConvolutionConfig:
-        limits = (info.context or {}).get("limits")
+        limits = limits_of(info)
         height, width = _rectangle(self.grid, "grid")
         k_rows, k_cols = _rectangle(self.kernel, "kernel")
         if k_rows != k_cols:

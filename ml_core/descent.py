@@ -16,9 +16,10 @@ from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import Tensor
 
+from ml_core.config import Strict
 from ml_core.endings import Ending, Verdict, classify, is_diverged
 from ml_core.surfaces import DTYPE, SURFACES, Surface, get_surface, gradient
 from ml_core.training import MOMENTUM, Params, checkpoint, make_optimizer
@@ -29,12 +30,8 @@ HARD_MAX_STEPS = 1_000_000  # ceilings whatever the server's settings say (they 
 HARD_MAX_SPEED = 100_000.0
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
 # ---- the optimisers of the race ------------------------------------------------------------
-class OptimizerOptions(_Strict):
+class OptimizerOptions(Strict):
     """One optimiser of the race. ``optimizer`` is its key in ``ml_core.training.OPTIMIZERS``;
     a ``stochastic`` one gets a noisy gradient and runs all its steps."""
 
@@ -91,7 +88,7 @@ class AdamOptions(OptimizerOptions):
     lr: LearningRate = 0.1
 
 
-class Optimizers(_Strict):
+class Optimizers(Strict):
     """The race: every optimiser's options, in the order they are listed and drawn."""
 
     gd: GDOptions = GDOptions()
@@ -104,7 +101,7 @@ RACERS: tuple[str, ...] = tuple(Optimizers.model_fields)
 
 
 # ---- the config ------------------------------------------------------------------------------
-class DescentConfig(_Strict):
+class DescentConfig(Strict):
     """The whole configuration of the race. ``start`` None means the surface's own start."""
 
     surface: Literal[tuple(SURFACES)] = "bowl"

@@ -19,8 +19,10 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
+
+from ml_core.config import Strict
 
 HARD_MAX = 10_000  # most logits or points whatever the settings say (they apply lower limits)
 
@@ -79,11 +81,7 @@ Logit = Annotated[float, Field(ge=-20, le=20, allow_inf_nan=False)]
 PlotCoordinate = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class ActivationConfig(_Strict):
+class ActivationConfig(Strict):
     """One activation and its knobs (the parametrised ones read theirs, the others none)."""
 
     name: Literal[tuple(ACTIVATIONS)] = "relu"
@@ -101,7 +99,7 @@ class ActivationConfig(_Strict):
         return self
 
 
-class LossConfig(_Strict):
+class LossConfig(Strict):
     name: Literal[tuple(LOSSES)] = "l2"
     target: float = Field(0.0, ge=-5, le=5, description="Target (a probability for bce and kl).")
     classes: int = Field(3, ge=2, le=20, description="Classes of the cross-entropy example.")
@@ -114,14 +112,14 @@ class LossConfig(_Strict):
         return self
 
 
-class SoftmaxConfig(_Strict):
+class SoftmaxConfig(Strict):
     logits: list[Logit] = Field(
         default_factory=lambda: [2.0, 1.0, 0.1, -1.0], min_length=1, max_length=HARD_MAX
     )
     temperature: float = Field(1.0, ge=0.05, le=20)
 
 
-class FitConfig(_Strict):
+class FitConfig(Strict):
     """Points of the outlier demo on [0, 10]²; the last one is the draggable outlier."""
 
     points: list[tuple[PlotCoordinate, PlotCoordinate]] = Field(
@@ -138,7 +136,7 @@ class FitConfig(_Strict):
         return outlier_points() if points is None else points
 
 
-class FunctionsConfig(_Strict):
+class FunctionsConfig(Strict):
     """The explorer's whole configuration; `configure` and `update` may send any part of it."""
 
     activation: ActivationConfig = Field(default_factory=ActivationConfig)

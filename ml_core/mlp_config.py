@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ml_core.config import limits_of
 from ml_core.datasets2d import CUSTOM, DATASETS
 from ml_core.features import FEATURES, canonical
 from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS, n_outputs
@@ -46,8 +47,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
-def _limits(info: ValidationInfo):
-    return (info.context or {}).get("limits")
 
 
 class DataConfig(_Section):
@@ -62,7 +61,7 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> DataConfig:
-        limits = _limits(info)
+        limits = limits_of(info)
         if limits is not None:
             if self.samples > limits.max_points:
                 raise ValueError(f"samples: at most {limits.max_points} points")
@@ -100,7 +99,7 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ModelConfig:
-        limits = _limits(info)
+        limits = limits_of(info)
         if limits is not None:
             if len(self.hidden) > limits.max_hidden_layers:
                 raise ValueError(f"hidden: at most {limits.max_hidden_layers} hidden layers")
@@ -124,7 +123,7 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> TrainConfig:
-        limits = _limits(info)
+        limits = limits_of(info)
         if limits is not None and self.batch_size > limits.max_points:
             raise ValueError(f"batch_size: at most {limits.max_points}")
         return self

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from ml_core.config import Strict
 from ml_core.perceptron_data import DatasetConfig
 from ml_core.training import checkpoint
 
@@ -104,18 +105,14 @@ Speed = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class Handle(_Strict):
+class Handle(Strict):
     """One end of the line the user drags (initial weights "line")."""
 
     x: Coordinate
     y: Coordinate
 
 
-class LearningConfig(_Strict):
+class LearningConfig(Strict):
     """How the perceptron learns. ``line`` is two handles, used when init is "line"; ``speed``
     paces play mode (the model itself does not read it)."""
 
@@ -135,7 +132,7 @@ class LearningConfig(_Strict):
         return self
 
 
-class PerceptronConfig(_Strict):
+class PerceptronConfig(Strict):
     """The perceptron lab's whole configuration: the data and the learning rule."""
 
     dataset: DatasetConfig = DatasetConfig()

@@ -161,7 +161,7 @@ BAD_CONFIGS = [  # (config, message), each from the settings' cnn section
     ),
     lambda cnn: (
         {"architecture": {"blocks": [{"channels": cnn.max_channels + 1}]}},
-        f"at most {cnn.max_channels} channels",
+        f"conv1 channels: at most {cnn.max_channels}",
     ),
     lambda cnn: ({"architecture": {"blocks": []}}, "blocks"),
     lambda cnn: ({"dataset": "mnist"}, "mnist files not found"),

@@ -321,11 +321,11 @@ class Limits:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"architecture": {"blocks": [{}, {}, {}]}}, "at most 2 conv blocks"),
-        ({"architecture": {"blocks": [{"channels": 33}]}}, "conv1: at most 32 channels"),
-        ({"architecture": {"blocks": [{}, {"kernel_size": 5}]}}, "conv2: kernels are at most 3×3"),
-        ({"architecture": {"blocks": [{}], "fc": [{}, {}]}}, "at most 1 fully-connected"),
-        ({"architecture": {"blocks": [{}], "fc": [{"units": 65}]}}, "fc1: at most 64 units"),
+        ({"architecture": {"blocks": [{}, {}, {}]}}, "conv blocks: at most 2"),
+        ({"architecture": {"blocks": [{"channels": 33}]}}, "conv1 channels: at most 32"),
+        ({"architecture": {"blocks": [{}, {"kernel_size": 5}]}}, "conv2 kernel size: at most 3"),
+        ({"architecture": {"blocks": [{}], "fc": [{}, {}]}}, "fully-connected layers: at most 1"),
+        ({"architecture": {"blocks": [{}], "fc": [{"units": 65}]}}, "fc1 units: at most 64"),
         ({"batch_size": 129}, "batch_size: at most 128"),
         ({"epochs": 31}, "epochs: at most 30"),
         ({"samples": 501}, "samples: at most 500"),
