@@ -23,14 +23,26 @@ import torch.nn.functional as F
 
 from ml_core.checkpoint import CheckpointError, check_weights, load_weights, to_bytes
 from ml_core.cnn import LayerInfo, build_model, infer_shapes
+from ml_core.cnn_channels import ChannelTops, ChannelWatch
 from ml_core.cnn_config import CNNConfig
 from ml_core.cnn_data import RunData
+from ml_core.cnn_shapes import ComputeLimits, check_compute, forward_work
 from ml_core.image_datasets import ImageDataset
 from ml_core.pitfalls import class_weights
-from ml_core.training import Diverged, finite, make_optimizer
+from ml_core.training import Diverged, checkpoint, finite, make_optimizer
 
 HISTORY_POINTS = 1000  # beyond this the older half of the curves is thinned
+HISTOGRAM_POINTS = 120  # activation histograms kept over time (older ones thinned)
 EVAL_BATCH = 1024
+EVAL_CHUNK_WORK = 1e9  # forward FLOPs of one evaluation chunk: cancellable every ~50 ms
+
+
+def _thin(points: list, most: int) -> list:
+    """Keep every other point of the older half once there are more than ``most``."""
+    if len(points) <= most:
+        return points
+    half = most // 2
+    return points[:half:2] + points[half:]
 
 
 @dataclass
@@ -73,21 +85,37 @@ class HistoryPoint:
     val_acc: float
 
 
+@dataclass
+class HistogramPoint:
+    """Each conv block's pre-activation histogram (bins of ``cnn_channels.HIST_RANGE``) at a
+    validation pass."""
+
+    step: int
+    counts: dict[int, np.ndarray]  # block number -> (HIST_BINS,) int64
+
+
 class CNNRun:
     def __init__(
         self,
         config: CNNConfig,
         dataset: ImageDataset,
         device: torch.device,
-        max_parameters: int | None = None,
+        limits: ComputeLimits | None = None,
+        data: RunData | None = None,
     ) -> None:
+        """``data``: another run's split of the same dataset and config, to share."""
         self.config, self.device = config, device
-        self.data = RunData(config, dataset, device)
+        self.data = data if data is not None else RunData(config, dataset, device)
         self.classes = dataset.classes
         self.input_shape = dataset.input_shape
+        limits = limits or ComputeLimits()
         self.layers: list[LayerInfo] = infer_shapes(
-            config.architecture, self.input_shape, len(self.classes), max_parameters
+            config.architecture, self.input_shape, len(self.classes), limits.max_parameters
         )
+        held_out = max(len(self.data.val_ids), len(self.data.test_ids))
+        check_compute(self.layers, config.batch_size, held_out, limits)
+        # evaluation goes in chunks of about EVAL_CHUNK_WORK, cancellable between them
+        self.eval_batch = int(min(EVAL_BATCH, max(1, EVAL_CHUNK_WORK // forward_work(self.layers))))
         self.reset()
 
     # ---- state -----------------------------------------------------------------------------
@@ -127,6 +155,9 @@ class CNNRun:
         self.last_eval_cpu = -1e9
         self.last_eval_time = -1e9
         self.history: list[HistoryPoint] = []
+        self.histograms: list[HistogramPoint] = []
+        self.channel_tops: list[ChannelTops] = []  # of the last validation pass
+        self.last_batch: torch.Tensor | None = None  # the last training batch's inputs
 
     @property
     def epoch(self) -> float:
@@ -149,12 +180,14 @@ class CNNRun:
     # ---- training --------------------------------------------------------------------------
     def train_step(self) -> bool:
         """One minibatch; True when it completed an epoch."""
+        checkpoint()  # a closed session stops here, within one step
         if self.order is None:
             perm = torch.randperm(len(self.active), generator=self.batches).to(self.device)
             self.order, self.position = self.active[perm], 0
         idx = self.order[self.position : self.position + self.config.batch_size]
         self.position += len(idx)
         x = self.data.train_inputs(idx, self.augment_rng)
+        self.last_batch = x  # kept for the batch-norm panel (one batch; no copy)
         y = self.data.y_train[idx]
         logits = self.model(x)
         losses = F.cross_entropy(logits, y, reduction="none")  # (B,)
@@ -224,20 +257,30 @@ class CNNRun:
 
     # ---- evaluation ------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, k) of uint8 images (B, C, H, W), in eval mode."""
+    def predict(self, x: torch.Tensor, watch: ChannelWatch | None = None) -> torch.Tensor:
+        """Class probabilities (B, k) of uint8 images (B, C, H, W), in eval mode, in chunks
+        (cancellable between them); ``watch``: hooks that ride along the forward passes."""
         self.model.eval()
-        probs = [
-            torch.softmax(self.model(self.data.normalise(x[i : i + EVAL_BATCH])), 1)
-            for i in range(0, len(x), EVAL_BATCH)
-        ]
-        self.model.train()
+        try:
+            probs = []
+            for i in range(0, len(x), self.eval_batch):
+                checkpoint()
+                chunk = x[i : i + self.eval_batch]
+                probs.append(torch.softmax(self.model(self.data.normalise(chunk)), 1))
+                if watch is not None:
+                    watch.advance(len(chunk))
+        finally:
+            self.model.train()
         return torch.cat(probs) if probs else torch.zeros(0, len(self.classes), device=self.device)
 
-    def evaluate(self, split: str) -> Evaluation:
+    def evaluate(self, split: str, watch: ChannelWatch | None = None) -> Evaluation:
         """Loss, accuracy and confusion matrix on the ``val`` or ``test`` split."""
         x, y = self.data.split(split)
-        p = self.predict(x)
+        if watch is None:
+            p = self.predict(x)
+        else:
+            with watch:
+                p = self.predict(x, watch)
         k = len(self.classes)
         loss = finite(F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()) if len(y) else None
         confusion = torch.bincount(y * k + p.argmax(1), minlength=k * k).reshape(k, k)
@@ -256,7 +299,12 @@ class CNNRun:
     def evaluate_val(self) -> Evaluation:
         """A validation pass: the new ``evaluation``, timed for the budget, a point of history."""
         start = time.thread_time()
-        self.evaluation = self.evaluate("val")
+        watch = ChannelWatch(self.model, self.layers)
+        self.evaluation = self.evaluate("val", watch)
+        self.channel_tops = watch.tops()
+        self.histograms = _thin(
+            [*self.histograms, HistogramPoint(self.steps, watch.histograms)], HISTOGRAM_POINTS
+        )
         self.eval_version += 1
         self.eval_cost = time.thread_time() - start
         self.last_eval_cpu = time.thread_time()
@@ -270,10 +318,8 @@ class CNNRun:
             self.evaluation.loss,
             self.evaluation.accuracy,
         )
-        self.history.append(point)
-        if len(self.history) > HISTORY_POINTS:  # thin the older half: long runs keep their shape
-            half = HISTORY_POINTS // 2
-            self.history = self.history[:half:2] + self.history[half:]
+        # beyond HISTORY_POINTS the older half is thinned: long runs keep their shape
+        self.history = _thin([*self.history, point], HISTORY_POINTS)
         return self.evaluation
 
     # ---- save / load -----------------------------------------------------------------------
