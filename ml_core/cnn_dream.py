@@ -12,9 +12,13 @@ the picture image-like:
 - every few steps a slight blur removes what is left of the pixel-level noise;
 - values stay within what real pixels can be (0..1 before the dataset's standardisation).
 
+Each step moves the input by LEARNING_RATE along the gradient divided by its mean size (plain
+normalised gradient ascent: steady steps whatever the layer's scale).
+
 ``Dream`` is a resumable job: ``advance(budget_s)`` runs steps for about that long and returns,
 so the lab can run it in slices between other sessions' turns (and the page can show the picture
-as it forms); every step calls ``ml_core.training.checkpoint()``. It runs in eval mode (batch
+as it forms); every step calls ``ml_core.training.checkpoint()``. It ends after ``steps`` steps or
+MAX_SECONDS of work, whichever comes first. It runs in eval mode (batch
 norm on its running statistics, which it never updates) and draws its noise and jitter from its
 own generator: the training's random streams are left alone.
 """
@@ -34,7 +38,8 @@ from ml_core.mlp import SeededDropout
 from ml_core.training import checkpoint
 
 STEPS = 200
-LEARNING_RATE = 0.05
+MAX_SECONDS = 2.0  # the whole job, however slow the machine: then it stops where it got
+LEARNING_RATE = 0.05  # standardised units per step, along the normalised gradient
 JITTER = 2  # pixels
 L2 = 1e-3
 TV = 5e-2
@@ -83,14 +88,13 @@ class Dream:
         self.rng = torch.Generator().manual_seed(seed)
         noise = torch.randn((1, *input_shape), generator=self.rng) * NOISE
         self.x = noise.to(device).requires_grad_(True)
-        self.optimizer = torch.optim.Adam([self.x], lr=LEARNING_RATE)
         self.done_steps = 0
         self.activation: float | None = None  # the channel's mean pre-activation, last step
         self.seconds = 0.0
 
     @property
     def done(self) -> bool:
-        return self.done_steps >= self.steps
+        return self.done_steps >= self.steps or self.seconds >= MAX_SECONDS
 
     def _eval_mode(self) -> list[tuple[nn.Module, bool]]:
         modal = [m for m in self.head
@@ -108,7 +112,8 @@ class Dream:
             while not self.done:
                 checkpoint()
                 self._step()
-                if time.perf_counter() - start >= budget_s:
+                elapsed = time.perf_counter() - start
+                if elapsed >= budget_s or self.seconds + elapsed >= MAX_SECONDS:
                     break
         finally:
             for module, mode in saved:
@@ -117,15 +122,14 @@ class Dream:
         return self.done
 
     def _step(self) -> None:
-        dy, dx = (int(v) for v in torch.randint(-JITTER, JITTER + 1, (2,), generator=self.rng))
+        dy, dx = torch.randint(-JITTER, JITTER + 1, (2,), generator=self.rng).tolist()
         shifted = torch.roll(self.x, shifts=(dy, dx), dims=(2, 3))
         out = self.head(shifted)[0, self.channel]  # (h, w)
         activation = out.mean()
         loss = -activation + L2 * (self.x ** 2).mean() + TV * _total_variation(self.x)
         (grad,) = torch.autograd.grad(loss, self.x)  # the weights get no gradient
-        self.x.grad = grad
-        self.optimizer.step()
         with torch.no_grad():
+            self.x -= LEARNING_RATE * grad / (grad.abs().mean() + 1e-12)
             self.done_steps += 1
             if self.done_steps % BLUR_EVERY == 0:
                 self.x.copy_(_blur(self.x))

@@ -340,9 +340,8 @@ class CNNRun:
             self.input_shape
         ):
             raise CheckpointError(
-                f"the model was made for classes {extra.get('classes')} and input "
-                f"{extra.get('input_shape')}; this dataset has {self.classes} and "
-                f"{list(self.input_shape)}"
+                "the model was made for other data: its classes or input size differ from this "
+                f"dataset's ({len(self.classes)} classes, input {list(self.input_shape)})"
             )
         channels = self.input_shape[0]
         stats = []

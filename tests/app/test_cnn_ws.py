@@ -27,7 +27,7 @@ def test_the_default_session_is_digits_with_the_layer_table(ws_connect):
     assert names[:4] == ["conv1", "bn1", "act1", "pool1"]
     assert names[-1] == "output"
     assert configured["total_params"] == sum(layer["params"] for layer in configured["layers"])
-    assert set(configured["presets"]) == {"default", "lenet5", "vgg_small"}
+    assert set(configured["presets"]) == {"default", "lenet5", "vgg_small", "tiny_vgg"}
     assert {d["name"]: d["available"] for d in configured["datasets"]}["mnist"] is False
 
 

@@ -17,7 +17,7 @@ from ml_core.cnn import PRESETS, Architecture, ConvBlock, FCLayer, build_model
 from ml_core.cnn_bn import PanelError, bn_panel, train_mode_input
 from ml_core.cnn_channels import HIST_BINS, blocks, crops
 from ml_core.cnn_config import CNNConfig
-from ml_core.cnn_dream import Dream, DreamError
+from ml_core.cnn_dream import MAX_SECONDS, Dream, DreamError
 from ml_core.cnn_explain import explain, grad_cam, saliency
 from ml_core.cnn_inspect import feature_maps
 from ml_core.cnn_run import CNNRun
@@ -254,7 +254,7 @@ def test_histograms_of_pre_activations_are_kept_over_time(run):
     assert set(point.counts) == {1, 2}
     assert point.counts[1].shape == (HIST_BINS,)
     conv1 = blocks(run.layers)[0].pre_activation
-    assert point.counts[1].sum() == 256 * conv1.values  # the first 256 validation images
+    assert point.counts[1].sum() == 64 * conv1.values  # the first 64 validation images
 
 
 # ---- activation maximisation --------------------------------------------------------------------
@@ -269,7 +269,8 @@ def test_activation_maximisation_finds_an_input_the_channel_likes(run):
     assert dream.advance(0.05) is False  # a slice, not the whole job
     while not dream.advance(0.05):
         pass
-    assert dream.seconds < 2.0
+    assert dream.seconds <= MAX_SECONDS + 0.2  # bounded, however busy the machine
+    assert dream.done_steps == dream.steps or dream.seconds >= MAX_SECONDS
     assert dream.activation > real  # beyond what a real digit does
     picture = dream.image()
     assert picture.shape == (16, 16, 1)
