@@ -179,7 +179,9 @@ class Host:
     calls: collections.deque = field(default_factory=collections.deque)  # Call
     control: collections.deque = field(default_factory=collections.deque)  # Attach (resyncs)
     pending_steps: int = 0
-    step_cost_s: float = 1e-4  # running estimate of one step's time, to size step chunks
+    # running estimate of one step's time, to size step chunks (None: not measured yet, so the
+    # first chunk is one step: a slow lab's first chunk must not run for minutes)
+    step_cost_s: float | None = None
     frame_sent: bool = True  # the last frame was acknowledged (or there was none)
     next_frame: float = 0.0  # when the next play-mode frame is due
     next_slice: float = 0.0  # paced labs: when their next slice of play is due
@@ -542,7 +544,10 @@ class Scheduler:
         """Some of a ``step`` command's steps: as many as fit the quantum (at least one)."""
         lab = host.lab
         assert lab is not None
-        count = max(1, min(host.pending_steps, int(quantum / max(host.step_cost_s, 1e-7))))
+        estimate = host.step_cost_s
+        count = 1 if estimate is None else max(
+            1, min(host.pending_steps, int(quantum / max(estimate, 1e-7)))
+        )
         began = time.perf_counter()
         host.pending_steps -= count  # first: a Diverged or LabError leaves nothing pending
         try:
@@ -551,7 +556,9 @@ class Scheduler:
             host.pending_steps = 0
             raise
         spent = time.perf_counter() - began
-        host.step_cost_s = 0.5 * host.step_cost_s + 0.5 * spent / count
+        host.step_cost_s = spent / count if estimate is None else (
+            0.5 * estimate + 0.5 * spent / count
+        )
         if not host.pending_steps and lab.finished():
             self._set_state(host, "finished")
 
