@@ -541,7 +541,9 @@ class Scheduler:
             self._reply(host, *lab.handle(message))
 
     def _step_chunk(self, host: Host, quantum: float) -> None:
-        """Some of a ``step`` command's steps: as many as fit the quantum (at least one)."""
+        """Some of a ``step`` command's steps: as many as fit the quantum (at least one). Until
+        a step's cost is measured they go one at a time while the quantum lasts: a slow lab's
+        first chunk is one step, a fast lab's as many as fit."""
         lab = host.lab
         assert lab is not None
         estimate = host.step_cost_s
@@ -549,15 +551,22 @@ class Scheduler:
             1, min(host.pending_steps, int(quantum / max(estimate, 1e-7)))
         )
         began = time.perf_counter()
-        host.pending_steps -= count  # first: a Diverged or LabError leaves nothing pending
+        done = 0
         try:
-            lab.step(count)
+            while True:
+                host.pending_steps -= count  # first: a Diverged or LabError leaves nothing pending
+                lab.step(count)
+                done += count
+                if estimate is not None or not host.pending_steps:
+                    break
+                if time.perf_counter() - began >= quantum:
+                    break
         except BaseException:
             host.pending_steps = 0
             raise
         spent = time.perf_counter() - began
-        host.step_cost_s = spent / count if estimate is None else (
-            0.5 * estimate + 0.5 * spent / count
+        host.step_cost_s = spent / done if estimate is None else (
+            0.5 * estimate + 0.5 * spent / done
         )
         if not host.pending_steps and lab.finished():
             self._set_state(host, "finished")
