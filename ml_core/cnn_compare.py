@@ -72,6 +72,6 @@ class Comparison:
                          key=lambda r: r.steps)
             behind.train_for(min(left, SLICE_S))
 
-    def train_steps(self, steps: int) -> None:
+    def train_steps(self, steps: int, validate: bool = True) -> None:
         for run in self.runs.values():
-            run.train_steps(steps)
+            run.train_steps(steps, validate)

@@ -26,7 +26,7 @@ from ml_core.cnn import LayerInfo, build_model, infer_shapes
 from ml_core.cnn_channels import ChannelTops, ChannelWatch
 from ml_core.cnn_config import CNNConfig
 from ml_core.cnn_data import RunData
-from ml_core.cnn_shapes import ComputeLimits, check_compute, forward_work
+from ml_core.cnn_shapes import ComputeLimits, check_compute, forward_work, step_cost
 from ml_core.image_datasets import ImageDataset
 from ml_core.pitfalls import class_weights
 from ml_core.training import Diverged, checkpoint, finite, make_optimizer
@@ -35,6 +35,28 @@ HISTORY_POINTS = 1000  # beyond this the older half of the curves is thinned
 HISTOGRAM_POINTS = 120  # activation histograms kept over time (older ones thinned)
 EVAL_BATCH = 1024
 EVAL_CHUNK_WORK = 1e9  # forward FLOPs of one evaluation chunk: cancellable every ~50 ms
+FINE_CANCEL_WORK = 1e9  # a step costlier than this is cancellable layer by layer, too
+
+
+def _checked(grad: torch.Tensor) -> None:
+    checkpoint()
+
+
+def _check_backward(_module, _inputs, output: torch.Tensor) -> None:
+    """A forward hook: check again when this output's gradient is computed (returns None, so
+    the output stays as it is)."""
+    if output.requires_grad:
+        output.register_hook(_checked)
+
+
+def _cancellable(model: torch.nn.Module) -> None:
+    """Let a closed session stop a long step between two layers, forward or backward, not only
+    between steps: a conv or dense layer checks the cancel token before it runs and before its
+    gradient is computed (hooks cost microseconds; only long steps get them)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            module.register_forward_pre_hook(lambda _m, _i: checkpoint())
+            module.register_forward_hook(_check_backward)
 
 
 def _thin(points: list, most: int) -> list:
@@ -126,6 +148,8 @@ class CNNRun:
             c.architecture, self.input_shape, len(self.classes), c.seed, self.device
         )
         self.model.train()
+        if step_cost(self.layers, c.batch_size, charged=True)[0] > FINE_CANCEL_WORK:
+            _cancellable(self.model)
         self.optimizer = make_optimizer(
             c.optimizer, self.model.parameters(), c.learning_rate, c.weight_decay
         )
@@ -235,14 +259,16 @@ class CNNRun:
         self._check_finite()
         self.train_time += time.perf_counter() - start
 
-    def train_steps(self, steps: int) -> None:
-        """Exactly ``steps`` minibatches (step mode), then a validation pass."""
+    def train_steps(self, steps: int, validate: bool = True) -> None:
+        """Exactly ``steps`` minibatches (step mode), then a validation pass (unless not
+        ``validate``: a command split into slices validates after its last one)."""
         start = time.perf_counter()
         for _ in range(steps):
             self.train_step()
         self._check_finite()
         self.train_time += time.perf_counter() - start
-        self.evaluate_val()
+        if validate:
+            self.evaluate_val()
 
     def read_train_metrics(self, consume: bool = True) -> tuple[float | None, float | None]:
         """Mean training loss and accuracy since the last read (the last values if none)."""

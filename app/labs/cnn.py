@@ -94,6 +94,7 @@ class CNNLab(InsideViews, Lab):
         self.comparison: Comparison | None = None  # with vs without batch norm
         self.compute_limits = replies.compute_limits(self.limits)
         self.model_id = 0  # which model the pictures show: counts rebuilds and resets
+        self._steps_to_go = 0  # of the step command in progress
         self._reset_inside()
         self.datasets = DatasetCache(self.limits)
         self.probe = Probe()
@@ -216,10 +217,15 @@ class CNNLab(InsideViews, Lab):
         finally:
             self.budget.trained(time.thread_time() - start)
 
+    def check_steps(self, steps: int) -> None:
+        super().check_steps(steps)
+        self._steps_to_go = steps  # the scheduler runs them in slices: validate after the last
+
     def step(self, steps: int) -> None:
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
-        self._trainer.train_steps(steps)
+        self._steps_to_go -= steps
+        self._trainer.train_steps(steps, validate=self._steps_to_go <= 0)
 
     def finished(self) -> bool:
         return self.run is not None and self._trainer.finished()

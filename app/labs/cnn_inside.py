@@ -155,7 +155,7 @@ class InsideViews:
 
     # ---- where the net looks ----------------------------------------------------------------
     def on_explain(self, request: ExplainRequest) -> list[Message]:
-        run = self._run
+        run = self._current(request.model)
         classes = len(run.classes)
         if request.target is not None and request.target >= classes:
             raise LabError(f"explain: this dataset has classes 0..{classes - 1}")

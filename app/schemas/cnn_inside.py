@@ -65,6 +65,7 @@ class ExplainRequest(ClientMessage):
     """Where the net looks in the probe image, for class ``target`` (null: the predicted one)."""
 
     type: Literal["explain"]
+    model: int
     method: Literal[METHODS] = "gradcam"
     target: int | None = Field(None, ge=0, le=1000)
 
