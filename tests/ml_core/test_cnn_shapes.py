@@ -173,6 +173,9 @@ def test_vgg16_alexnet_and_lenet5_are_the_classic_nets():
     assert next(layer for layer in layers if layer.kind == "flatten").shape == (25088,)
     assert sum(layer.flops for layer in convs) == pytest.approx(30.7e9, rel=0.01)
     assert ref.input_shape == (3, 224, 224)
+    fc1 = next(layer for layer in layers if layer.name == "fc1")
+    assert fc1.params == 25088 * 4096 + 4096
+    assert fc1.params > count_params(layers) / 2  # most of them in the first dense layer
     assert count_params(reference_layers("alexnet")[1]) == 62_378_344
     assert count_params(reference_layers("lenet5")[1]) == 61_706
     assert set(REFERENCES) == {"lenet5", "alexnet", "vgg16"}
@@ -184,6 +187,7 @@ def test_two_stacked_3x3_see_what_one_5x5_sees_with_fewer_weights():
     assert two.receptive_field == one.receptive_field == 5
     assert two.weights == 2 * 9 * 64 * 64
     assert one.weights == 25 * 64 * 64
+    assert round(100 * two.weights / one.weights) == 72  # the page says 72%
     assert stacks["three 3×3"].receptive_field == stacks["one 7×7"].receptive_field == 7
     assert stacks["three 3×3"].weights < stacks["one 7×7"].weights
 
