@@ -7,9 +7,10 @@ activation receives (the batch norm's output, or the conv's).
 
 ``ChannelWatch`` rides along a validation pass (forward hooks, no extra forward): for every
 channel of every conv block it keeps the ``top`` validation images whose response peaks highest
-and where (y, x) it peaks, and for the first ``hist_images`` images the histogram of each block's
-pre-activations on fixed bins (``HIST_RANGE``), so histograms of successive passes line up as a
-picture of the distribution over time. ``crops`` cuts each top image down to the receptive field
+and where (y, x) it peaks (``peaks``), and for the first ``hist_images`` images the histogram of
+each block's pre-activations on fixed bins (``HIST_RANGE``), so histograms of successive passes
+line up as a picture of the distribution over time (``histograms``). Each costs a share of the
+validation pass, so a run asks only for what is being looked at. ``crops`` cuts each top image down to the receptive field
 of its peak: what, exactly, that pixel of the feature map looked at.
 """
 
@@ -89,9 +90,11 @@ class ChannelWatch:
     """Forward hooks for one validation pass (``with ChannelWatch(...) as watch: forward...``)."""
 
     def __init__(self, model: nn.Sequential, layers: list[LayerInfo], top: int = TOP,
-                 hist_images: int = HIST_IMAGES) -> None:
+                 hist_images: int = HIST_IMAGES, peaks: bool = True,
+                 histograms: bool = True) -> None:
         self.model, self.blocks, self.top = model, blocks(layers), top
         self.hist_images = hist_images
+        self.want_peaks, self.want_histograms = peaks, histograms
         self.seen = 0  # images of the pass so far (the offset of the next chunk)
         self._best: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.histograms: dict[int, np.ndarray] = {}
@@ -99,10 +102,12 @@ class ChannelWatch:
 
     def __enter__(self) -> ChannelWatch:
         for block in self.blocks:
-            self._handles.append(self.model[block.response.index].register_forward_hook(
-                lambda _m, _i, out, b=block.number: self._peaks(b, out)))
-            self._handles.append(self.model[block.pre_activation.index].register_forward_hook(
-                lambda _m, _i, out, b=block.number: self._histogram(b, out)))
+            if self.want_peaks:
+                self._handles.append(self.model[block.response.index].register_forward_hook(
+                    lambda _m, _i, out, b=block.number: self._peaks(b, out)))
+            if self.want_histograms:
+                self._handles.append(self.model[block.pre_activation.index].register_forward_hook(
+                    lambda _m, _i, out, b=block.number: self._histogram(b, out)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -154,9 +159,9 @@ class ChannelWatch:
 
 def crops(images: torch.Tensor, layer: LayerInfo, ys: np.ndarray, xs: np.ndarray,
           side: int) -> np.ndarray:
-    """uint8 (n, s, s, C): the receptive field of (ys[i], xs[i]) of ``layer`` in images[i]
-    (uint8 (n, C, H, W)), black where the field reaches past the image, average-pooled down to
-    at most ``side`` pixels. A field larger than the image shows the whole image."""
+    """float32 (n, s, s, C) in 0..1: the receptive field of (ys[i], xs[i]) of ``layer`` in
+    images[i] (uint8 (n, C, H, W)), black where the field reaches past the image, average-pooled
+    down to at most ``side`` pixels. A field larger than the image shows the whole image."""
     n, c, h, w = images.shape
     size = layer.rf[0]
     sh, sw = min(size, h), min(size, w)
@@ -168,7 +173,7 @@ def crops(images: torch.Tensor, layer: LayerInfo, ys: np.ndarray, xs: np.ndarray
         top = min(max(top, 0), h - sh) if size > h else top  # a field larger than the image
         left = min(max(left, 0), w - sw) if size > w else left
         out[i] = padded[i, :, top + pad: top + pad + sh, left + pad: left + pad + sw]
+    pixels = out.float() / 255
     if max(sh, sw) > side:
-        scaled = F.adaptive_avg_pool2d(out.float(), (min(sh, side), min(sw, side)))
-        out = scaled.round().clamp(0, 255).to(torch.uint8)
-    return out.permute(0, 2, 3, 1).cpu().numpy()
+        pixels = F.adaptive_avg_pool2d(pixels, (min(sh, side), min(sw, side)))
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()

@@ -45,6 +45,12 @@ class Comparison:
         run.reset()
         self.run, self.twin = run, twin
         self.runs: dict[bool, CNNRun] = {mine: run, not mine: twin}
+        for r in self.runs.values():
+            r.watch_histograms = True
+
+    def stop(self) -> None:
+        """The comparison ends: the run stops recording histograms."""
+        self.run.watch_histograms = False
 
     @property
     def with_bn(self) -> CNNRun:

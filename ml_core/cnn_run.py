@@ -134,6 +134,9 @@ class CNNRun:
         self.layers: list[LayerInfo] = infer_shapes(
             config.architecture, self.input_shape, len(self.classes), limits.max_parameters
         )
+        # what validation passes also record (each costs a share of the pass): each channel's
+        # strongest images, each block's pre-activation histograms (ml_core/cnn_channels.py)
+        self.watch_peaks = self.watch_histograms = False
         held_out = max(len(self.data.val_ids), len(self.data.test_ids))
         check_compute(self.layers, config.batch_size, held_out, limits)
         # evaluation goes in chunks of about EVAL_CHUNK_WORK, cancellable between them
@@ -325,12 +328,16 @@ class CNNRun:
     def evaluate_val(self) -> Evaluation:
         """A validation pass: the new ``evaluation``, timed for the budget, a point of history."""
         start = time.thread_time()
-        watch = ChannelWatch(self.model, self.layers)
+        watch = None
+        if self.watch_peaks or self.watch_histograms:
+            watch = ChannelWatch(self.model, self.layers, peaks=self.watch_peaks,
+                                 histograms=self.watch_histograms)
         self.evaluation = self.evaluate("val", watch)
-        self.channel_tops = watch.tops()
-        self.histograms = _thin(
-            [*self.histograms, HistogramPoint(self.steps, watch.histograms)], HISTOGRAM_POINTS
-        )
+        if self.watch_peaks:
+            self.channel_tops = watch.tops()
+        if self.watch_histograms:
+            point = HistogramPoint(self.steps, watch.histograms)
+            self.histograms = _thin([*self.histograms, point], HISTOGRAM_POINTS)
         self.eval_version += 1
         self.eval_cost = time.thread_time() - start
         self.last_eval_cpu = time.thread_time()

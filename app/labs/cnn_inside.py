@@ -54,6 +54,8 @@ class InsideViews:
 
     def _reset_inside(self) -> None:
         """A new or restarted model: nothing of the old one is followed any more."""
+        if getattr(self, "run", None) is not None:
+            self.run.watch_peaks = False
         self.channels_block: int | None = None  # the block whose top images follow validation
         self._sent_channels = -1
         self.dream: Dream | None = None
@@ -108,12 +110,14 @@ class InsideViews:
         run = self._current(request.model)
         if request.layer is None:
             self.channels_block = None
+            run.watch_peaks = False  # validation passes need no longer record them
             return []
         block = block_of(run.layers, request.layer) if request.layer < len(run.layers) else None
         if block is None:
             raise LabError(f"channels: layer {request.layer} is not part of a conv block")
-        if run.evaluation is None:
-            run.evaluate_val()  # the top images come from a validation pass
+        if not run.watch_peaks or not run.channel_tops:
+            run.watch_peaks = True
+            run.evaluate_val()  # the top images come from a validation pass: one now
         self.channels_block = block.number
         self._sent_channels = -1
         frame = self._channels_frame(run)
@@ -192,6 +196,8 @@ class InsideViews:
                 raise LabError(f"compare: the twin net is not possible: {exc}") from None
             self._restarted()
         else:
+            if self.comparison is not None:
+                self.comparison.stop()
             self.comparison = None
         self._sent_histograms = ()
         return [self._compare_metrics()]

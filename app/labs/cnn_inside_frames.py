@@ -54,7 +54,8 @@ def channels_frame(run: CNNRun, tops: ChannelTops, model: int) -> BinaryFrame:
         "images": tops.images.tolist(),
         "positions": np.stack([tops.ys, tops.xs], -1).tolist(),
     }
-    return BinaryFrame("cnn.channels", meta, {"crops": cut.reshape(channels, top, *cut.shape[1:])})
+    pictures = quantise(cut.reshape(channels, top, *cut.shape[1:]))  # 0..1 -> uint8
+    return BinaryFrame("cnn.channels", meta, {"crops": pictures})
 
 
 def dream_frame(dream: Dream, job: int, model: int, error: str | None = None) -> BinaryFrame:

@@ -64,6 +64,11 @@ def test_click_a_deep_feature_map_pixel_and_see_its_computation(page, tmp_path):
     page.mouse.click(pbox["x"] + 2, pbox["y"] + 2)
     page.wait_for_function("document.querySelector('#trace .cnn-trace-title').textContent.startsWith('pool2 channel 1, row 0, column 0')")
     assert "element 16 of the 512 numbers" in page.text_content("#trace")
+    # the flatten step, laid out: channel 1 starts at element 16 (4×4 maps)
+    page.click(".cnn-flatten-box summary")
+    assert "element = channel × 16 + row × 4 + column" in page.text_content("#flatten")
+    channel1 = page.locator("#flatten .cnn-flatten-cells > div").nth(1).locator("td").all_inner_texts()
+    assert channel1[:5] == ["16", "17", "18", "19", "20"]
     # a class's probability: its logit, then softmax over all of them
     page.click("#maps-probs .cnn-prob >> nth=4")
     page.wait_for_selector("#softmax")

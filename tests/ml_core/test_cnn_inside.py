@@ -212,6 +212,7 @@ def test_computing_the_panel_leaves_the_running_statistics_alone(run):
 
 # ---- what each channel responds to ------------------------------------------------------------
 def test_each_channels_top_images_are_the_strongest_validation_responses(run):
+    run.watch_peaks = True
     run.evaluate_val()
     tops = {t.block: t for t in run.channel_tops}
     assert set(tops) == {1, 2}
@@ -237,18 +238,23 @@ def test_crops_show_the_receptive_field_black_past_the_border(run):
     block = blocks(run.layers)[1]
     layer = block.response  # receptive field 8: a crop is 8x8
     images = run.data.x_val[:2]
-    cut = crops(images, layer, np.array([3, 0]), np.array([4, 0]), side=16)
+    cut = np.round(crops(images, layer, np.array([3, 0]), np.array([4, 0]), side=16) * 255)
     assert cut.shape == (2, 8, 8, 1)
     size, jump, start = layer.rf
     top, left = start + 3 * jump, start + 4 * jump
     assert np.array_equal(cut[0, ..., 0], images[0, 0, top : top + 8, left : left + 8].numpy())
     assert np.all(cut[1, :3, :, 0] == 0)  # (0, 0) sees 3 rows of padding above the image
     assert np.array_equal(cut[1, 3:, 3:, 0], images[1, 0, :5, :5].numpy())
+    small = crops(images, layer, np.array([3, 0]), np.array([4, 0]), side=4)  # pooled down
+    assert small.shape == (2, 4, 4, 1)
+    assert small[0, 0, 0, 0] == pytest.approx(cut[0, :2, :2, 0].mean() / 255, abs=1e-6)
 
 
 def test_histograms_of_pre_activations_are_kept_over_time(run):
-    steps = len(run.histograms)
+    run.watch_peaks, run.watch_histograms = False, True
+    steps, tops = len(run.histograms), run.channel_tops
     run.evaluate_val()
+    assert run.channel_tops is tops  # only what was asked for is recorded
     point = run.histograms[-1]
     assert len(run.histograms) == steps + 1
     assert set(point.counts) == {1, 2}
