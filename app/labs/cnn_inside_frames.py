@@ -73,7 +73,11 @@ def dream_frame(dream: Dream, job: int, model: int, error: str | None = None) ->
         "done": dream.done,
         "error": error,
     }
-    return BinaryFrame("cnn.dream", meta, {"image": quantise(dream.image())})
+    # stretched to its own range: the pattern, not its (small) contrast, is the point
+    image = dream.image()
+    lo, hi = float(image.min()), float(image.max())
+    meta.update(pixel_min=round(lo, 4), pixel_max=round(hi, 4))
+    return BinaryFrame("cnn.dream", meta, {"image": quantise(image, lo, max(hi, lo + 1e-6))})
 
 
 def explain_frame(image: np.ndarray, heat: np.ndarray, meta: dict) -> BinaryFrame:
