@@ -28,9 +28,10 @@ import torch
 from fastapi import HTTPException, Request
 
 from app.config import Settings
+from app.host import REPLY_LIMIT
 from app.labs.base import Lab, LabError
-from app.scheduler import (
-    REPLY_LIMIT,
+from app.schemas.common import Error
+from app.wire import (
     Ack,
     Attach,
     Call,
@@ -44,7 +45,6 @@ from app.scheduler import (
     Outgoing,
     encode,
 )
-from app.schemas.common import Error
 from app.workers import Link, ProcessLink, ThreadLink, WorkerBusy, WorkerDied
 
 log = logging.getLogger("torchplay.sessions")

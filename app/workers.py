@@ -30,7 +30,8 @@ import torch
 
 from app.config import Settings
 from app.labs.base import Lab
-from app.scheduler import Scheduler, Shutdown
+from app.scheduler import Scheduler
+from app.wire import Shutdown
 
 log = logging.getLogger("torchplay.workers")
 

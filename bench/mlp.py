@@ -35,8 +35,9 @@ import torch  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.labs.mlp import MLPLab  # noqa: E402
-from app.scheduler import Ack, Attach, Inbound, Open, Out, Scheduler, Shutdown, encode  # noqa: E402
+from app.scheduler import Scheduler  # noqa: E402
 from app.schemas.mlp import MLPConfigure  # noqa: E402
+from app.wire import Ack, Attach, Inbound, Open, Out, Shutdown, encode  # noqa: E402
 from ml_core.device import describe, pick_device  # noqa: E402
 from ml_core.mlp import build_mlp, loss_fn  # noqa: E402
 from ml_core.training import make_optimizer  # noqa: E402
