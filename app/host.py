@@ -66,6 +66,7 @@ class Host:
     last_slice: float = 0.0
     replies: list[Outgoing] = field(default_factory=list)
     frames_built: int = 0  # for tests and benchmarks
+    frame_cost_s: float = 0.0  # running estimate of one play-mode frame's build time
     token: CancelToken = field(default_factory=CancelToken)
 
     @property
@@ -181,22 +182,26 @@ class Host:
             self.set_state("finished")
             self.make_frame(streaming=False, now=time.monotonic())
 
-    def make_frame(self, streaming: bool, now: float) -> None:
-        """Metrics + the lab's frame, sent after the host's replies (complete unless streaming)."""
+    def make_frame(self, streaming: bool, now: float, interval: float | None = None) -> None:
+        """Metrics + the lab's frame, sent after the host's replies (complete unless streaming).
+        ``interval``: the time until the next play-mode frame (the scheduler stretches it when
+        frames would take more than their share of the worker)."""
         if not self.connected or self.lab is None or self.closed:
             return
+        began = time.perf_counter()
         messages: list[Message] = []
         metrics = self.lab.metrics()
         if metrics is not None:
             messages.append(metrics)
         messages.extend(self.lab.frame(streaming=streaming))
         frame = [self.encode(m) for m in messages]
+        if streaming:
+            self.frame_cost_s += 0.2 * (time.perf_counter() - began - self.frame_cost_s)
         # Schedule from when this frame was due, not when it was built, so a late frame does not
         # make every later one late too.
+        interval = interval or self.interval
         due = self.next_frame
-        self.next_frame = due + self.interval if streaming and now - due < self.interval else (
-            now + self.interval
-        )
+        self.next_frame = due + interval if streaming and now - due < interval else now + interval
         self.frame_sent = False
         self.frames_built += 1
         self.flush(frame)

@@ -50,6 +50,8 @@ from ml_core.training import Cancelled, current_token
 
 log = logging.getLogger("torchplay.scheduler")
 
+FRAME_SHARE = 0.25  # most of a worker's time the play-mode frames of its sessions may take
+
 
 class Scheduler:
     """Runs the sessions of one worker in turn on one thread (``run``)."""
@@ -225,6 +227,15 @@ class Scheduler:
             if h.lab is not None and (h.pending_steps or (h.playing and not h.lab.paced))
         )
 
+    def _frame_interval(self) -> float:
+        """Time between two play-mode frames of a session: 1/fps, or longer when the frames of
+        every watched, playing session would take more than FRAME_SHARE of the worker (a full
+        class then gets fewer frames each, rather than less training)."""
+        round_s = sum(
+            h.frame_cost_s for h in self.hosts.values() if h.playing and h.connected
+        )
+        return max(self.interval, round_s / FRAME_SHARE)
+
     # ---- one turn ---------------------------------------------------------------------------
     def _turn(self, host: Host) -> None:
         now = time.monotonic()
@@ -254,7 +265,7 @@ class Scheduler:
             if forced:
                 host.make_frame(streaming=False, now=now)
             elif host.playing and host.frame_due(now):
-                host.make_frame(streaming=True, now=now)
+                host.make_frame(streaming=True, now=now, interval=self._frame_interval())
         host.flush()
 
     def _run_call(self, host: Host, call: Call) -> None:
