@@ -29,6 +29,7 @@ from app.schemas.common import (
     ServerMessage,
     State,
     Step,
+    Updated,
 )
 from app.wire import Out, Outgoing, encode, parse_json
 from ml_core.device import describe
@@ -86,6 +87,10 @@ class Host:
         for message in messages:
             if isinstance(message, Configured):
                 self.configured = message
+            elif isinstance(message, Updated) and self.configured is not None:
+                # A change on the fly: a reconnect must get the config as it is now (else the
+                # page, seeing its own settings differ, would rebuild and lose the training).
+                self.configured = self.configured.model_copy(update={"config": message.config})
             self.replies.append(self.encode(message))
 
     def encode(self, message: Message) -> Outgoing:
@@ -107,7 +112,7 @@ class Host:
         if self.lab is None:
             self.reply(hello, Error(message="the lab failed to start"))
             return
-        self.reply(hello, self.configured or self.configure({}))
+        self.reply(hello, self.lab.configured() or self.configured or self.configure({}))
         self.set_state(self.state)
         self.frame_sent = True
         self.make_frame(streaming=False, now=time.monotonic())

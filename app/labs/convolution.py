@@ -101,6 +101,10 @@ class ConvolutionLab(Lab):
             config=self.config,
         ).model_dump()
 
+    def configured(self) -> ConvolutionConfigured:
+        """As it is now: an upload (a REST call) changes the config outside ``configure``."""
+        return self._configured()
+
     # ---- computing the page ------------------------------------------------------------------
     def _configured(self) -> ConvolutionConfigured:
         kernels = presets_at(len(self.config.kernel))  # for the page's "load" menu
