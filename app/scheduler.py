@@ -311,6 +311,9 @@ class Scheduler:
             if host.lab is not None:
                 host.make_frame(streaming=False, now=time.monotonic())
         except LabError as exc:
+            host.pending_steps = 0
+            if host.playing:  # a lab that refuses to play (or a slice that failed) stops playing
+                host.set_state("paused")
             host.reply(Error(message=str(exc)))
         except Cancelled as exc:
             self._stop(host, str(exc))
