@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
         manager = SessionManager(settings, labs, device)
         manager.start()
         app.state.sessions = manager
+        app.state.loop = asyncio.get_running_loop()  # for tests that look inside the server
         reaper = asyncio.create_task(manager.reap_forever())
         log.info("torchplay on %s with labs %s", describe(device), ", ".join(sorted(labs)))
         try:
