@@ -34,6 +34,7 @@ from app.host import Host
 from app.labs.base import Diverged, Lab, LabError
 from app.schemas.common import Configured, Error
 from app.wire import (
+    Abandon,
     Ack,
     Attach,
     Call,
@@ -46,7 +47,7 @@ from app.wire import (
     Shutdown,
     portable,
 )
-from ml_core.training import Cancelled, current_token
+from ml_core.training import Cancelled, CancelToken, current_token
 
 log = logging.getLogger("torchplay.scheduler")
 
@@ -73,10 +74,15 @@ class Scheduler:
         self._order: collections.deque[str] = collections.deque()  # round robin
         self._stopped = False
         self._current: tuple[Host, float] | None = None  # the host whose work runs, deadline
+        self._call_token: tuple[int, CancelToken] | None = None  # the REST call running now
         self.interval = 1.0 / settings.fps
 
     # ---- the web side's entry point (any thread) --------------------------------------------
     def put(self, command: object) -> None:
+        if isinstance(command, Abandon):  # a REST caller stopped waiting: stop that call now
+            running = self._call_token
+            if running is not None and running[0] == command.call_id:
+                running[1].cancel("the request was abandoned")
         if isinstance(command, Close | Shutdown):  # stop the work in progress now, not after it
             current = self._current
             if current is not None and (
@@ -147,7 +153,9 @@ class Scheduler:
             elif isinstance(command, Close):
                 self.emit(Closed(command.sid))
             return
-        if isinstance(command, Inbound):
+        if isinstance(command, Abandon):  # not started yet: never start it
+            host.calls = collections.deque(c for c in host.calls if c.call_id != command.call_id)
+        elif isinstance(command, Inbound):
             host.inbox.append(command.text)
         elif isinstance(command, Call):
             host.calls.append(command)
@@ -272,17 +280,21 @@ class Scheduler:
         if host.lab is None:
             self.emit(CallResult(call.call_id, False, LabError("the lab failed to start")))
             return
+        token = self._call_token = (call.call_id, CancelToken(parent=host.token))
         try:
-            value = self._timed(host, lambda: call.fn(host.lab, *call.args))
+            value = self._timed(host, lambda: call.fn(host.lab, *call.args), token[1])
         except Cancelled as exc:
             self.emit(CallResult(call.call_id, False, LabError(str(exc))))
-            self._stop(host, str(exc))
-            return
+            if host.token.cancelled:  # the session's own budget or its closing: it stops
+                self._stop(host, str(exc))
+                return
         except Exception as exc:  # delivered to the awaiting handler
             self.emit(CallResult(call.call_id, False, portable(exc)))
         else:
             self.emit(CallResult(call.call_id, True, value))
             self._remember_configured(host, value)
+        finally:
+            self._call_token = None
         if not host.closed:
             host.make_frame(streaming=False, now=time.monotonic())
 
@@ -292,15 +304,16 @@ class Scheduler:
         if isinstance(value, Configured):
             host.reply(value)
 
-    def _timed(self, host: Host, work: Callable[[], Any]) -> Any:
-        """Run ``work`` under the host's cancel token and the time budget the watchdog checks."""
-        token = current_token.set(host.token)
+    def _timed(self, host: Host, work: Callable[[], Any], token: CancelToken | None = None) -> Any:
+        """Run ``work`` under a cancel token (the host's, or one of its own whose parent is the
+        host's) and the time budget the watchdog checks."""
+        reset = current_token.set(token or host.token)
         self._current = (host, time.monotonic() + self.settings.max_op_s)
         try:
             return work()
         finally:
             self._current = None
-            current_token.reset(token)
+            current_token.reset(reset)
 
     def _guarded(self, host: Host, action: Callable[[], None]) -> None:
         try:

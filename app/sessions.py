@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import re
@@ -32,6 +33,7 @@ from app.host import REPLY_LIMIT
 from app.labs.base import Lab, LabError
 from app.schemas.common import Error
 from app.wire import (
+    Abandon,
     Ack,
     Attach,
     Call,
@@ -261,6 +263,8 @@ class SessionManager:
         try:
             return await asyncio.wait_for(future, self.settings.call_timeout_s)
         except TimeoutError:
+            with contextlib.suppress(WorkerBusy):
+                session.link.send(Abandon(session.key, call_id))  # the work stops there too
             raise LabError(
                 f"the server took longer than {self.settings.call_timeout_s:g} s; try again"
             ) from None

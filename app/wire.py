@@ -73,6 +73,14 @@ class Call:
 
 
 @dataclass
+class Abandon:
+    """The web side gave up waiting for a call (it timed out): drop or stop that work only."""
+
+    sid: str
+    call_id: int
+
+
+@dataclass
 class Shutdown:
     pass
 
