@@ -403,12 +403,22 @@ def test_backward_view_while_playing_redraws_the_links_live(page):
     page.wait_for_function(f"{STEP} > {step + 300}")  # still training, frames keep coming
     second = links_png(page)
     page.click("#btn-play")
+    page.wait_for_selector("#btn-play[data-state='paused']")
     assert link_pixels(first) > 500, "the backward view drew no links"
     assert link_pixels(second) > 500
     assert first != forward, "switching to the backward view changed nothing"
     assert second != first, "the gradient links did not follow training"
     assert "all 250 training points" in page.text_content("#net-source")
     assert page.is_visible("#legend-backward")
+    # Each layer's gradient size under its column, as in the chart's table (once both show the
+    # last frame).
+    page.wait_for_function(
+        "() => { const under = Array.from(document.querySelectorAll('#network .mlp-gnorm'))"
+        ".map(e => e.textContent.split('\\n').pop()).filter(Boolean);"
+        " const table = Array.from(document.querySelectorAll('#grad-norms .mlp-gn-value'))"
+        ".map(e => e.textContent);"
+        " return under.length === 3 && under.join() === table.join(); }"
+    )
     # The source of the gradients is a choice, and the page says which it shows.
     page.select_option("#grad-over", "batch")
     page.wait_for_function(
@@ -523,6 +533,9 @@ def test_vanishing_gradients_with_six_sigmoid_layers_not_with_relu(page):
     assert len(norms) == 7
     assert norms[-1] / norms[0] >= 100  # the first layer's gradient, orders of magnitude below
     assert page.locator("#grad-norms .mlp-gn-summary.vanishing").count() == 1
+    width = "(l) => { const ws = Array.from(document.querySelectorAll(`path[data-link^='${l},']`))" \
+        ".map(p => +p.getAttribute('stroke-width')); return Math.max(...ws); }"
+    assert page.evaluate(f"({width})(0)") < page.evaluate(f"({width})(6)")  # thinnest first
     page.click("#demo-relu")
     settled(page)
     page.wait_for_function("document.querySelector('#grad-source').textContent.includes('step 0.')")

@@ -199,3 +199,37 @@ def test_six_sigmoid_layers_starve_the_first_layer_of_gradient(seed):
 @pytest.mark.parametrize("seed", range(4))
 def test_six_relu_layers_keep_the_first_layers_gradient(seed):
     assert max(first_to_last("relu", seed)) < 50
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_in_1000_steps_six_sigmoid_layers_stay_near_chance_while_relu_learns(seed):
+    """The page: the first layers of the sigmoid stack barely learn; the ReLU stack does."""
+    accuracy = {}
+    for activation in ("sigmoid", "relu"):
+        run = make_run(DEMO.model_copy(update={"activation": activation}), samples=500, seed=seed)
+        run.step(1000)
+        accuracy[activation] = run.metrics()["val_accuracy"]
+    assert accuracy["sigmoid"] < 0.7
+    assert accuracy["relu"] > 0.9
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+def test_a_mini_batch_gradient_is_the_mean_of_its_examples_gradients(fast):
+    """The page: the walk-through shows one example's gradient; a batch's is their average."""
+    config = PlaygroundConfig(
+        dataset=DataConfig(name="spiral", classes=3, samples=120),
+        model=ModelConfig(hidden=(5, 4), activation="prelu"),
+        training=TrainConfig(batch_size=8, optimizer="momentum"),
+    )
+    run = MLPRun(config, fast=fast)
+    run.step(5)
+    view = run.gradients("batch").result
+    walks = [run.explain(int(i)) for i in run.last_batch()]
+    for j in range(3):
+        mean_w = np.mean([w.layers[j].grad_weights for w in walks], axis=0)
+        mean_b = np.mean([w.layers[j].grad_biases for w in walks], axis=0)
+        scale = np.abs(mean_w).max()
+        near(view.grads.weights[j], mean_w, scale)
+        near(view.grads.biases[j], mean_b, scale)
+    slopes = np.mean([[w.layers[j].grad_slope for j in range(2)] for w in walks], axis=0)
+    np.testing.assert_allclose(view.grads.prelu, slopes, rtol=1e-4, atol=1e-7)
