@@ -22,6 +22,7 @@ import torch
 from ml_core import datasets2d
 from ml_core.fastmlp import FastMLP, unsupported_reason
 from ml_core.features import feature_matrix
+from ml_core.history import MetricsHistory
 from ml_core.mlp import loss_fn, predictions, probabilities
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_engine import Engine, Evaluation
@@ -138,6 +139,7 @@ class MLPRun:
         self._batch = len(self._bounds)  # past the end: the first step starts an epoch
         self._rate.clear()
         self._evaluated: tuple[int, Evaluation] | None = None  # (steps, evaluation) cache
+        self.history = MetricsHistory()  # what metrics() reported, for the CSV export
 
     def set_training(self, learning_rate: float | None = None, weight_decay: float | None = None):
         """Change the learning rate / weight decay on the fly; weights and momentum are kept."""
@@ -225,6 +227,7 @@ class MLPRun:
                 acc = float((predictions(logits[sl]) == labels[sl]).float().mean())
                 loss = loss if np.isfinite(loss) else None
             out[f"{part}_loss"], out[f"{part}_accuracy"] = loss, acc
+        self.history.record(out)
         return out
 
     def snapshot(self) -> Snapshot:
@@ -259,3 +262,12 @@ class MLPRun:
             "engine": self.engine.name,
             "steps_per_epoch": self.steps_per_epoch,
         }
+
+    def step_losses(self, steps: int) -> list[float]:
+        """``steps`` steps as ``step`` makes them, with each one's mini-batch loss (before its
+        update): the numbers an exported script's training loop prints."""
+        losses = []
+        for _ in range(steps):
+            self.step(1)
+            losses.append(self.engine.batch_loss())
+        return losses
