@@ -28,6 +28,7 @@ from ml_core import datasets2d
 from ml_core.backprop import Explanation, explain
 from ml_core.fastmlp import FastMLP, unsupported_reason
 from ml_core.features import feature_matrix
+from ml_core.history import MetricsHistory
 from ml_core.mlp import loss_fn, predictions, probabilities
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_engine import Backward, Engine, Evaluation
@@ -160,6 +161,7 @@ class MLPRun:
         self._order: np.ndarray | None = None  # this epoch's shuffle of the training rows
         self._last: tuple[int, int] | None = None  # rows of the last step's batch in that order
         self._gradients: GradientView | None = None  # cache, one per (step, source)
+        self.history = MetricsHistory()  # what metrics() reported, for the CSV export
 
     def set_training(self, learning_rate: float | None = None, weight_decay: float | None = None):
         """Change the learning rate / weight decay on the fly; weights and momentum are kept."""
@@ -249,6 +251,7 @@ class MLPRun:
                 acc = float((predictions(logits[sl]) == labels[sl]).float().mean())
                 loss = loss if np.isfinite(loss) else None
             out[f"{part}_loss"], out[f"{part}_accuracy"] = loss, acc
+        self.history.record(out)
         return out
 
     def snapshot(self) -> Snapshot:
@@ -331,3 +334,12 @@ class MLPRun:
             "steps_per_epoch": self.steps_per_epoch,
             "tensors": layer_table(self.config, self.classes, self.engine),
         }
+
+    def step_losses(self, steps: int) -> list[float]:
+        """``steps`` steps as ``step`` makes them, with each one's mini-batch loss (before its
+        update): the numbers an exported script's training loop prints."""
+        losses = []
+        for _ in range(steps):
+            self.step(1)
+            losses.append(self.engine.batch_loss())
+        return losses

@@ -152,13 +152,15 @@ class PerceptronLab(Lab):
         m = self.model
         if m is None:
             return None
-        return PerceptronMetrics(
+        metrics = PerceptronMetrics(
             step=m.visits,
             epoch=m.epoch,
             mistakes=m.mistakes,
             accuracy=m.accuracy(),
             converged=m.converged,
         )
+        m.history.record(metrics.model_dump(exclude={"type"}))
+        return metrics
 
     def _status(self) -> str:
         m = self.model

@@ -4,6 +4,7 @@
 // the run panel (steps, status, epoch chart) by perceptron-steps.js; this module owns the socket,
 // the config and the controls.
 import { LabSocket } from "./ws.js";
+import { mountCodePanel } from "./code-panel.js";
 import { $, $$, on, pct, showError, rafThrottle, fillChoices } from "./ui.js";
 import { saveState, decodeState, encodeState, loadState } from "./state.js";
 import { LIMITS, DEFAULTS } from "./boot.js";
@@ -64,6 +65,7 @@ function resync(configured) {
 const canvas = $("#canvas");
 const plot = createPlot(canvas);
 const sock = new LabSocket("perceptron", { resync });
+mountCodePanel(sock);
 const epochChart = createEpochChart($("#chart"));
 
 // ---- log-scale sliders (0..100) -------------------------------------------------------------
