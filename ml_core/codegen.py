@@ -25,7 +25,7 @@ import numpy as np
 
 from ml_core import datasets2d, perceptron_data
 from ml_core.features import LABELS
-from ml_core.mlp import LEAKY_SLOPE, PRELU_INIT, RRELU_LOWER, RRELU_UPPER, n_outputs
+from ml_core.mlp import LEAKY_SLOPE, PRELU_INIT, RELU_FAMILY, RRELU_LOWER, RRELU_UPPER, n_outputs
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.perceptron import PerceptronConfig, weights_from_line
 from ml_core.training import ADAM_BETAS, ADAM_EPS, MOMENTUM
@@ -229,6 +229,7 @@ def mlp_script(
         loss_doc=loss_doc,
         optimizer=OPTIMIZER_CODE[train.optimizer],
         rrelu=(RRELU_LOWER, RRELU_UPPER) if model.activation == "rrelu" else None,
+        he=model.activation in RELU_FAMILY,  # the playground's init for ReLU-like layers
         epochs=_epochs(epochs),
     )
 

@@ -9,13 +9,12 @@ takes what a user has rather than the lab's internal inputs:
 - CNN: images ``(B, C, H, W)`` float in [0, 1] -> logits ``(B, classes)``; the standardisation with
   the training split's mean and std is inside.
 
-The batch dimension is dynamic. The exporter is torch's default (dynamo, via torch.export and
-onnxscript): about 2 s for these small networks and 5-6 s for the first export in a process
-(its imports); the runs themselves are left untouched.
+The batch dimension is dynamic; the runs themselves are left untouched.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import torch
@@ -74,20 +73,39 @@ def cnn_module(run: CNNRun) -> ImagesToLogits:
 
 def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str) -> bytes:
     """``module`` (eval mode, CPU) as ONNX bytes, input ``input_name``, output ``logits``,
-    the first dimension dynamic."""
+    the first dimension dynamic.
+
+    Torch's tracing exporter first: it takes a fraction of a second for these networks, where the
+    newer dynamo exporter takes several seconds (more on a busy machine), all of it on the
+    session's worker while its other sessions wait. Torch marks the tracing exporter deprecated;
+    if a future torch drops it, the dynamo exporter takes over. Both are checked in onnxruntime
+    (tests/app/test_export.py)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation notices about its internals
-        program = torch.onnx.export(
-            module,
-            (example,),
-            input_names=[input_name],
-            output_names=["logits"],
-            dynamic_shapes=({0: "batch"},),
-            dynamo=True,
-            optimize=False,
-            verbose=False,
-        )
-    return program.model_proto.SerializeToString()
+        warnings.simplefilter("ignore")  # the exporters' deprecation notices
+        try:
+            buffer = io.BytesIO()
+            torch.onnx.export(
+                module,
+                (example,),
+                buffer,
+                input_names=[input_name],
+                output_names=["logits"],
+                dynamic_axes={input_name: {0: "batch"}, "logits": {0: "batch"}},
+                dynamo=False,
+            )
+            return buffer.getvalue()
+        except (TypeError, RuntimeError, AttributeError):
+            program = torch.onnx.export(
+                module,
+                (example,),
+                input_names=[input_name],
+                output_names=["logits"],
+                dynamic_shapes=({0: "batch"},),
+                dynamo=True,
+                optimize=False,
+                verbose=False,
+            )
+            return program.model_proto.SerializeToString()
 
 
 def mlp_onnx(run: MLPRun) -> bytes:
