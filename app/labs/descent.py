@@ -153,6 +153,9 @@ class DescentLab(Lab):
                 done=run.done,
                 ending=verdict.ending.value if verdict else None,
                 text=verdict.text if verdict else None,
+                detail=verdict.detail if verdict else None,
+                grad_tol=verdict.grad_tol if verdict else None,
+                averaged=verdict.averaged if verdict else None,
                 eigenvalues=verdict.eigenvalues if verdict else None,
             )
         step = max((run.steps for run in self.runs.values()), default=0)
