@@ -121,7 +121,7 @@ function range(arrays, { include = [], pad = 0.08, clip = Infinity } = {}) {
 // ---- drawing ------------------------------------------------------------------------------
 function drawActivation() {
   const f = view.frame;
-  if (!f) return;
+  if (!f || !view.config) return; // a frame can come before the `configured` of a shared link
   const { act_x: x, act_y: y, act_dy: dy, act_dparam: dparam } = f.arrays;
   const extra = dparam ? [dparam.data] : [];
   const p = axes($("#act-plot"), [x.data[0], x.data[x.data.length - 1]], range([y.data, dy.data, ...extra], { include: [0, 1] }), { xLabel: "x", yLabel: "f(x), f′(x)" });
@@ -151,7 +151,7 @@ function drawActivation() {
 
 function drawLoss() {
   const f = view.frame;
-  if (!f) return;
+  if (!f || !view.config) return;
   const { loss_x: x, loss_y: y, loss_grad: g } = f.arrays;
   const yr = range([y.data], { include: [0] });
   const span = yr[1] - yr[0];
