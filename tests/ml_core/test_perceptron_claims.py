@@ -130,3 +130,14 @@ def test_four_tanh_neurons_bend_the_boundary_around_xor():
     metrics = run.metrics()
     assert metrics["train_accuracy"] == 1.0
     assert metrics["val_accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("order", ["cycle", "restart", "shuffle"])
+def test_an_epoch_is_as_many_visits_as_there_are_points_whatever_the_order(order):
+    """"Whatever the order, an epoch is as many visits as there are points." (the slide's
+    restart order goes back to the first point after an update, and still counts this way)"""
+    points, labels = make_dataset("xor", 12, seed=2)
+    perceptron = Perceptron(points, labels, LearningConfig(order=order, max_epochs=10))
+    for visits in range(1, 50):
+        perceptron.step()
+        assert perceptron.epoch == visits // 12
