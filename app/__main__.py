@@ -16,6 +16,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         ws_max_size=ws_max_size(settings),
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         log_level="info",
     )
 

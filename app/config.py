@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         description="Host names the server answers websockets on besides loopback and `host` "
         "(guards against DNS rebinding).",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client (the "
+        "per-client session cap counts clients, not the proxy); [\"*\"] when only a proxy can "
+        "reach the server.",
+    )
     max_sessions: int = Field(32, ge=1, description="Most live sessions (one per browser tab).")
     session_ttl_s: float = Field(
         600.0, description="Seconds a session survives a disconnect, for a reconnect to resume it."

@@ -8,7 +8,7 @@ import logging
 from contextlib import asynccontextmanager
 
 import torch
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
         manager = SessionManager(settings, labs, device)
         manager.start()
         app.state.sessions = manager
+        app.state.loop = asyncio.get_running_loop()  # for tests that look inside the server
         reaper = asyncio.create_task(manager.reap_forever())
         log.info("torchplay on %s with labs %s", describe(device), ", ".join(sorted(labs)))
         try:
@@ -62,12 +63,19 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
     app.mount("/static", StaticFiles(directory=pages.ROOT / "static"), name="static")
 
     @app.get("/api/health")
-    async def health(request: Request) -> dict:
+    async def health(request: Request, response: Response) -> dict:
+        """``ok`` once every worker runs (503 ``starting`` before: readiness probes wait)."""
+        manager = request.app.state.sessions
+        ready = all(link.ready.is_set() for link in manager.links)
+        if not ready:
+            response.status_code = 503
         return {
-            "status": "ok",
+            "status": "ok" if ready else "starting",
             "device": describe(device),
             "labs": sorted(labs),
-            "sessions": len(request.app.state.sessions.sessions),
+            "sessions": len(manager.sessions),
+            "workers": len(manager.links),
+            "restarts": manager.restarts,
         }
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import re
@@ -28,9 +29,11 @@ import torch
 from fastapi import HTTPException, Request
 
 from app.config import Settings
+from app.host import REPLY_LIMIT
 from app.labs.base import Lab, LabError
-from app.scheduler import (
-    REPLY_LIMIT,
+from app.schemas.common import Error
+from app.wire import (
+    Abandon,
     Ack,
     Attach,
     Call,
@@ -44,7 +47,6 @@ from app.scheduler import (
     Outgoing,
     encode,
 )
-from app.schemas.common import Error
 from app.workers import Link, ProcessLink, ThreadLink, WorkerBusy, WorkerDied
 
 log = logging.getLogger("torchplay.sessions")
@@ -261,6 +263,8 @@ class SessionManager:
         try:
             return await asyncio.wait_for(future, self.settings.call_timeout_s)
         except TimeoutError:
+            with contextlib.suppress(WorkerBusy):
+                session.link.send(Abandon(session.key, call_id))  # the work stops there too
             raise LabError(
                 f"the server took longer than {self.settings.call_timeout_s:g} s; try again"
             ) from None

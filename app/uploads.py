@@ -24,16 +24,25 @@ async def read_upload(file: UploadFile, settings: Settings) -> bytes:
     return data
 
 
-async def read_image(file: UploadFile, settings: Settings) -> Image.Image:
-    """Decode an uploaded image off the event loop; 4xx with a clear message for anything else."""
+UPLOAD_SIDE = 1024  # longest side an upload keeps on its way to a worker (labs use less)
+
+
+def _decode_small(data: bytes, settings: Settings, max_side: int) -> Image.Image:
+    image = decode_image(
+        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels
+    )
+    # Downscaled here, before it is queued for the session's worker: a 16 Mpx photo would
+    # otherwise cross the process boundary (~50 MB) to be shrunk there.
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+async def read_image(file: UploadFile, settings: Settings, max_side: int = UPLOAD_SIDE) -> Image.Image:
+    """Decode an uploaded image off the event loop, at most ``max_side`` pixels on its longest
+    side; 4xx with a clear message for anything else."""
     data = await read_upload(file, settings)
     try:
-        return await run_in_threadpool(
-            decode_image,
-            data,
-            max_bytes=settings.max_upload_bytes,
-            max_pixels=settings.max_upload_pixels,
-        )
+        return await run_in_threadpool(_decode_small, data, settings, max_side)
     except ImageError as exc:
         status = 413 if "limit" in str(exc) else 415 if "not a PNG" in str(exc) else 400
         raise HTTPException(status, str(exc)) from None

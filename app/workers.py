@@ -30,7 +30,8 @@ import torch
 
 from app.config import Settings
 from app.labs.base import Lab
-from app.scheduler import Scheduler, Shutdown
+from app.scheduler import Scheduler
+from app.wire import Shutdown
 
 log = logging.getLogger("torchplay.workers")
 
@@ -70,6 +71,7 @@ class Link:
         self.index = index
         self.sessions: set[str] = set()  # session keys living here
         self.alive = True
+        self.ready = threading.Event()  # the worker runs (commands sent before wait for it)
 
     def start(self, on_event: Callable[[Link, object], None], loop: asyncio.AbstractEventLoop):
         raise NotImplementedError
@@ -98,6 +100,7 @@ class ThreadLink(Link):
 
         self.scheduler = Scheduler(self.settings, self.labs, self.device, emit)
         threading.Thread(target=self.scheduler.run, name=f"scheduler-{self.index}", daemon=True).start()
+        self.ready.set()
         threading.Thread(
             target=self.scheduler.watch, name=f"watchdog-{self.index}", daemon=True
         ).start()
@@ -125,6 +128,13 @@ class ProcessLink(Link):
         self.conn: Connection | None = None
 
     def start(self, on_event, loop) -> None:
+        """Start the process without holding up the caller: the first worker of a server waits
+        for the fork server to import torch and the labs (seconds). Commands sent meanwhile wait
+        in the bounded outbox; ``ready`` is set once the process runs."""
+        threading.Thread(target=self._start, args=(on_event, loop), daemon=True,
+                         name=f"worker-{self.index}-start").start()
+
+    def _start(self, on_event, loop) -> None:
         context = _context()
         parent, child = context.Pipe(duplex=True)
         self.conn = parent
@@ -139,6 +149,7 @@ class ProcessLink(Link):
         threading.Thread(target=self._read, args=(on_event, loop), daemon=True,
                          name=f"worker-{self.index}-read").start()
         threading.Thread(target=self._write, daemon=True, name=f"worker-{self.index}-write").start()
+        self.ready.set()
 
     def _read(self, on_event, loop) -> None:
         assert self.conn is not None
@@ -183,6 +194,7 @@ class ProcessLink(Link):
             self.outbox.put_nowait(None)
         except queue.Full:
             pass
+        self.ready.wait(60)  # a worker still starting is stopped once it runs
         if self.process is not None:
             self.process.join(timeout=5)
             if self.process.is_alive():
@@ -191,6 +203,8 @@ class ProcessLink(Link):
 
     @property
     def pid(self) -> int | None:
+        """The worker's process id (waits for it to start; for tests and benchmarks)."""
+        self.ready.wait(120)
         return self.process.pid if self.process is not None else None
 
 

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 
 from app.config import Settings
 from app.labs.base import LabError
-from app.scheduler import Outgoing, encode
 from app.schemas.common import Error
 from app.security import origin_allowed
 from app.sessions import Session, SessionError, SessionManager
+from app.wire import Outgoing, encode
 
 log = logging.getLogger("torchplay.ws")
 router = APIRouter()

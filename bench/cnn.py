@@ -29,8 +29,8 @@ import torch.nn.functional as F  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.frames import BinaryFrame  # noqa: E402
 from app.labs.cnn import CNNLab  # noqa: E402
-from app.scheduler import encode as encode_message  # noqa: E402
 from app.schemas.common import Configure  # noqa: E402
+from app.wire import encode as encode_message  # noqa: E402
 from ml_core.cnn import build_model  # noqa: E402
 from ml_core.device import describe, pick_device  # noqa: E402
 

@@ -12,8 +12,11 @@ optimizer.step) over the same data, batches and network, with no frames at all.
 
 Prints, in one run: epochs/s of (a) circle 2-4-2-1 tanh, 500 points (half for training),
 batch 10 and (b) spiral 6 hidden layers x 8 tanh, batch 10, each beside the eager loop, as a
-ratio; the cost of one frame of (b) (µs and bytes); and how many concurrent sessions of (a) one
-worker keeps at >= 60 epochs/s each at 30 fps. Goals: ratio >= 5, frame <= 5 ms and <= 64 KB, >= 8 sessions.
+ratio; the same with the backward view on (every frame carries the gradients over all training
+points, as the page asks for); the cost of one frame of (b) (µs and bytes), without and with the
+backward view; and how many concurrent sessions of (a) one worker keeps at >= 60 epochs/s each
+at 30 fps. Goals: ratio >= 5 (with the backward view too), frame <= 5 ms and <= 64 KB, >= 8
+sessions.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ import torch  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.labs.mlp import MLPLab  # noqa: E402
-from app.scheduler import Ack, Attach, Inbound, Open, Out, Scheduler, Shutdown, encode  # noqa: E402
-from app.schemas.mlp import MLPConfigure  # noqa: E402
+from app.scheduler import Scheduler  # noqa: E402
+from app.schemas.mlp import GradientsMessage, MLPConfigure  # noqa: E402
+from app.wire import Ack, Attach, Inbound, Open, Out, Shutdown, encode  # noqa: E402
 from ml_core.device import describe, pick_device  # noqa: E402
 from ml_core.mlp import build_mlp, loss_fn  # noqa: E402
 from ml_core.training import make_optimizer  # noqa: E402
@@ -76,12 +80,14 @@ class Sessions:
         self.consumer = threading.Thread(target=self._consume, daemon=True)
         self.consumer.start()
 
-    def open(self, config: dict) -> Streamed:
+    def open(self, config: dict, gradients: str = "off") -> Streamed:
+        """A session of ``config``; ``gradients``: the backward view, as the page asks for it."""
         sid = uuid.uuid4().hex
         run = self.runs[sid] = Streamed(self.scheduler, sid)
         for command in (
             Open(sid, "mlp", sid),
             Attach(sid, resumed=False),
+            Inbound(sid, json.dumps({"type": "gradients", "over": gradients})),
             Inbound(sid, json.dumps({"type": "configure", "config": config, "request": 1})),
         ):
             self.scheduler.put(command)
@@ -133,11 +139,13 @@ class Streamed:
         return self.step / self.steps_per_epoch
 
 
-def stream(settings, device, config: dict, seconds: float, count: int = 1) -> list[dict]:
+def stream(
+    settings, device, config: dict, seconds: float, count: int = 1, gradients: str = "off"
+) -> list[dict]:
     """Play ``count`` sessions at once on one scheduler for ``seconds``; each one's epochs/s
     and frames/s."""
     sessions = Sessions(settings, device)
-    runs = [sessions.open(config) for _ in range(count)]
+    runs = [sessions.open(config, gradients) for _ in range(count)]
     for run in runs:
         run.wait_ready()
         sessions.scheduler.put(Inbound(run.sid, json.dumps({"type": "play"})))
@@ -179,17 +187,31 @@ def eager(config: dict, device: torch.device, seconds: float) -> float:
     return epochs / (time.perf_counter() - t0)
 
 
-def frame_cost(config: dict, device: torch.device, repeats: int = 100) -> tuple[float, int]:
-    """µs to build and encode one metrics + frame of a trained network, and its bytes (the
-    forward over the grids is cached between them, as between frames with no step between)."""
+def frame_cost(
+    config: dict,
+    device: torch.device,
+    repeats: int = 100,
+    gradients: str = "off",
+    fresh: bool = False,
+) -> tuple[float, int]:
+    """µs to build and encode one metrics + frame of a trained network, and its bytes.
+
+    ``fresh=False`` (the figure of BENCHMARKS.md): frames with no step between, so the forward
+    over the grids and the gradients are cached. ``fresh=True``: a step before each frame (not
+    counted), as in play, so the frame computes everything afresh."""
     lab = MLPLab(Settings(device=str(device)), device)
     lab.configure(MLPConfigure(type="configure", config=config))
+    lab.on_gradients(GradientsMessage(type="gradients", over=gradients))
     lab.step(500)
     lab.metrics(), lab.frame(streaming=True)  # warm up
-    t0 = time.perf_counter()
+    spent = 0.0
     for _ in range(repeats):
+        if fresh:
+            lab.step(1)
+        t0 = time.perf_counter()
         data = [encode(lab.metrics())] + [encode(m) for m in lab.frame(streaming=True)]
-    return (time.perf_counter() - t0) / repeats * 1e6, sum(len(d) for d in data)
+        spent += time.perf_counter() - t0
+    return spent / repeats * 1e6, sum(len(d) for d in data)
 
 
 def machine() -> str:
@@ -221,26 +243,34 @@ def main() -> None:
 
     for key, case in CASES.items():
         # Interleaved rounds, medians: a shared machine's load drifts between measurements.
-        sessions, baselines = [], []
+        sessions, backward, baselines = [], [], []
         for _ in range(args.rounds):
             sessions.append(stream(settings, device, case["config"], args.seconds)[0])
-            baselines.append(eager(case["config"], device, args.seconds))
-        epochs = float(np.median([r["epochs_per_s"] for r in sessions]))
-        fps = float(np.median([r["fps"] for r in sessions]))
-        baseline = float(np.median(baselines))
-        ratio = epochs / baseline
-        print(
-            f"{case['title']}: session {epochs:.0f} epochs/s at {fps:.0f} frames/s, "
-            f"eager PyTorch {baseline:.0f} epochs/s, ratio {ratio:.1f} (goal >= 5) "
-            f"{'OK' if ratio >= 5 else 'MISSED'}  [median of {args.rounds} interleaved rounds]"
-        )
-        if key == "b":
-            us, size = frame_cost(case["config"], device)
-            ok = us <= 5000 and size <= 64 * 1024
-            print(
-                f"    one frame of (b), metrics + binary frame built and encoded: {us:.0f} µs, "
-                f"{size:,} bytes (goal <= 5 ms, <= 64 KB) {'OK' if ok else 'MISSED'}"
+            backward.append(
+                stream(settings, device, case["config"], args.seconds, gradients="train")[0]
             )
+            baselines.append(eager(case["config"], device, args.seconds))
+        baseline = float(np.median(baselines))
+        for label, results in (("", sessions), ("    with the backward view on: ", backward)):
+            epochs = float(np.median([r["epochs_per_s"] for r in results]))
+            fps = float(np.median([r["fps"] for r in results]))
+            ratio = epochs / baseline
+            print(
+                f"{label or case['title'] + ': '}session {epochs:.0f} epochs/s at {fps:.0f} "
+                f"frames/s, eager PyTorch {baseline:.0f} epochs/s, ratio {ratio:.1f} (goal >= 5) "
+                f"{'OK' if ratio >= 5 else 'MISSED'}  [median of {args.rounds} interleaved rounds]"
+            )
+        if key == "b":
+            for fresh in (False, True):
+                for label, gradients in (("", "off"), (", backward view on", "train")):
+                    us, size = frame_cost(case["config"], device, gradients=gradients, fresh=fresh)
+                    ok = us <= 5000 and size <= 64 * 1024
+                    after = "after a step, all computed afresh" if fresh else "cached pictures"
+                    print(
+                        f"    one frame of (b){label} ({after}), metrics + binary frame built "
+                        f"and encoded: {us:.0f} µs, {size:,} bytes (goal <= 5 ms, <= 64 KB) "
+                        f"{'OK' if ok else 'MISSED'}"
+                    )
 
     best, best_fps, n = 0, 0.0, 1
     while n <= args.max_sessions:

@@ -185,6 +185,7 @@ class CNNRun:
         self.histograms: list[HistogramPoint] = []
         self.channel_tops: list[ChannelTops] = []  # of the last validation pass
         self.last_batch: torch.Tensor | None = None  # the last training batch's inputs
+        self.last_loss: torch.Tensor | None = None  # the last step's mini-batch loss
 
     @property
     def epoch(self) -> float:
@@ -226,6 +227,7 @@ class CNNRun:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.last_loss = loss.detach()  # read only by step_losses: no sync here
         with torch.no_grad():
             pred = logits.argmax(1)
             self.sample_loss[idx] = losses.detach()
@@ -394,3 +396,12 @@ class CNNRun:
         load_weights(self.model, {k: v.to(self.device) for k, v in tensors.items()})
         self.data.set_statistics(*stats)
         self.evaluate_val()
+
+    def step_losses(self, steps: int) -> list[float]:
+        """``steps`` minibatches as ``train_step`` makes them, with each one's loss (before its
+        update): the numbers an exported script's training loop prints."""
+        losses = []
+        for _ in range(steps):
+            self.train_step()
+            losses.append(float(self.last_loss))
+        return losses

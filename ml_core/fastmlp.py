@@ -41,7 +41,7 @@ from ml_core.mlp import (
     loss_fn,
 )
 from ml_core.mlp_config import ModelConfig, TrainConfig
-from ml_core.mlp_engine import Engine, Evaluation, Parameters
+from ml_core.mlp_engine import Backward, Engine, EvalLayer, Evaluation, OptimizerState, Parameters
 from ml_core.training import ADAM_BETAS, ADAM_EPS, MOMENTUM
 
 
@@ -142,9 +142,6 @@ def unsupported_reason(config: ModelConfig) -> str | None:
 # For the narrow matrices of these nets (thousands of rows, 8 columns) numpy's matmul and tanh
 # are several times faster than PyTorch's CPU kernels, so runs on the CPU evaluate here.
 
-EvalLayer = tuple[np.ndarray, np.ndarray, tuple | None, float | None]  # W, b, norm, slope
-
-
 def eval_forward(layers: list[EvalLayer], activation: str, x: np.ndarray) -> Evaluation:
     """x (B, F) float32 -> (logits (B, n_out), [hidden outputs (B, h_j)]) in eval mode.
 
@@ -194,6 +191,7 @@ class FastMLP(Engine):
     """Numpy twin of ``MLP`` + loss + optimizer; parameters in one flat float32 vector."""
 
     name = "fast"
+    library = "numpy"
 
     def __init__(self, config: ModelConfig, classes: int, train: TrainConfig) -> None:
         reason = unsupported_reason(config)
@@ -231,6 +229,7 @@ class FastMLP(Engine):
         self.t = 0  # optimizer steps taken (Adam's bias correction)
         self._buffers: dict[int, _Buffers] = {}
         self.X = self.T = self.S = self.notT = None
+        self._last_batch: tuple[int, int] | None = None
 
     # --- parameters -------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
@@ -255,6 +254,29 @@ class FastMLP(Engine):
 
     def count_parameters(self) -> int:
         return self.flat.size
+
+    @property
+    def device_name(self) -> str:
+        return "cpu"
+
+    def _split(self, flat: np.ndarray) -> Parameters:
+        """A flat vector of this engine's layout ([W | b] per layer, then the slopes) as copies
+        laid out as the parameters."""
+        weights, biases, offset = [], [], 0
+        for Wa in self.Wa:
+            rows = flat[offset : offset + Wa.size].reshape(Wa.shape)
+            weights.append(rows[:, :-1].copy())
+            biases.append(rows[:, -1].copy())
+            offset += Wa.size
+        prelu = [float(v) for v in flat[offset:]] if self.ops.learnt else None
+        return Parameters(weights, biases, prelu)
+
+    def optimizer_state(self) -> OptimizerState:
+        if self.optimizer == "sgd":
+            return OptimizerState(0, None, None)
+        if self.optimizer == "momentum":
+            return OptimizerState(0, self._split(self.buf), None)
+        return OptimizerState(self.t, self._split(self.buf), self._split(self.sq))
 
     def set_hyperparameters(self, learning_rate: float, weight_decay: float) -> None:
         self.lr, self.wd = learning_rate, weight_decay
@@ -286,25 +308,32 @@ class FastMLP(Engine):
 
     def step(self, start: int, stop: int) -> None:
         sl = slice(start, stop)
+        self._last_batch = (start, stop)  # for batch_loss
         if self.loss == "hinge":
             self._backward(self.X[sl], self.T[sl], self.S[sl], self.notT[sl])
         else:
             self._backward(self.X[sl], self.T[sl], None, None)
         self._update()
 
-    def gradients(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    def backward(self, features: np.ndarray, labels: np.ndarray) -> Backward:
         X, T = self._targets(features, labels)
         with np.errstate(all="ignore"):
             buf = self._backward(X, T, 2.0 * T - 1.0, T == 0)
         logits = torch.from_numpy(buf.z[-1].copy())
         loss = float(loss_fn(self.loss, logits, torch.from_numpy(labels)))
-        gradient = Parameters(list(self.gW), list(self.gb), [float(g[0]) for g in self.ga] or None)
-        return loss, gradient.vector()
+        grads = Parameters(  # copies: the next step overwrites self.grad
+            [g.copy() for g in self.gW],
+            [g.copy() for g in self.gb],
+            [float(g[0]) for g in self.ga] or None,
+        )
+        return Backward(loss, grads, len(labels))
+
+    def eval_layers(self) -> list[EvalLayer]:
+        slopes = [float(a[0]) for a in self.a] if self.ops.learnt else self.slopes
+        return [(W, b, None, s) for W, b, s in zip(self.W, self.b, [*slopes, None], strict=True)]
 
     def evaluate(self, features: np.ndarray) -> Evaluation:
-        slopes = [float(a[0]) for a in self.a] if self.ops.learnt else self.slopes
-        layers = [(W, b, None, s) for W, b, s in zip(self.W, self.b, [*slopes, None], strict=True)]
-        return eval_forward(layers, self.config.activation, features)
+        return eval_forward(self.eval_layers(), self.config.activation, features)
 
     # --- forward / backward -----------------------------------------------------------------
     def _buffers_for(self, batch: int) -> _Buffers:
@@ -425,3 +454,14 @@ class FastMLP(Engine):
             np.divide(self.buf, denom, out=self.tmp)
             self.tmp *= step_size
             self.flat -= self.tmp
+
+    def batch_loss(self) -> float:
+        """The last step's loss, from the logits its forward left in the batch's buffers."""
+        if self._last_batch is None:
+            return math.nan
+        start, stop = self._last_batch
+        logits = self._buffers[stop - start].z[-1]  # (B, n_out), before the update
+        T = self.T[start:stop]
+        labels = T[:, 0] if T.shape[1] == 1 else T.argmax(axis=1)
+        labels = torch.from_numpy(labels.astype(np.int64))
+        return float(loss_fn(self.loss, torch.from_numpy(logits.copy()), labels))

@@ -5,6 +5,11 @@ numpy arrays) and one engine (ml_core/mlp_engine.py) that trains and evaluates t
 the numpy fast engine when the network allows it, else the PyTorch reference engine. It is
 chosen once, here, when the run is built; nothing else asks which it is.
 
+For looking inside, without changing the run: ``gradients`` (the backward view: dL/dw of every
+weight and the delta of every neuron, over every training point or the last mini-batch, from
+the engine), ``explain`` (one training point walked through forward, loss, backward and update
+by hand: ml_core/backprop.py) and ``describe``'s tensor table (ml_core/mlp_tensors.py).
+
 Units: a *step* is one optimizer update on one mini-batch; an *epoch* is one pass over the
 shuffled training points (the last batch may be smaller). Everything random comes from the
 config's seed, so two runs with the same config produce the same numbers.
@@ -20,11 +25,14 @@ import numpy as np
 import torch
 
 from ml_core import datasets2d
+from ml_core.backprop import Explanation, explain
 from ml_core.fastmlp import FastMLP, unsupported_reason
 from ml_core.features import feature_matrix
+from ml_core.history import MetricsHistory
 from ml_core.mlp import loss_fn, predictions, probabilities
 from ml_core.mlp_config import PlaygroundConfig
-from ml_core.mlp_engine import Engine, Evaluation
+from ml_core.mlp_engine import Backward, Engine, Evaluation
+from ml_core.mlp_tensors import layer_table
 from ml_core.mlp_torch import TorchEngine
 from ml_core.training import Diverged
 
@@ -39,6 +47,18 @@ class Snapshot:
     weights: list[np.ndarray]  # per layer (out, in)
     biases: list[np.ndarray]  # per layer (out,)
     prelu: list[float] | None  # learnt slope per hidden layer (PReLU only)
+
+
+GRADIENT_SOURCES = ("train", "batch")  # the whole training set, or the last mini-batch
+
+
+@dataclass
+class GradientView:
+    """The backward view: every gradient at the current weights, and what it was taken over."""
+
+    over: str  # "train" (every training point) or "batch" (the last step's mini-batch)
+    step: int  # the run's step count when it was taken
+    result: Backward
 
 
 def plane_grid(size: int) -> torch.Tensor:
@@ -138,6 +158,10 @@ class MLPRun:
         self._batch = len(self._bounds)  # past the end: the first step starts an epoch
         self._rate.clear()
         self._evaluated: tuple[int, Evaluation] | None = None  # (steps, evaluation) cache
+        self._order: np.ndarray | None = None  # this epoch's shuffle of the training rows
+        self._last: tuple[int, int] | None = None  # rows of the last step's batch in that order
+        self._gradients: GradientView | None = None  # cache, one per (step, source)
+        self.history = MetricsHistory()  # what metrics() reported, for the CSV export
 
     def set_training(self, learning_rate: float | None = None, weight_decay: float | None = None):
         """Change the learning rate / weight decay on the fly; weights and momentum are kept."""
@@ -164,9 +188,11 @@ class MLPRun:
         with np.errstate(all="ignore"):  # overflow turns into inf, caught just below
             for _ in range(steps):
                 if self._batch == len(bounds):
-                    engine.permute(self._shuffle.permutation(self.n_train))
+                    self._order = self._shuffle.permutation(self.n_train)
+                    engine.permute(self._order)
                     self._batch = 0
-                engine.step(*bounds[self._batch])
+                self._last = bounds[self._batch]
+                engine.step(*self._last)
                 self._batch += 1
                 self.steps += 1
                 if self._batch == len(bounds):
@@ -225,6 +251,7 @@ class MLPRun:
                 acc = float((predictions(logits[sl]) == labels[sl]).float().mean())
                 loss = loss if np.isfinite(loss) else None
             out[f"{part}_loss"], out[f"{part}_accuracy"] = loss, acc
+        self.history.record(out)
         return out
 
     def snapshot(self) -> Snapshot:
@@ -250,6 +277,53 @@ class MLPRun:
             prelu=params.prelu,
         )
 
+    # --- backpropagation, for looking (nothing here changes the run) ---------------------------
+    def last_batch(self) -> np.ndarray | None:
+        """Indices (into the training points) of the last step's mini-batch; None before one."""
+        if self._last is None or self._order is None:
+            return None
+        return self._order[self._last[0] : self._last[1]]
+
+    def gradients(self, over: str = "train") -> GradientView | None:
+        """dL/dw of every weight and the delta of every neuron at the current weights, over
+        every training point (``over="train"``) or the last mini-batch (``"batch"``; every
+        point before the first step). None without training points. Cached until a step."""
+        if over not in GRADIENT_SOURCES:
+            raise ValueError(f"gradients over {over!r}? choose from {', '.join(GRADIENT_SOURCES)}")
+        if self.n_train == 0:
+            return None
+        rows = self.last_batch() if over == "batch" else None
+        source = "train" if rows is None else "batch"
+        cached = self._gradients
+        if cached is not None and cached.step == self.steps and cached.over == source:
+            return cached
+        features, labels = self.train_features, self.train_y
+        if rows is not None:
+            features, labels = features[rows], labels[rows]
+        with np.errstate(all="ignore"):
+            result = self.engine.backward(features, labels)
+        self._gradients = GradientView(source, self.steps, result)
+        return self._gradients
+
+    def explain(self, index: int) -> Explanation:
+        """Training point ``index`` walked through the network by hand: forward, loss,
+        backward and the optimizer's update (ml_core/backprop.py), at the current weights."""
+        if self.n_train == 0:
+            raise ValueError("there are no training points yet: draw some or pick a dataset")
+        if not 0 <= index < self.n_train:
+            raise IndexError(
+                f"there is no training point {index}: there are {self.n_train} "
+                f"(0 to {self.n_train - 1})"
+            )
+        return explain(
+            self.train_features[index],
+            int(self.train_y[index]),
+            self.engine.eval_layers(),
+            self.config.model.activation,
+            self.config.training,
+            self.engine.optimizer_state(),
+        )
+
     def describe(self) -> dict:
         """Size and placement of the network, for the page."""
         return {
@@ -258,4 +332,14 @@ class MLPRun:
             "features": list(self.config.model.features),
             "engine": self.engine.name,
             "steps_per_epoch": self.steps_per_epoch,
+            "tensors": layer_table(self.config, self.classes, self.engine),
         }
+
+    def step_losses(self, steps: int) -> list[float]:
+        """``steps`` steps as ``step`` makes them, with each one's mini-batch loss (before its
+        update): the numbers an exported script's training loop prints."""
+        losses = []
+        for _ in range(steps):
+            self.step(1)
+            losses.append(self.engine.batch_loss())
+        return losses

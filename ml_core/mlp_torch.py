@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ml_core.fastmlp import ACTIVATION_OPS, EvalLayer, eval_forward
+from ml_core.fastmlp import ACTIVATION_OPS, eval_forward
 from ml_core.mlp import (
     MLP,
     build_mlp,
@@ -21,7 +21,7 @@ from ml_core.mlp import (
     parameters_of,
 )
 from ml_core.mlp_config import ModelConfig, TrainConfig
-from ml_core.mlp_engine import Engine, Evaluation, Parameters
+from ml_core.mlp_engine import Backward, Engine, EvalLayer, Evaluation, OptimizerState, Parameters
 from ml_core.training import make_optimizer, set_hyperparameters
 
 
@@ -37,8 +37,11 @@ def eval_layers(model: MLP) -> list[EvalLayer]:
         if j < len(model.config.hidden):
             bn = model.norms[j]
             if isinstance(bn, torch.nn.BatchNorm1d):  # eval: (z - mean) / sqrt(var + eps) * g + b
-                scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
-                shift = (bn.bias - bn.running_mean * scale).detach()
+                # Folded in float64, so the walk-through (ml_core/backprop.py) gets it exactly.
+                weight, bias = bn.weight.detach().double(), bn.bias.detach().double()
+                mean, var = bn.running_mean.double(), bn.running_var.double()
+                scale = weight / torch.sqrt(var + bn.eps)
+                shift = bias - mean * scale
                 norm = (scale.cpu().numpy(), shift.cpu().numpy())
             slope = prelu[j] if prelu else ops.slope
         layers.append((W, b, norm, slope))
@@ -49,6 +52,7 @@ class TorchEngine(Engine):
     """``MLP`` + ``loss_fn`` + ``make_optimizer`` on ``device``: the textbook training step."""
 
     name = "reference"
+    library = "torch"
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class TorchEngine(Engine):
         self.model: MLP | None = None  # built by reset(seed)
         self.optimizer: torch.optim.Optimizer | None = None
         self._X = self._Y = self._X_epoch = self._Y_epoch = None
+        self._last_loss: torch.Tensor | None = None
 
     def reset(self, seed: int) -> None:
         self.model = build_mlp(self.config, self.classes, seed, self.device)  # training mode
@@ -84,8 +89,10 @@ class TorchEngine(Engine):
     def step(self, start: int, stop: int) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         logits = self.model(self._X_epoch[start:stop])
-        loss_fn(self.train.loss, logits, self._Y_epoch[start:stop]).backward()
+        loss = loss_fn(self.train.loss, logits, self._Y_epoch[start:stop])
+        loss.backward()
         self.optimizer.step()
+        self._last_loss = loss.detach()  # read only by batch_loss: no sync here
 
     def finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -114,21 +121,63 @@ class TorchEngine(Engine):
     def load(self, params: Parameters) -> None:
         load_parameters(self.model, params)
 
-    def gradients(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-        self.model.zero_grad(set_to_none=True)
+    @property
+    def device_name(self) -> str:
+        return str(self.device)
+
+    def eval_layers(self) -> list[EvalLayer]:
+        return eval_layers(self.model)
+
+    def _tensors(self) -> list[torch.Tensor]:
+        """The parameters of ``Parameters`` in its order: W, b per layer, then PReLU slopes."""
+        model = self.model
+        tensors = [p for lin in model.linears for p in (lin.weight, lin.bias)]
+        if self.config.activation == "prelu":
+            tensors += [act.weight for act in model.acts]
+        return tensors
+
+    def _as_parameters(self, arrays: list[np.ndarray]) -> Parameters:
+        """Arrays in ``_tensors`` order -> Parameters."""
+        n = len(self.model.linears)
+        pairs = arrays[: 2 * n]
+        prelu = [float(a.reshape(-1)[0]) for a in arrays[2 * n :]]
+        return Parameters(list(pairs[0::2]), list(pairs[1::2]), prelu or None)
+
+    def backward(self, features: np.ndarray, labels: np.ndarray) -> Backward:
         x = torch.from_numpy(np.ascontiguousarray(features)).to(self.device)
         y = torch.from_numpy(np.ascontiguousarray(labels)).to(self.device)
-        loss = loss_fn(self.train.loss, self.model(x), y)
-        loss.backward()
-        grads = Parameters(
-            weights=[lin.weight.grad.cpu().numpy() for lin in self.model.linears],
-            biases=[lin.bias.grad.cpu().numpy() for lin in self.model.linears],
-            prelu=[float(a.weight.grad[0]) for a in self.model.acts]
-            if self.config.activation == "prelu"
-            else None,
-        )
-        self.model.zero_grad(set_to_none=True)
-        return loss.item(), grads.vector()
+        tensors = self._tensors()
+        self.model.eval()  # no dropout masks or RReLU draws, batch-norm statistics untouched
+        try:
+            with torch.enable_grad():
+                loss = loss_fn(self.train.loss, self.model(x), y)
+                grads = torch.autograd.grad(loss, tensors)  # leaves every .grad alone
+        finally:
+            self.model.train()
+        arrays = [g.detach().cpu().numpy().copy() for g in grads]
+        return Backward(loss.item(), self._as_parameters(arrays), len(labels))
+
+    def optimizer_state(self) -> OptimizerState:
+        name = self.train.optimizer
+        if name == "sgd":
+            return OptimizerState(0, None, None)
+        tensors = self._tensors()
+
+        def gather(key: str) -> Parameters:
+            arrays = []
+            for p in tensors:
+                value = self.optimizer.state.get(p, {}).get(key)
+                value = torch.zeros_like(p) if value is None else value
+                arrays.append(value.detach().cpu().numpy().copy())
+            return self._as_parameters(arrays)
+
+        if name == "momentum":
+            return OptimizerState(0, gather("momentum_buffer"), None)
+        step = self.optimizer.state.get(tensors[0], {}).get("step", 0)
+        return OptimizerState(int(step), gather("exp_avg"), gather("exp_avg_sq"))
 
     def count_parameters(self) -> int:
         return count_parameters(self.model)
+
+    def batch_loss(self) -> float:
+        return float("nan") if self._last_loss is None else float(self._last_loss)

@@ -86,11 +86,13 @@ class Cancelled(Exception):
 
 
 class CancelToken:
-    """A flag another thread may raise; long loops call ``checkpoint()`` to honour it."""
+    """A flag another thread may raise; long loops call ``checkpoint()`` to honour it. A token
+    with a parent is cancelled when either is (one piece of work within a session's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent: CancelToken | None = None) -> None:
         self._event = threading.Event()
         self.reason = "stopped"
+        self.parent = parent
 
     def cancel(self, reason: str = "stopped") -> None:
         self.reason = reason
@@ -98,9 +100,11 @@ class CancelToken:
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._event.is_set() or (self.parent is not None and self.parent.cancelled)
 
     def check(self) -> None:
+        if self.parent is not None:
+            self.parent.check()
         if self._event.is_set():
             raise Cancelled(self.reason)
 

@@ -45,11 +45,16 @@ def serve(app) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 90  # the first app of a run starts the workers' fork server
+    deadline = time.monotonic() + 120  # the first app of a run starts the workers' fork server
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
+    # The server answers at once; its workers start in the background. Tests begin once they run.
+    while not all(link.ready.is_set() for link in app.state.sessions.links):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not start")
+        time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -122,6 +122,12 @@ class Lab:
         return the ``configured`` message."""
         raise NotImplementedError
 
+    def configured(self) -> ServerMessage | None:
+        """The ``configured`` message of the lab as it is now, for a page that reconnects. The
+        default (None) resends the last one the lab returned, updated by any ``updated`` since;
+        a lab whose state also changes in other ways (a REST upload...) says it here."""
+        return None
+
     def handle(self, message: ClientMessage) -> list[Message]:
         """A lab message (one of ``messages``): its ``on_<type>`` method's reply."""
         return getattr(self, f"on_{message.type}")(message)

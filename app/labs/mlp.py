@@ -4,7 +4,8 @@ The lab wraps one ``ml_core.mlp_run.MLPRun`` (no I/O), built straight from the o
 (``ml_core.mlp_config.PlaygroundConfig``), and turns it into the messages of
 docs/protocol-mlp.md: ``configured`` (full config, data split, model size, hints, the options),
 ``updated``, ``metrics`` and binary ``mlp`` frames with the output map, every unit's map (uint8)
-and the weights.
+and the weights, plus, once the page asks (``gradients``), the backward view; ``explain`` walks
+one training point through the network (app/labs/mlp_backprop.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import torch
 
 from app.frames import BinaryFrame, absmax, quantise
 from app.labs.base import Diverged, Lab, LabError, Message, validate
+from app.labs.mlp_backprop import explanation, gradient_part
 from app.labs.mlp_notes import notes
 from app.schemas.mlp import (
     DataSplit,
+    ExplainMessage,
+    GradientsMessage,
     MLPConfigure,
     MLPConfigured,
     MLPMetrics,
@@ -46,13 +50,14 @@ class MLPLab(Lab):
     summary = "Train a small network on 2-D data and watch every neuron."
     config_model = PlaygroundConfig
     configure_message = MLPConfigure
-    messages = (PointsMessage, SetMessage)
+    messages = (PointsMessage, SetMessage, ExplainMessage, GradientsMessage)
 
     def __init__(self, settings, device: torch.device) -> None:
         super().__init__(settings, device)
         self.points: list[list] = []  # the user's drawing, kept while the network settings change
         self.run: MLPRun | None = None
         self.options = Options.from_core(self.limits.max_classes)
+        self.gradients_over = "off"  # the backward view in frames: off, train or batch
 
     # ---- configuration ---------------------------------------------------------------------
     def _check_points(self, points: list, prefix: str) -> list[list]:
@@ -110,6 +115,13 @@ class MLPLab(Lab):
         self.run.set_training(change.learning_rate, change.weight_decay)
         return [MLPUpdated(config=self.run.config)]
 
+    def on_explain(self, request: ExplainMessage) -> list[Message]:
+        return [explanation(self.run, request)]
+
+    def on_gradients(self, request: GradientsMessage) -> list[Message]:
+        self.gradients_over = request.over  # kept across configures; the next frame has it
+        return []
+
     # ---- running ---------------------------------------------------------------------------
     def _guard(self, run, *args) -> None:
         try:
@@ -164,4 +176,7 @@ class MLPLab(Lab):
             "output_class": snap.output_class.astype(np.uint8),
             "neurons": neurons,
         }
+        if self.gradients_over != "off":
+            meta["gradients"], backward = gradient_part(s, self.gradients_over)
+            arrays.update(backward)
         return [BinaryFrame("mlp", meta, arrays)]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas.common import Configure, Configured, Metrics, Updated
+from app.schemas.common import Configure, Configured, Metrics, ServerMessage, Updated
 from ml_core.datasets2d import CUSTOM, DATASETS
 from ml_core.features import FEATURES
 from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS
@@ -56,6 +56,25 @@ class SetMessage(_Strict):
     training: TrainingChange
 
 
+class ExplainMessage(_Strict):
+    """Walk training point ``index`` through the network (forward, loss, backward, update) at
+    the current weights. ``point`` is that point as the client knows it ([x, y, label] from
+    ``configured.data.train``): if the data changed since, the request is refused rather than
+    answered about another point."""
+
+    type: Literal["explain"]
+    index: int = Field(ge=0, le=HARD_MAX_POINTS)
+    point: Point
+
+
+class GradientsMessage(_Strict):
+    """Put the backward view in every frame: gradients over every training point (``train``)
+    or the last mini-batch (``batch``), or none (``off``, the default)."""
+
+    type: Literal["gradients"]
+    over: Literal["off", "train", "batch"]
+
+
 # ---- server -> client ----------------------------------------------------------------------
 class DatasetOption(BaseModel):
     name: str
@@ -93,6 +112,25 @@ class Options(BaseModel):
         )
 
 
+class Dim(BaseModel):
+    name: str  # "N" (the batch), "features", "h1", ..., "logits", "probabilities", "slope"
+    size: int | None  # None for N: whatever is pushed through at once
+
+
+class TensorRow(BaseModel):
+    """One step of the forward pass as tensors (ml_core/mlp_tensors.py)."""
+
+    name: str
+    kind: Literal["linear", "batch_norm", "activation", "dropout", "output"]
+    layer: int  # the Linear layer (0-based) it belongs to
+    input: list[Dim]
+    output: list[Dim]
+    params: dict[str, list[Dim]]
+    dtype: str
+    device: str
+    library: Literal["numpy", "torch"]
+
+
 class ModelInfo(BaseModel):
     parameters: int
     layers: list[int]  # (n_features, h1, ..., n_out)
@@ -100,6 +138,7 @@ class ModelInfo(BaseModel):
     device: str
     engine: Literal["fast", "reference"]
     steps_per_epoch: int
+    tensors: list[TensorRow]
 
 
 class DataSplit(BaseModel):
@@ -127,3 +166,85 @@ class MLPMetrics(Metrics):
     train_accuracy: float | None
     val_accuracy: float | None
     epochs_per_s: float | None
+
+
+# ---- the step-by-step walk-through (ml_core/backprop.py) -------------------------------------------
+Numbers = list[float] | list[list[float]]  # a vector, or a matrix (out, in) as rows
+
+
+class LayerPass(BaseModel):
+    """One Linear layer (and a hidden layer's activation) on the example; see ml_core/backprop.py."""
+
+    inputs: list[float]  # a_{l-1}
+    weights: list[list[float]]  # W (out, in)
+    biases: list[float]
+    z: list[float]  # W a_{l-1} + b
+    norm_scale: list[float] | None  # eval batch norm: u = scale * z + shift
+    norm_shift: list[float] | None
+    activation_input: list[float]  # u: z, or batch norm's output (what f gets)
+    outputs: list[float]  # a = f(u); the logits for the output layer
+    slope: float | None  # the activation's slope for negative inputs
+    derivative: list[float] | None  # f'(u)
+    upstream: list[float] | None  # dL/da = W_next^T delta_next
+    delta: list[float]  # dL/dz
+    grad_weights: list[list[float]]  # delta a_{l-1}^T
+    grad_biases: list[float]
+    grad_slope: float | None  # PReLU
+
+
+class LossPass(BaseModel):
+    name: str
+    logits: list[float]
+    probabilities: list[float]
+    target: list[float]
+    value: float
+    grad_probabilities: list[float] | None  # dL/dp (mse, l1)
+    delta: list[float]  # dL/dlogits
+
+
+class ParamUpdate(BaseModel):
+    value: Numbers
+    grad: Numbers  # dL/dw
+    decay: Numbers  # lambda w
+    velocity_before: Numbers | None  # momentum's v / Adam's m, before
+    velocity: Numbers | None  # after
+    second_before: Numbers | None  # Adam's v, before
+    second: Numbers | None
+    velocity_hat: Numbers | None  # Adam's m^
+    second_hat: Numbers | None  # Adam's v^
+    step: Numbers  # what is subtracted
+    new: Numbers
+
+
+class LayerUpdate(BaseModel):
+    weight: ParamUpdate
+    bias: ParamUpdate
+    slope: ParamUpdate | None
+
+
+class UpdatePass(BaseModel):
+    optimizer: str
+    learning_rate: float
+    weight_decay: float
+    momentum: float | None
+    betas: tuple[float, float] | None
+    eps: float | None
+    t: int | None
+    layers: list[LayerUpdate]
+
+
+class Explanation(ServerMessage):
+    """The answer to ``explain``: one training point through the network, every number."""
+
+    type: Literal["explanation"] = "explanation"
+    index: int
+    point: tuple[float, float, int]
+    step: int  # the run's step count: the weights are those after this many steps
+    features: list[str]
+    classes: int
+    x: list[float]
+    label: int
+    activation: str
+    layers: list[LayerPass]
+    loss: LossPass
+    update: UpdatePass

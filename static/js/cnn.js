@@ -13,6 +13,7 @@
 // `configured`, what the server last built. On every (re)connect ws.js asks `resync` whether the
 // session holds it, and sends the configure that makes it so.
 import { LabSocket } from "./ws.js";
+import { mountCodePanel } from "./code-panel.js";
 import { $, on, toast, pct } from "./ui.js";
 import { decodeState, merge, saveState } from "./state.js";
 import { Builder, fmtInt } from "./cnn-builder.js";
@@ -55,6 +56,7 @@ function resync(configured, hello) {
   return { type: "configure", lab: "cnn", config: wanted };
 }
 const sock = new LabSocket("cnn", { resync });
+mountCodePanel(sock);
 
 // ---------------------------------------------------------------- curves
 const curves = new Curves(sock, { labelNoise: () => ui.live?.config.label_noise });

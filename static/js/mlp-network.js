@@ -1,9 +1,12 @@
 // The network diagram of the MLP playground: one column per layer (input features, hidden layers,
 // output), each neuron a small heat map of what it computes over the plane, and SVG links between
-// them coloured by the sign of the weight and thickened by its size.
+// them. Forward view: links coloured by the sign of the weight and thickened by its size.
+// Backward view: links coloured by the sign of the gradient dL/dw and thickened by |dL/dw| on a
+// log scale, each neuron ringed by its delta dL/dz, each layer footed by ||dL/dW||.
 import { FEATURES, LIMITS, featureGrid } from "./mlp-data.js";
 import { CLASS_RGB, classCss } from "./palette.js";
 import { NEURON_LUT, paintLut, paintOutput } from "./mlp-plot.js";
+import { deltaRing, gradientLinkStyle, num } from "./mlp-gradients.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const POSITIVE = `rgb(${CLASS_RGB[1].join(",")})`;
@@ -18,12 +21,14 @@ function el(tag, cls, text) {
 }
 
 export class NetworkView {
-  // root: an empty element. handlers: {toggleFeature(id), neurons(layer, delta), hover(get|null)}
-  // where get() returns {title, data, t} now (data null for output nodes: show the output map);
-  // the page calls it again on every frame so a hovered neuron's large map stays live.
+  // root: an empty element. handlers: {toggleFeature(id), neurons(layer, delta), hover(get|null),
+  // selectLayer(layer)} where get() returns {title, data, t} now (data null for output nodes:
+  // show the output map); the page calls it again on every frame so a hovered neuron's large map
+  // stays live. selectLayer(l): a column's title was clicked (l: its Linear layer, 0-based).
   constructor(root, handlers) {
     this.root = root;
     this.handlers = handlers;
+    this.mode = "forward"; // or "backward"
     this.root.classList.add("mlp-net");
     this.svg = document.createElementNS(SVG, "svg");
     this.svg.classList.add("mlp-links");
@@ -99,7 +104,6 @@ export class NetworkView {
         nodes.push(node);
         canvases.push(canvas);
       }
-      col.foot.classList.add("mlp-prelu");
       this.columns.push(nodes);
       this.thumbs.push({ canvases, foot: col.foot });
     });
@@ -129,6 +133,7 @@ export class NetworkView {
       outNodes.push(node);
     }
     this.columns.push(outNodes);
+    this.feet = this.cols.querySelectorAll(".mlp-col-foot"); // per column, inputs first
     this.makeLinks();
     requestAnimationFrame(() => this.layoutLinks());
   }
@@ -145,6 +150,15 @@ export class NetworkView {
     head.append(both("mlp-col-title", title), both("mlp-col-sub", subtitle));
     const nodes = el("div", "mlp-nodes");
     const foot = el("div", "mlp-col-foot");
+    foot.append(el("span", "mlp-prelu"), el("span", "mlp-gnorm"));
+    const layer = this.cols.children.length - 1; // the Linear layer that feeds this column
+    if (layer >= 0) {
+      const name = head.querySelector(".mlp-col-title");
+      name.classList.add("mlp-col-pick");
+      name.dataset.layer = layer;
+      name.title = "Show this layer's tensors";
+      name.addEventListener("click", () => this.handlers.selectLayer?.(layer));
+    }
     col.append(head, nodes, foot);
     this.cols.append(col);
     return { col, head, nodes, foot };
@@ -164,7 +178,28 @@ export class NetworkView {
     const index = f.meta.layers[0] + before + j; // inputs first, then hidden layers in order
     const bias = f.meta.biases?.[layer]?.[j];
     const data = f.arrays.neurons.data.subarray(index * t * t, (index + 1) * t * t);
-    return { title: bias === undefined ? title : `${title} · bias ${bias.toFixed(2)}`, data, t };
+    let text = bias === undefined ? title : `${title} · bias ${bias.toFixed(2)}`;
+    const delta = this.delta(layer + 1, j);
+    if (delta !== null) text += ` · δ ${num(delta)}`;
+    return { title: text, data, t };
+  }
+
+  // The delta dL/dz of neuron j in column c (1: first hidden layer) from the frame, or null
+  // (forward view, or no gradients in the frame).
+  delta(c, j) {
+    const f = this.frame;
+    if (this.mode !== "backward" || !f?.arrays.deltas) return null;
+    const before = f.meta.layers.slice(1, c).reduce((a, b) => a + b, 0);
+    return f.arrays.deltas.data[before + j];
+  }
+
+  // The gradient dL/dw of the link (l, j, i) from the frame, or null.
+  gradient(l, j, i) {
+    const f = this.frame;
+    if (this.mode !== "backward" || !f?.arrays.grad_weights) return null;
+    let offset = 0;
+    for (let k = 0; k < l; k++) offset += f.meta.layers[k] * f.meta.layers[k + 1];
+    return f.arrays.grad_weights.data[offset + j * f.meta.layers[l] + i];
   }
 
   makeLinks() {
@@ -208,7 +243,30 @@ export class NetworkView {
     if (target.tagName !== "path" || !this.frame) return;
     const [l, j, i] = target.dataset.link.split(",").map(Number);
     const w = this.frame.meta.weights?.[l]?.[j]?.[i];
-    if (w !== undefined) target.firstChild.textContent = `weight ${w.toFixed(3)}`;
+    const g = this.gradient(l, j, i);
+    let text = w === undefined ? "" : `weight ${w.toFixed(3)}`;
+    if (g !== null) text += ` · ∂L/∂w ${num(g)}`;
+    target.firstChild.textContent = text;
+  }
+
+  // Forward (weights) or backward (gradients) view; redraws the last frame at once.
+  setMode(mode) {
+    this.mode = mode;
+    this.root.classList.toggle("backward", mode === "backward");
+    if (this.frame) this.update(this.frame);
+  }
+
+  // Light up one stage of the walk-through: {column: c} for the neurons of column c (0: inputs)
+  // and, with links: true, the links into it; {all: true} for every link; null for none.
+  highlight(spec) {
+    this.root.classList.toggle("walking", Boolean(spec) && !spec.all);
+    (this.columns || []).forEach((nodes, c) => nodes.forEach((node) => {
+      node.classList.toggle("hl", Boolean(spec) && spec.column === c);
+    }));
+    (this.links || []).forEach((rows, l) => {
+      const on = Boolean(spec) && (spec.all || (spec.links && spec.column === l + 1));
+      rows.forEach((row) => row.forEach((path) => path.classList.toggle("hl", on)));
+    });
   }
 
   // Draw one binary frame: hidden neuron maps, link weights, PReLU slopes. Frames of another
@@ -229,26 +287,78 @@ export class NetworkView {
       }
       const slope = m.prelu?.[layer];
       const label = this.compact ? "a " : "PReLU a = ";
-      foot.textContent = slope === undefined || slope === null ? "" : label + slope.toFixed(2);
-      foot.title = "The slope PReLU learnt for negative inputs in this layer";
+      const prelu = foot.querySelector(".mlp-prelu");
+      prelu.textContent = slope === undefined || slope === null ? "" : label + slope.toFixed(2);
+      prelu.title = "The slope PReLU learnt for negative inputs in this layer";
     });
     if (this.outCanvas) {
       paintOutput(this.outCanvas, frame.arrays.output.data, null, m.grid, 2);
     }
-    // Only touch the attributes that changed: rewriting ~1,500 paths 30 times a second is
-    // what would make the page slow, not drawing them.
+    const backward = this.mode === "backward" && m.gradients && frame.arrays.grad_weights;
+    if (backward) this.drawBackward(frame);
+    else this.drawForward(m);
+    this.root.dataset.drawn = backward ? "backward" : "forward";
+  }
+
+  // Only touch the attributes that changed: rewriting ~1,500 paths 30 times a second is what
+  // would make the page slow, not drawing them.
+  styleLinks(styleOf) {
     this.links.forEach((rows, l) => rows.forEach((row, j) => row.forEach((path, i) => {
-      const w = m.weights?.[l]?.[j]?.[i] ?? 0;
-      const a = Math.abs(w);
-      const style = `${w >= 0 ? POSITIVE : NEGATIVE}|${Math.min(8, 0.4 + 1.6 * a).toFixed(1)}`
-        + `|${Math.min(0.9, 0.25 + 0.35 * a).toFixed(2)}`;
+      const { stroke, width, opacity } = styleOf(l, j, i);
+      const style = `${stroke}|${width}|${opacity}`;
       if (path.__style === style) return;
       path.__style = style;
-      const [stroke, width, opacity] = style.split("|");
       path.setAttribute("stroke", stroke);
       path.setAttribute("stroke-width", width);
       path.setAttribute("stroke-opacity", opacity);
     })));
+  }
+
+  drawForward(m) {
+    this.styleLinks((l, j, i) => {
+      const w = m.weights?.[l]?.[j]?.[i] ?? 0;
+      const a = Math.abs(w);
+      return {
+        stroke: w >= 0 ? POSITIVE : NEGATIVE,
+        width: Math.min(8, 0.4 + 1.6 * a).toFixed(1),
+        opacity: Math.min(0.9, 0.25 + 0.35 * a).toFixed(2),
+      };
+    });
+    (this.columns || []).forEach((nodes) => nodes.forEach((node) => {
+      node.style.boxShadow = "";
+    }));
+    for (const foot of this.feet || []) foot.querySelector(".mlp-gnorm").textContent = "";
+  }
+
+  // Gradients on a log scale shared by the whole network, so a layer whose gradients vanish
+  // shows as hairlines next to the others.
+  drawBackward(frame) {
+    const m = frame.meta;
+    const grads = frame.arrays.grad_weights.data;
+    const deltas = frame.arrays.deltas.data;
+    let largest = 0;
+    for (const g of grads) largest = Math.max(largest, Math.abs(g));
+    const offsets = [0];
+    for (let l = 0; l + 1 < m.layers.length; l++) {
+      offsets.push(offsets[l] + m.layers[l] * m.layers[l + 1]);
+    }
+    this.styleLinks((l, j, i) => gradientLinkStyle(grads[offsets[l] + j * m.layers[l] + i] ?? 0,
+      largest));
+    let biggest = 0;
+    for (const d of deltas) biggest = Math.max(biggest, Math.abs(d));
+    let k = 0;
+    this.columns.forEach((nodes, c) => {
+      if (c === 0) return;
+      nodes.forEach((node) => {
+        node.style.boxShadow = deltaRing(deltas[k++] ?? 0, biggest);
+      });
+    });
+    this.feet.forEach((foot, c) => {
+      const norm = c > 0 ? m.gradients.norms[c - 1] : undefined;
+      const label = foot.querySelector(".mlp-gnorm");
+      label.textContent = norm === undefined ? "" : `‖∇W‖\n${num(norm)}`;
+      label.title = "Size of this layer's weight gradient, ‖∂L/∂W‖";
+    });
   }
 
   // Grey out the maps (diverged) or bring them back.

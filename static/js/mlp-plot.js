@@ -82,7 +82,8 @@ function alignGrid(canvas, cells) {
 export class PlotView {
   // root: the .mlp-plot element holding canvas.mlp-boundary, canvas.mlp-neuron-large and
   // canvas.mlp-points. handlers: {add(x, y, cls), erase(x, y, radius), commit(), look([x, y] or
-  // null): the cursor moved over the plot, or left it}.
+  // null): the cursor moved over the plot, or left it; pick(x, y, explicit): a click to pick a
+  // point, when not drawing or (explicit) after pickOnce()}.
   constructor(root, handlers) {
     this.root = root;
     this.handlers = handlers;
@@ -97,6 +98,8 @@ export class PlotView {
     this.dragging = false;
     this.last = null;
     this.pointer = null; // [x, y] of the cursor in data units, for the eraser ring
+    this.picking = false; // the next click picks a point even while drawing
+    this.picked = null; // [x, y] of the point the walk-through follows, ringed
     this.sizeOverlay();
     new ResizeObserver(() => this.sizeOverlay()).observe(this.overlay);
     this.overlay.addEventListener("pointerdown", (e) => this.down(e));
@@ -205,6 +208,14 @@ export class PlotView {
         ctx.stroke();
       }
     }
+    if (this.picked) {
+      const [x, y] = this.picked;
+      ctx.beginPath();
+      ctx.arc(px(x), py(y), r + 4 * unit, 0, 2 * Math.PI);
+      ctx.strokeStyle = "#101828";
+      ctx.lineWidth = 2.5 * unit;
+      ctx.stroke();
+    }
     if (this.tool === "erase" && this.pointer) {
       ctx.beginPath();
       ctx.arc(px(this.pointer[0]), py(this.pointer[1]), this.eraseRadius() * n / 2, 0, 2 * Math.PI);
@@ -221,6 +232,11 @@ export class PlotView {
     return (14 / (this.overlay.getBoundingClientRect().width || 400)) * 2;
   }
 
+  // How near (data units) a click must be to a point to pick it: 12 CSS pixels.
+  pickRadius() {
+    return (12 / (this.overlay.getBoundingClientRect().width || 400)) * 2;
+  }
+
   toData(e) {
     const rect = this.overlay.getBoundingClientRect();
     const x = ((e.clientX - rect.left) / rect.width) * 2 - 1;
@@ -233,8 +249,26 @@ export class PlotView {
     else this.handlers.erase(x, y, this.eraseRadius());
   }
 
+  // The next click on the plot picks a point (for the walk-through), whatever the tool.
+  pickOnce(on = true) {
+    this.picking = on;
+    this.overlay.dataset.picking = String(on);
+  }
+
+  // Ring the point the walk-through follows ([x, y]), or none (null).
+  setPicked(point) {
+    this.picked = point;
+    this.drawPoints();
+  }
+
   down(e) {
-    if (!this.tool || e.button !== 0) return;
+    if (e.button !== 0) return;
+    if (this.picking || !this.tool) {
+      const explicit = this.picking; // asked for with "Pick a point": say when nothing is there
+      this.pickOnce(false);
+      this.handlers.pick?.(...this.toData(e), explicit);
+      return;
+    }
     e.preventDefault();
     this.overlay.setPointerCapture(e.pointerId);
     this.dragging = true;

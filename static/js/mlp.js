@@ -3,6 +3,7 @@
 // the drawn `points`), sends them as one `configure`, and render() draws what comes back.
 // Wire contract: docs/protocol-mlp.md.
 import { LabSocket } from "./ws.js";
+import { mountCodePanel } from "./code-panel.js";
 import { LineChart } from "./charts.js";
 import { decodeState, saveState } from "./state.js";
 import { $, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
@@ -11,6 +12,7 @@ import { classCss, SERIES } from "./palette.js";
 import { PlotView } from "./mlp-plot.js";
 import { NetworkView } from "./mlp-network.js";
 import { Controls } from "./mlp-controls.js";
+import { cleanView, initBackprop } from "./mlp-backprop.js";
 
 // ---- the store -----------------------------------------------------------------------------------
 // All of the page's state. `set(patch)` changes it and fires "change" with the names changed;
@@ -46,6 +48,8 @@ const store = new Store({
   request: 0, // number of the page's last `configure`
   expect: null, // the `request` of the `configured` the page takes as its own (see below)
   answered: undefined, // the `request` of the last `configured` (undefined: none yet)
+  view: cleanView(saved.view), // the network view (forward / backward) and the gradients' source
+  explanation: null, // the last `explanation`: one training point walked through (mlp-walk.js)
 });
 if (store.points?.length) store.cfg.dataset.name = "custom"; // a link with points means: these
 if (store.cfg.dataset.name === "custom" && !store.points) store.points = [];
@@ -55,7 +59,7 @@ const classesUsed = (pts) => new Set(pts.map((p) => p[2])).size;
 const trainable = () => !isCustom() || classesUsed(store.points) >= 2;
 
 function share() {
-  const state = { config: store.cfg };
+  const state = { config: store.cfg, view: store.view };
   if (isCustom()) state.points = store.points;
   saveState(state);
 }
@@ -120,6 +124,7 @@ function resync(configured) {
 }
 
 const sock = new LabSocket("mlp", { resync });
+mountCodePanel(sock);
 
 // The server's answer to a configure: the run it now holds. The page takes it (the normalised
 // config, the data split, the model, the notes) only when it answers the page's last request;
@@ -204,6 +209,7 @@ const network = new NetworkView($("#network"), {
 });
 
 const controls = new Controls({ store, isCustom, change, setPoints, setOnTheFly, plot, network });
+initBackprop({ store, sock, network, plot, change, share });
 
 // ---- render: the page from the store ---------------------------------------------------------------
 const touched = (changed, ...names) => names.some((name) => changed.has(name));

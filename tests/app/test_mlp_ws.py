@@ -317,3 +317,125 @@ def test_prelu_slopes_are_learned_and_streamed(ws_connect):
     _metrics(client, lambda m: m["step"] == 300)
     after = client.frame("mlp").meta["prelu"]
     assert after != before, "PReLU's slope is a parameter: training moves it"
+
+
+# ---- backpropagation: the backward view, the walk-through, the tensors ---------------------------
+def _frame_with(client, test, timeout=20.0):
+    return client.wait_for(lambda m: getattr(m, "kind", None) == "mlp" and test(m.meta), timeout)
+
+
+def test_the_backward_view_streams_gradients_while_playing(ws_connect):
+    client = ws_connect("mlp")
+    client.configure({"model": {"hidden": [4, 3]}, "training": {"batch_size": 10}})
+    assert "gradients" not in client.frame("mlp").meta  # off until asked for
+    client.send({"type": "gradients", "over": "train"})
+    frame = _frame_with(client, lambda meta: meta.get("gradients") is not None)
+    grads = frame.meta["gradients"]
+    assert (grads["over"], grads["rows"], grads["step"]) == ("train", 250, 0)
+    assert frame.arrays["grad_weights"].shape == (2 * 4 + 4 * 3 + 3 * 1,)
+    assert frame.arrays["grad_weights"].dtype == np.float32
+    assert frame.arrays["deltas"].shape == (4 + 3 + 1,)
+    assert len(grads["norms"]) == 3
+    client.send({"type": "gradients", "over": "batch"})
+    client.send({"type": "play"})
+    steps = set()
+    while len(steps) < 3:  # several streamed frames, each with the gradients of its own step
+        meta = _frame_with(client, lambda meta: meta["step"] > 0).meta
+        assert meta["gradients"]["step"] == meta["step"]
+        assert (meta["gradients"]["over"], meta["gradients"]["rows"]) == ("batch", 10)
+        steps.add(meta["step"])
+    client.send({"type": "gradients", "over": "off"})
+    _frame_with(client, lambda meta: "gradients" not in meta)
+    client.send({"type": "pause"})
+
+
+def test_configured_lists_the_tensors_of_every_layer(ws_connect):
+    client = ws_connect("mlp")
+    reply = client.configure({"model": {"hidden": [5], "batch_norm": True}})
+    rows = reply["model"]["tensors"]
+    assert [r["kind"] for r in rows] == ["linear", "batch_norm", "activation", "linear", "output"]
+    first = rows[0]
+    assert first["input"] == [{"name": "N", "size": None}, {"name": "features", "size": 2}]
+    assert first["output"] == [{"name": "N", "size": None}, {"name": "h1", "size": 5}]
+    assert first["params"]["weight"] == [{"name": "h1", "size": 5}, {"name": "features", "size": 2}]
+    assert (first["dtype"], first["device"], first["library"]) == ("float32", "cpu", "torch")
+    assert rows[-1]["output"][1] == {"name": "probabilities", "size": 1}
+
+
+def test_explain_walks_a_training_point_through_the_network(ws_connect):
+    client = ws_connect("mlp")
+    reply = client.configure(
+        {"model": {"hidden": [4, 2]}, "training": {"optimizer": "momentum", "weight_decay": 0.01}}
+    )
+    client.send({"type": "step", "steps": 12})
+    frame = _frame_with(client, lambda meta: meta["step"] == 12)
+    point = reply["data"]["train"][7]
+    client.send({"type": "explain", "index": 7, "point": point})
+    walk = client.wait_for("explanation")
+    assert (walk["index"], walk["step"], walk["label"]) == (7, 12, point[2])
+    assert walk["point"] == point
+    assert walk["x"] == pytest.approx(point[:2], abs=1e-4)  # features x1, x2 of the point
+    assert [len(layer["z"]) for layer in walk["layers"]] == [4, 2, 1]
+    for layer, weights in zip(walk["layers"], frame.meta["weights"], strict=True):
+        assert np.allclose(layer["weights"], weights, atol=1e-4)  # the run's current weights
+    update = walk["update"]
+    assert (update["optimizer"], update["learning_rate"], update["momentum"]) == ("momentum", 0.03, 0.9)
+    assert update["layers"][0]["weight"]["velocity"] is not None
+    assert walk["loss"]["name"] == "cross_entropy"
+    client.send({"type": "step", "steps": 1})
+    assert _metrics(client, lambda m: m["step"] > 12)["step"] == 13  # the walk took no step
+
+
+@pytest.mark.parametrize(
+    ("message", "says"),
+    [
+        ({"type": "explain", "index": 250, "point": [0, 0, 0]}, "no training point 250"),
+        ({"type": "explain", "index": -1, "point": [0, 0, 0]}, "index"),
+        ({"type": "explain", "index": 3}, "point"),
+        ({"type": "explain", "index": 3, "point": [0.5, 2, 0]}, "point"),
+        ({"type": "gradients", "over": "everything"}, "over"),
+    ],
+)
+def test_bad_backprop_requests_get_a_clear_error_and_change_nothing(ws_connect, message, says):
+    client = ws_connect("mlp")
+    client.configure({})
+    client.send({"type": "step", "steps": 5})
+    before = _frame_with(client, lambda meta: meta["step"] == 5)
+    client.send(message)
+    error = client.wait_for(lambda m: _is("error")(m) or _is("explanation")(m))
+    assert error["type"] == "error"
+    assert says in error["message"]
+    after = client.frame("mlp")
+    assert after.meta["step"] == 5
+    assert after.meta["weights"] == before.meta["weights"]
+    client.send({"type": "step", "steps": 1})
+    assert _metrics(client, lambda m: m["step"] > 5)["step"] == 6
+
+
+def test_a_stale_point_after_the_data_changed_is_refused(ws_connect):
+    client = ws_connect("mlp")
+    old = client.configure({"dataset": {"seed": 1}})
+    client.configure({"dataset": {"seed": 2}})  # new data: index 4 is another point now
+    client.send({"type": "explain", "index": 4, "point": old["data"]["train"][4]})
+    error = client.wait_for(lambda m: _is("error")(m) or _is("explanation")(m))
+    assert error["type"] == "error"
+    assert "the data changed" in error["message"]
+    assert "pick it again" in error["message"]
+
+
+def test_explain_before_any_data_is_refused_while_playing_goes_on(ws_connect):
+    client = ws_connect("mlp")
+    client.configure({"dataset": {"name": "custom"}})  # no drawing yet: no training points
+    client.send({"type": "explain", "index": 0, "point": [0, 0, 0]})
+    error = client.wait_for(lambda m: _is("error")(m) or _is("explanation")(m))
+    assert "no training points yet" in error["message"]
+    reply = client.configure({"dataset": {"name": "moons"}})
+    client.send({"type": "play"})
+    playing = client.wait_for(lambda m: _is("state")(m) and m["state"] == "playing")
+    client.send({"type": "explain", "index": 10**5 - 1, "point": reply["data"]["train"][0]})
+    assert "no training point" in client.wait_for("error")["message"]
+    first = _metrics(client, lambda m: m["step"] > 0)["step"]
+    assert _metrics(client, lambda m: m["step"] > first)["step"] > first  # still training
+    since = client.seen[next(i for i, m in enumerate(client.seen) if m is playing) + 1 :]
+    assert not any(_is("state")(m) for m in since)  # never paused
+    client.send({"type": "pause"})

@@ -340,3 +340,4 @@ def test_a_change_to_a_drawing_is_one_configure(page):
     assert len(sent[0]["points"]) == 20
     assert page.input_value("#activation") == "relu"  # the server's answer kept the change
     assert page.text_content("#samples-label") == "20 drawn"
+

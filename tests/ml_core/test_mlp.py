@@ -61,6 +61,20 @@ def test_weights_come_from_the_seed():
     assert w.abs().max() <= 1 / math.sqrt(2)
 
 
+def test_relu_like_layers_start_from_he_initialisation():
+    """Weights that feed a ReLU-like unit are drawn from U(+-sqrt(6 / fan_in)) (He), the rest
+    (the output layer, the biases, other activations) from PyTorch's U(+-1 / sqrt(fan_in))."""
+    tanh = build_mlp(ModelConfig(hidden=(64, 64)), classes=2, seed=3)
+    relu = build_mlp(ModelConfig(hidden=(64, 64), activation="relu"), classes=2, seed=3)
+    for j, (plain, he) in enumerate(zip(tanh.linears, relu.linears, strict=True)):
+        bound = 1 / math.sqrt(plain.in_features)
+        gain = math.sqrt(6) if j < 2 else 1.0
+        assert plain.weight.abs().max() <= bound
+        assert he.weight.abs().max() <= gain * bound
+        assert he.weight.abs().max() > 0.9 * gain * bound  # 64 x 64 draws reach near the bound
+        torch.testing.assert_close(he.bias, plain.bias)
+
+
 REFERENCE_ACTIVATIONS = {
     "linear": lambda x: x,
     "sigmoid": lambda x: 1 / (1 + torch.exp(-x)),
