@@ -32,7 +32,9 @@ def _decode_small(data: bytes, settings: Settings, max_side: int) -> Image.Image
         data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels
     )
     # Downscaled here, before it is queued for the session's worker: a 16 Mpx photo would
-    # otherwise cross the process boundary (~50 MB) to be shrunk there.
+    # otherwise cross the process boundary (~50 MB) to be shrunk there. Its size as uploaded
+    # travels with it (``original_size``), for the labs that report it.
+    image.info["original_size"] = image.size
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return image
 

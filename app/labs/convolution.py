@@ -81,7 +81,7 @@ class ConvolutionLab(Lab):
 
     # ---- uploads (called on the worker thread through session.call) ---------------------------
     def set_upload(self, image: Image.Image) -> dict:
-        width, height = image.size
+        width, height = image.info.get("original_size", image.size)  # before app.uploads shrank it
         if min(width, height) < self.limits.min_image_side:
             side = self.limits.min_image_side
             raise LabError(f"the image is {width}x{height} pixels; it needs at least {side}x{side}")

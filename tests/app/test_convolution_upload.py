@@ -121,3 +121,18 @@ def test_unknown_session_and_missing_file(live_server):
     assert "reload" in response.json()["detail"]
     response = httpx.post(f"{live_server}{URL}", params={"session": "whatever-12345"})
     assert 400 <= response.status_code < 500
+
+
+def test_a_large_photo_reports_the_size_it_was_uploaded_at(live_server, ws_connect, settings):
+    """The web side shrinks an upload to app.uploads.UPLOAD_SIDE before it reaches the worker;
+    the lab still says how large the picture was."""
+    from app.uploads import UPLOAD_SIDE
+
+    client = ws_connect("convolution")
+    client.configure({})
+    width, height = UPLOAD_SIDE * 2, UPLOAD_SIDE + 300
+    response = _post(live_server, client.session, _encode(_picture(width, height), "PNG"), "big.png")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["original_width"], body["original_height"]) == (width, height)
+    assert max(body["width"], body["height"]) == settings.convolution.display_size
