@@ -48,7 +48,7 @@ nginx:
 
 test: install-test browser nginx
 	$(PY) -m ruff check app ml_core tests bench
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 bench: install
 	$(PY) bench/mlp.py

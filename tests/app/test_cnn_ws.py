@@ -245,6 +245,8 @@ def test_select_image_augment_preview_and_refresh(ws_connect):
     assert preview.arrays["augmented"].shape == (16, 16, 16, 1)
     assert preview.meta["augment"]["shift"] == 2
     client.send({"type": "step", "steps": 3})
+    # (messages sent while steps are pending run between their slices: wait for the last one)
+    client.wait_for(lambda m: isinstance(m, dict) and m.get("type") == "metrics" and m["step"] == 3)
     client.send({"type": "refresh"})
     history = client.wait_for("history")
     assert [p["step"] for p in history["points"]] == [3]
