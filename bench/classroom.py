@@ -7,8 +7,11 @@
 The server is started as ``python -m app`` in a subprocess (``--checkout`` runs another
 checkout's server, e.g. an older commit's, for a before/after comparison on the same machine).
 The students are light clients in this process, on loopback: each configures the default circle
-net (the playground's defaults) and presses play at the same moment; they count the binary
-frames they receive without decoding them and read the epoch from the ``metrics`` messages.
+net (the playground's defaults, played at full speed and, where the checkout holds out a test
+set, without one, so that every checkout trains the same 240 points as fast as it can) and
+presses play at the same moment; they count the frames they receive (a frame is one moment's
+``metrics`` and its pictures; binary messages are not decoded) and read the epoch from the
+``metrics`` messages.
 Reported for each N: per-session epochs/s and frames/s (min and median) and the total epochs/s;
 for N CNN sessions on digits, per-session images/s; and the memory of N idle connected sessions
 (proportional set size of the server, its fork server and workers, with and without them).
@@ -35,7 +38,7 @@ from pathlib import Path
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
-CIRCLE = {"type": "configure", "lab": "mlp", "config": {}}  # the playground's defaults
+CIRCLE = {"type": "configure", "lab": "mlp", "config": {}}  # see circle_config()
 DIGITS = {"type": "configure", "lab": "cnn", "config": {"dataset": "digits"}}
 
 
@@ -69,6 +72,25 @@ def start_server(checkout: Path, port: int, workers: int | None) -> subprocess.P
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("the server did not start")
+
+
+def circle_config(port: int) -> dict:
+    """The playground's default config as this server gives it, at full speed and with no test
+    share (checkouts without ``/api/labs/mlp`` had neither: their defaults are the same net)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/labs/mlp", timeout=30) as r:
+            defaults = json.load(r)["defaults"]
+    except (urllib.error.URLError, KeyError, ValueError):
+        return CIRCLE
+    config: dict = {}
+    if "play" in defaults:
+        config["play"] = {**defaults["play"], "steps_per_frame": 0}
+    if "test_fraction" in defaults.get("dataset", {}):
+        config["dataset"] = {"test_fraction": 0.0}
+    return {**CIRCLE, "config": config}
 
 
 def tree_memory_mb(pid: int) -> float:
@@ -110,8 +132,9 @@ class Student:
         try:
             async for message in self.ws:
                 if isinstance(message, bytes):
+                    continue  # a frame's pictures (the CNN sends them in only some frames)
+                if '"type":"metrics"' in message[:40]:
                     self.frames += 1
-                elif '"type":"metrics"' in message[:40]:
                     self.progress = json.loads(message)[self.key]
                 elif '"type":"configured"' in message[:40]:
                     configured += 1
@@ -152,10 +175,10 @@ async def run_class(url: str, lab: str, configure: dict, n: int, seconds: float)
     }
 
 
-async def idle_memory(url: str, pid: int, n: int) -> dict:
+async def idle_memory(url: str, pid: int, n: int, circle: dict) -> dict:
     """Resident memory of the server tree with ``n`` connected, configured, paused sessions."""
     base = tree_memory_mb(pid)
-    students = [Student(url, "mlp", CIRCLE) for _ in range(n)]
+    students = [Student(url, "mlp", circle) for _ in range(n)]
     for i in range(0, n, 20):  # connect in waves, as a class arriving
         batch = students[i : i + 20]
         await asyncio.gather(*(s.connect() for s in batch))
@@ -212,8 +235,9 @@ def measure(args, checkout: Path) -> dict:
     url = f"ws://127.0.0.1:{port}"
     result: dict = {"circle": [], "cnn": [], "idle": None}
     try:
+        circle = circle_config(port)
         for n in args.counts:
-            row = asyncio.run(run_class(url, "mlp", CIRCLE, n, args.seconds))
+            row = asyncio.run(run_class(url, "mlp", circle, n, args.seconds))
             result["circle"].append(row)
             print(f"  circle N={n}: min {row['min']:.0f} epochs/s, median {row['median']:.0f}, "
                   f"total {row['total']:.0f}; frames/s min {row['fps_min']:.1f}", flush=True)
@@ -223,7 +247,7 @@ def measure(args, checkout: Path) -> dict:
             print(f"  cnn N={n}: min {row['min']:.0f} images/s, median {row['median']:.0f}, "
                   f"total {row['total']:.0f}; frames/s min {row['fps_min']:.1f}", flush=True)
         if args.idle:
-            result["idle"] = asyncio.run(idle_memory(url, server.pid, args.idle))
+            result["idle"] = asyncio.run(idle_memory(url, server.pid, args.idle, circle))
             idle = result["idle"]
             print(f"  {idle['n']} idle sessions: {idle['with_mb']:.0f} MB in all "
                   f"({idle['base_mb']:.0f} MB without; {idle['per_session_mb']:.1f} MB each)")
