@@ -149,7 +149,13 @@ class Host:
             lab.reset()
             self.set_state("paused")
         else:
-            self.reply(*lab.handle(message))
+            # A lab message. A State among its replies becomes the session's state (a lab
+            # leaves "diverged" once it has put good weights back, say).
+            for reply in lab.handle(message):
+                if isinstance(reply, State):
+                    self.set_state(reply.state, reply.message)
+                else:
+                    self.reply(reply)
 
     def step_chunk(self, quantum: float) -> None:
         """Some of a ``step`` command's steps: as many as fit the quantum (at least one)."""
