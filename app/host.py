@@ -149,9 +149,15 @@ class Host:
             lab.reset()
             self.set_state("paused")
         else:
-            # A lab message. A State among its replies becomes the session's state (a lab
-            # leaves "diverged" once it has put good weights back, say).
-            for reply in lab.handle(message):
+            # A lab message. A refused one is answered and changes nothing (play goes on); a
+            # State among the replies becomes the session's state (a lab leaves "diverged"
+            # once it has put good weights back, say).
+            try:
+                replies = lab.handle(message)
+            except LabError as exc:
+                self.reply(Error(message=str(exc)))
+                return
+            for reply in replies:
                 if isinstance(reply, State):
                     self.set_state(reply.state, reply.message)
                 else:
