@@ -78,6 +78,22 @@ class CNNSettings(BaseModel):
     max_parameters: int = Field(
         2_000_000, description="Most parameters of a model (a saved model must fit an upload)."
     )
+    max_step_flops: float = Field(
+        8e9,
+        description="Most floating-point operations of one training step (forward and backward "
+        "over one batch; a conv with fewer than 64 input x output channel pairs is charged as "
+        "64). The default keeps the largest accepted step near 0.5 s on one CPU core.",
+    )
+    max_activation_mb: float = Field(
+        48.0,
+        description="Most megabytes of layer outputs one training step keeps for its backward "
+        "pass (batch x every layer's output x 4 bytes).",
+    )
+    max_eval_flops: float = Field(
+        40e9,
+        description="Most floating-point operations of one pass over the validation (or test) "
+        "images (charged as for max_step_flops).",
+    )
     max_batch_size: int = Field(512, description="Largest batch size.")
     max_epochs: int = Field(200, description="Most epochs of one run.")
     max_kernel_size: int = Field(7, description="Largest conv kernel side.")

@@ -60,7 +60,9 @@ class Host:
     calls: collections.deque = field(default_factory=collections.deque)  # Call
     control: collections.deque = field(default_factory=collections.deque)  # Attach (resyncs)
     pending_steps: int = 0
-    step_cost_s: float = 1e-4  # running estimate of one step's time, to size step chunks
+    # running estimate of one step's time, to size step chunks (None: not measured yet, so the
+    # first chunk's steps go one at a time: a slow lab's first chunk must not run for minutes)
+    step_cost_s: float | None = None
     frame_sent: bool = True  # the last frame was acknowledged (or there was none)
     next_frame: float = 0.0  # when the next play-mode frame is due
     next_slice: float = 0.0  # paced labs: when their next slice of play is due
@@ -164,19 +166,33 @@ class Host:
                     self.reply(reply)
 
     def step_chunk(self, quantum: float) -> None:
-        """Some of a ``step`` command's steps: as many as fit the quantum (at least one)."""
+        """Some of a ``step`` command's steps: as many as fit the quantum (at least one). Until
+        a step's cost is measured they go one at a time while the quantum lasts: a slow lab's
+        first chunk is one step, a fast lab's as many as fit."""
         lab = self.lab
         assert lab is not None
-        count = max(1, min(self.pending_steps, int(quantum / max(self.step_cost_s, 1e-7))))
+        estimate = self.step_cost_s
+        count = 1 if estimate is None else max(
+            1, min(self.pending_steps, int(quantum / max(estimate, 1e-7)))
+        )
         began = time.perf_counter()
-        self.pending_steps -= count  # first: a Diverged or LabError leaves nothing pending
+        done = 0
         try:
-            lab.step(count)
+            while True:
+                self.pending_steps -= count  # first: a Diverged or LabError leaves nothing pending
+                lab.step(count)
+                done += count
+                if estimate is not None or not self.pending_steps:
+                    break
+                if time.perf_counter() - began >= quantum:
+                    break
         except BaseException:
             self.pending_steps = 0
             raise
         spent = time.perf_counter() - began
-        self.step_cost_s = 0.5 * self.step_cost_s + 0.5 * spent / count
+        self.step_cost_s = spent / done if estimate is None else (
+            0.5 * estimate + 0.5 * spent / done
+        )
         if not self.pending_steps and lab.finished():
             self.set_state("finished")
 

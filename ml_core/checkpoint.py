@@ -3,7 +3,10 @@
 The file is ``u64 header length | JSON header | tensor bytes``; the header's ``__metadata__`` holds
 ``torchplay`` (the lab), ``format_version``, ``config`` (the full run config, JSON) and any extra
 JSON fields (classes, input shape, normalisation). Loading parses that JSON and copies bytes into
-tensors — nothing is ever unpickled, so a model file from a stranger cannot run code.
+tensors — nothing is ever unpickled, so a model file from a stranger cannot run code. A file
+that is not what we wrote (metadata that is not text, JSON nested past reason, missing fields,
+weights of the wrong type or shape) is a ``CheckpointError`` whose message says which, without
+quoting the file back or naming anything of the server's.
 """
 
 from __future__ import annotations
@@ -39,13 +42,25 @@ def read_metadata(data: bytes) -> dict[str, str]:
     (length,) = struct.unpack("<Q", data[:8])
     if length < 2 or length > min(MAX_HEADER, len(data) - 8):
         raise CheckpointError("not a safetensors model file (bad header length)")
-    try:
-        header = json.loads(data[8 : 8 + length])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError("not a safetensors model file (unreadable header)") from None
+    header = _json(data[8 : 8 + length], "not a safetensors model file (unreadable header)")
     if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict):
         raise CheckpointError("a safetensors file, but not one saved by torchplay (no metadata)")
-    return header["__metadata__"]
+    metadata = header["__metadata__"]
+    if not all(isinstance(value, str) for value in metadata.values()):
+        raise CheckpointError(
+            "the model file's metadata must be text (safetensors metadata maps names to strings)"
+        )
+    return metadata
+
+
+def _json(text: bytes | str, problem: str):
+    """Parsed JSON, or CheckpointError(problem) for anything unreadable or nested too deeply."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise CheckpointError(f"{problem}: nested too deeply") from None
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointError(problem) from None
 
 
 def from_bytes(data: bytes, lab: str) -> tuple[dict, dict, dict[str, torch.Tensor]]:
@@ -57,18 +72,20 @@ def from_bytes(data: bytes, lab: str) -> tuple[dict, dict, dict[str, torch.Tenso
         raise CheckpointError(
             f"unsupported model format version {metadata.get('format_version')!r}"
         )
-    try:
-        decoded = {k: json.loads(v) for k, v in metadata.items() if k != "torchplay"}
-    except json.JSONDecodeError:
-        raise CheckpointError("the model file's metadata is not valid JSON") from None
+    if "config" not in metadata:
+        raise CheckpointError("the model file has no config (the architecture it was made with)")
+    decoded = {
+        key: _json(value, f"the model file's {key[:40]!r} is not valid JSON")
+        for key, value in metadata.items()
+        if key not in ("torchplay", "format_version")
+    }
     config = decoded.pop("config")
-    decoded.pop("format_version")
     if not isinstance(config, dict):
         raise CheckpointError("the model file's config is not an object")
     try:
         tensors = load_tensors(data)
-    except Exception as exc:  # safetensors raises its own error types for bad files
-        raise CheckpointError(f"the model file's tensors are corrupt ({exc})") from None
+    except Exception:  # safetensors raises its own error types for bad files
+        raise CheckpointError("the model file's tensors are corrupt or truncated") from None
     return config, decoded, tensors
 
 
@@ -84,6 +101,11 @@ def check_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> N
         )
     for name in expected:  # in the model's order, so the first misfit named is the first layer
         tensor = tensors[name]
+        if tensor.dtype != expected[name].dtype:
+            raise CheckpointError(
+                f"weight {name} holds {str(tensor.dtype).removeprefix('torch.')} numbers; the "
+                f"architecture needs {str(expected[name].dtype).removeprefix('torch.')}"
+            )
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise CheckpointError(
                 f"weight {name} has shape {tuple(tensor.shape)} but the architecture needs "

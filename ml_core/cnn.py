@@ -6,9 +6,9 @@ These pydantic models are the one definition of the architecture: the CNN lab va
 config with them (``CNNConfig`` in ml_core/cnn_config.py holds one), and their allowed values
 come from the tables below (``ACTIVATION_LAYERS``, ``POOL_LAYERS``), which the builder uses too.
 
-``infer_shapes`` walks an architecture with the conv/pool size formulas, so the page can show every
-layer's C x H x W and parameter count as the user edits — and say which layer is impossible —
-before any tensor exists. ``build_model`` makes an ``nn.Sequential`` whose i-th module is the i-th
+``infer_shapes`` (ml_core/cnn_shapes.py) walks an architecture with the conv/pool size formulas, so
+the page can show every layer's C x H x W, parameter count, work and receptive field as the user
+edits — and say which layer is impossible — before any tensor exists. ``build_model`` makes an ``nn.Sequential`` whose i-th module is the i-th
 row of that table, so layer indices are shared by the shape table, the kernels and the feature
 maps; its weights are drawn from a seeded ``torch.Generator`` on the CPU, never the global RNG.
 What a trained net holds (feature maps, kernels) is read in ml_core/cnn_inspect.py.
@@ -19,13 +19,18 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from pydantic import Field, ValidationInfo, model_validator
 from torch import nn
 
+from ml_core.cnn_shapes import (  # noqa: F401  (re-exported: the CNN's one import)
+    ArchitectureError,
+    LayerInfo,
+    count_params,
+    infer_shapes,
+)
 from ml_core.config import Strict, at_most, limits_of
 from ml_core.mlp import SeededDropout
 
@@ -102,8 +107,8 @@ class Architecture(Strict):
         return self
 
 
-def _vgg_pair(channels: int) -> list[ConvBlock]:
-    return [ConvBlock(channels=channels, pool="none"), ConvBlock(channels=channels)]
+def _vgg_pair(channels: int, **fields: Any) -> list[ConvBlock]:
+    return [ConvBlock(channels=channels, pool="none", **fields), ConvBlock(channels=channels, **fields)]
 
 
 _LENET_CONV = {"kernel_size": 5, "activation": "tanh", "batch_norm": False, "pool": "avg"}
@@ -128,114 +133,11 @@ PRESETS: dict[str, Architecture] = {
         blocks=_vgg_pair(16) + _vgg_pair(32),
         fc=[FCLayer(units=128, dropout=0.5)],
     ),
+    # CNN Explainer's Tiny VGG (Wang et al. 2020): two conv-conv-pool blocks of 10 channels, no
+    # batch norm, no hidden fully-connected layer; padding 1 keeps the bundled 16x16 digits at
+    # 16 -> 8 -> 4 pixels.
+    "tiny_vgg": Architecture(blocks=_vgg_pair(10, batch_norm=False) * 2, fc=[]),
 }
-
-
-@dataclass
-class LayerInfo:
-    """One row of the shape table; ``shape`` is (C, H, W) for spatial layers, (N,) after flatten."""
-
-    index: int
-    name: str
-    kind: str  # conv | batchnorm | activation | pool | dropout | flatten | linear
-    shape: tuple[int, ...]
-    params: int
-    detail: str = ""
-
-
-class ArchitectureError(ValueError):
-    """An impossible architecture; ``layer`` is the offending row's index (None: the whole net)."""
-
-    def __init__(self, message: str, layer: int | None, layers: list[LayerInfo]) -> None:
-        super().__init__(message)
-        self.layer = layer
-        self.layers = layers
-
-
-def _window_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output side of a conv or pooling window (PyTorch's floor rule, dilation 1)."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def infer_shapes(
-    arch: Architecture,
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    max_parameters: int | None = None,
-) -> list[LayerInfo]:
-    """The shape table of ``arch`` on (C, H, W) inputs; raises ArchitectureError if impossible."""
-    layers: list[LayerInfo] = []
-
-    def add(
-        name: str, kind: str, shape: tuple[int, ...], params: int = 0, detail: str = ""
-    ) -> None:
-        layers.append(LayerInfo(len(layers), name, kind, shape, params, detail))
-
-    c, h, w = input_shape
-    for b, block in enumerate(arch.blocks, start=1):
-        k, s, p = block.kernel_size, block.stride, block.padding
-        if h + 2 * p < k or w + 2 * p < k:
-            raise ArchitectureError(
-                f"conv{b}: its input is {h}×{w} but the kernel is {k}×{k} (with padding {p}) — "
-                "add padding, use a smaller kernel, or remove a pooling layer or stride before it",
-                len(layers),
-                layers,
-            )
-        h, w = _window_out(h, k, s, p), _window_out(w, k, s, p)
-        add(
-            f"conv{b}",
-            "conv",
-            (block.channels, h, w),
-            block.channels * c * k * k + block.channels,
-            f"{block.channels} × {k}×{k}, stride {s}, padding {p}",
-        )
-        c = block.channels
-        if block.batch_norm:
-            add(f"bn{b}", "batchnorm", (c, h, w), 2 * c)
-        if block.activation != "none":
-            add(f"act{b}", "activation", (c, h, w), 0, block.activation)
-        if block.pool != "none":
-            k, s = block.pool_size, block.pool_stride
-            if h < k or w < k:
-                raise ArchitectureError(
-                    f"pool{b}: its input is {h}×{w}, smaller than the {k}×{k} pooling window — "
-                    "remove this pooling layer or shrink the maps less before it",
-                    len(layers),
-                    layers,
-                )
-            h, w = _window_out(h, k, s, 0), _window_out(w, k, s, 0)
-            add(f"pool{b}", "pool", (c, h, w), 0, f"{block.pool} {k}×{k}, stride {s}")
-        if block.dropout > 0:
-            add(f"drop{b}", "dropout", (c, h, w), 0, f"p = {block.dropout:g}")
-    features = c * h * w
-    add("flatten", "flatten", (features,))
-    for j, fc in enumerate(arch.fc, start=1):
-        add(f"fc{j}", "linear", (fc.units,), features * fc.units + fc.units, f"{fc.units} units")
-        features = fc.units
-        if fc.activation != "none":
-            add(f"act_fc{j}", "activation", (features,), 0, fc.activation)
-        if fc.dropout > 0:
-            add(f"drop_fc{j}", "dropout", (features,), 0, f"p = {fc.dropout:g}")
-    add(
-        "output",
-        "linear",
-        (num_classes,),
-        features * num_classes + num_classes,
-        f"{num_classes} classes",
-    )
-    total = count_params(layers)
-    if max_parameters is not None and total > max_parameters:
-        raise ArchitectureError(
-            f"the model has {total:,} parameters; the limit is {max_parameters:,} — "
-            "use fewer channels or units, or pool before the fully-connected layers",
-            None,
-            layers,
-        )
-    return layers
-
-
-def count_params(layers: list[LayerInfo]) -> int:
-    return sum(layer.params for layer in layers)
 
 
 def _modules(

@@ -37,6 +37,19 @@ def split_indices(
     return train, val, test
 
 
+def split_sizes(labels: np.ndarray, val_fraction: float, test_fraction: float
+                ) -> tuple[int, int, int]:
+    """(train, val, test) sizes of ``split_indices`` without drawing it (the same rounding)."""
+    sizes = [0, 0, 0]
+    for n in np.unique(labels, return_counts=True)[1]:
+        n_test = min(round(test_fraction * n), n - 1)
+        n_val = min(round(val_fraction * n), n - 1 - n_test)
+        sizes[0] += int(n - n_test - n_val)
+        sizes[1] += int(n_val)
+        sizes[2] += int(n_test)
+    return sizes[0], sizes[1], sizes[2]
+
+
 class RunData:
     """The splits of ``dataset`` for ``config``, on ``device``."""
 

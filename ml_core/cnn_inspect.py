@@ -89,12 +89,15 @@ class Probe:
         """The true class of a validation image (None for a user's)."""
         return int(run.data.y_val[self.index]) if self.index is not None else None
 
+    def pixels(self, run: CNNRun) -> torch.Tensor:
+        """The image as uint8 (1, C, H, W) on the run's device."""
+        if self.image is not None:
+            return torch.from_numpy(self.image).permute(2, 0, 1)[None].to(run.device)
+        return run.data.x_val[self.index : self.index + 1]
+
     def look(self, run: CNNRun) -> tuple[np.ndarray, list[torch.Tensor], np.ndarray]:
         """The image (H, W, C) uint8, every layer's output for it, its class probabilities."""
-        if self.image is not None:
-            image = torch.from_numpy(self.image).permute(2, 0, 1)[None].to(run.device)
-        else:
-            image = run.data.x_val[self.index : self.index + 1]  # (1, C, H, W)
+        image = self.pixels(run)
         outputs, logits = feature_maps(run.model, run.data.normalise(image))
         probs = torch.softmax(logits, 1)[0].cpu().numpy()
         return run.data.display(image)[0], [o[0] for o in outputs], probs

@@ -23,14 +23,48 @@ import torch.nn.functional as F
 
 from ml_core.checkpoint import CheckpointError, check_weights, load_weights, to_bytes
 from ml_core.cnn import LayerInfo, build_model, infer_shapes
+from ml_core.cnn_channels import ChannelTops, ChannelWatch
 from ml_core.cnn_config import CNNConfig
 from ml_core.cnn_data import RunData
+from ml_core.cnn_shapes import ComputeLimits, check_compute, forward_work, step_cost
 from ml_core.image_datasets import ImageDataset
 from ml_core.pitfalls import class_weights
-from ml_core.training import Diverged, finite, make_optimizer
+from ml_core.training import Diverged, checkpoint, finite, make_optimizer
 
 HISTORY_POINTS = 1000  # beyond this the older half of the curves is thinned
+HISTOGRAM_POINTS = 120  # activation histograms kept over time (older ones thinned)
 EVAL_BATCH = 1024
+EVAL_CHUNK_WORK = 1e9  # forward FLOPs of one evaluation chunk: cancellable every ~50 ms
+FINE_CANCEL_WORK = 1e9  # a step costlier than this is cancellable layer by layer, too
+
+
+def _checked(grad: torch.Tensor) -> None:
+    checkpoint()
+
+
+def _check_backward(_module, _inputs, output: torch.Tensor) -> None:
+    """A forward hook: check again when this output's gradient is computed (returns None, so
+    the output stays as it is)."""
+    if output.requires_grad:
+        output.register_hook(_checked)
+
+
+def _cancellable(model: torch.nn.Module) -> None:
+    """Let a closed session stop a long step between two layers, forward or backward, not only
+    between steps: a conv or dense layer checks the cancel token before it runs and before its
+    gradient is computed (hooks cost microseconds; only long steps get them)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            module.register_forward_pre_hook(lambda _m, _i: checkpoint())
+            module.register_forward_hook(_check_backward)
+
+
+def _thin(points: list, most: int) -> list:
+    """Keep every other point of the older half once there are more than ``most``."""
+    if len(points) <= most:
+        return points
+    half = most // 2
+    return points[:half:2] + points[half:]
 
 
 @dataclass
@@ -73,21 +107,40 @@ class HistoryPoint:
     val_acc: float
 
 
+@dataclass
+class HistogramPoint:
+    """Each conv block's pre-activation histogram (bins of ``cnn_channels.HIST_RANGE``) at a
+    validation pass."""
+
+    step: int
+    counts: dict[int, np.ndarray]  # block number -> (HIST_BINS,) int64
+
+
 class CNNRun:
     def __init__(
         self,
         config: CNNConfig,
         dataset: ImageDataset,
         device: torch.device,
-        max_parameters: int | None = None,
+        limits: ComputeLimits | None = None,
+        data: RunData | None = None,
     ) -> None:
+        """``data``: another run's split of the same dataset and config, to share."""
         self.config, self.device = config, device
-        self.data = RunData(config, dataset, device)
+        self.data = data if data is not None else RunData(config, dataset, device)
         self.classes = dataset.classes
         self.input_shape = dataset.input_shape
+        limits = limits or ComputeLimits()
         self.layers: list[LayerInfo] = infer_shapes(
-            config.architecture, self.input_shape, len(self.classes), max_parameters
+            config.architecture, self.input_shape, len(self.classes), limits.max_parameters
         )
+        # what validation passes also record (each costs a share of the pass): each channel's
+        # strongest images, each block's pre-activation histograms (ml_core/cnn_channels.py)
+        self.watch_peaks = self.watch_histograms = False
+        held_out = max(len(self.data.val_ids), len(self.data.test_ids))
+        check_compute(self.layers, config.batch_size, held_out, limits)
+        # evaluation goes in chunks of about EVAL_CHUNK_WORK, cancellable between them
+        self.eval_batch = int(min(EVAL_BATCH, max(1, EVAL_CHUNK_WORK // forward_work(self.layers))))
         self.reset()
 
     # ---- state -----------------------------------------------------------------------------
@@ -98,6 +151,8 @@ class CNNRun:
             c.architecture, self.input_shape, len(self.classes), c.seed, self.device
         )
         self.model.train()
+        if step_cost(self.layers, c.batch_size, charged=True)[0] > FINE_CANCEL_WORK:
+            _cancellable(self.model)
         self.optimizer = make_optimizer(
             c.optimizer, self.model.parameters(), c.learning_rate, c.weight_decay
         )
@@ -127,6 +182,10 @@ class CNNRun:
         self.last_eval_cpu = -1e9
         self.last_eval_time = -1e9
         self.history: list[HistoryPoint] = []
+        self.histograms: list[HistogramPoint] = []
+        self.channel_tops: list[ChannelTops] = []  # of the last validation pass
+        self.last_batch: torch.Tensor | None = None  # the last training batch's inputs
+        self.last_loss: torch.Tensor | None = None  # the last step's mini-batch loss
 
     @property
     def epoch(self) -> float:
@@ -149,12 +208,14 @@ class CNNRun:
     # ---- training --------------------------------------------------------------------------
     def train_step(self) -> bool:
         """One minibatch; True when it completed an epoch."""
+        checkpoint()  # a closed session stops here, within one step
         if self.order is None:
             perm = torch.randperm(len(self.active), generator=self.batches).to(self.device)
             self.order, self.position = self.active[perm], 0
         idx = self.order[self.position : self.position + self.config.batch_size]
         self.position += len(idx)
         x = self.data.train_inputs(idx, self.augment_rng)
+        self.last_batch = x  # kept for the batch-norm panel (one batch; no copy)
         y = self.data.y_train[idx]
         logits = self.model(x)
         losses = F.cross_entropy(logits, y, reduction="none")  # (B,)
@@ -166,6 +227,7 @@ class CNNRun:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.last_loss = loss.detach()  # read only by step_losses: no sync here
         with torch.no_grad():
             pred = logits.argmax(1)
             self.sample_loss[idx] = losses.detach()
@@ -202,14 +264,16 @@ class CNNRun:
         self._check_finite()
         self.train_time += time.perf_counter() - start
 
-    def train_steps(self, steps: int) -> None:
-        """Exactly ``steps`` minibatches (step mode), then a validation pass."""
+    def train_steps(self, steps: int, validate: bool = True) -> None:
+        """Exactly ``steps`` minibatches (step mode), then a validation pass (unless not
+        ``validate``: a command split into slices validates after its last one)."""
         start = time.perf_counter()
         for _ in range(steps):
             self.train_step()
         self._check_finite()
         self.train_time += time.perf_counter() - start
-        self.evaluate_val()
+        if validate:
+            self.evaluate_val()
 
     def read_train_metrics(self, consume: bool = True) -> tuple[float | None, float | None]:
         """Mean training loss and accuracy since the last read (the last values if none)."""
@@ -224,20 +288,30 @@ class CNNRun:
 
     # ---- evaluation ------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, k) of uint8 images (B, C, H, W), in eval mode."""
+    def predict(self, x: torch.Tensor, watch: ChannelWatch | None = None) -> torch.Tensor:
+        """Class probabilities (B, k) of uint8 images (B, C, H, W), in eval mode, in chunks
+        (cancellable between them); ``watch``: hooks that ride along the forward passes."""
         self.model.eval()
-        probs = [
-            torch.softmax(self.model(self.data.normalise(x[i : i + EVAL_BATCH])), 1)
-            for i in range(0, len(x), EVAL_BATCH)
-        ]
-        self.model.train()
+        try:
+            probs = []
+            for i in range(0, len(x), self.eval_batch):
+                checkpoint()
+                chunk = x[i : i + self.eval_batch]
+                probs.append(torch.softmax(self.model(self.data.normalise(chunk)), 1))
+                if watch is not None:
+                    watch.advance(len(chunk))
+        finally:
+            self.model.train()
         return torch.cat(probs) if probs else torch.zeros(0, len(self.classes), device=self.device)
 
-    def evaluate(self, split: str) -> Evaluation:
+    def evaluate(self, split: str, watch: ChannelWatch | None = None) -> Evaluation:
         """Loss, accuracy and confusion matrix on the ``val`` or ``test`` split."""
         x, y = self.data.split(split)
-        p = self.predict(x)
+        if watch is None:
+            p = self.predict(x)
+        else:
+            with watch:
+                p = self.predict(x, watch)
         k = len(self.classes)
         loss = finite(F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()) if len(y) else None
         confusion = torch.bincount(y * k + p.argmax(1), minlength=k * k).reshape(k, k)
@@ -256,7 +330,16 @@ class CNNRun:
     def evaluate_val(self) -> Evaluation:
         """A validation pass: the new ``evaluation``, timed for the budget, a point of history."""
         start = time.thread_time()
-        self.evaluation = self.evaluate("val")
+        watch = None
+        if self.watch_peaks or self.watch_histograms:
+            watch = ChannelWatch(self.model, self.layers, peaks=self.watch_peaks,
+                                 histograms=self.watch_histograms)
+        self.evaluation = self.evaluate("val", watch)
+        if self.watch_peaks:
+            self.channel_tops = watch.tops()
+        if self.watch_histograms:
+            point = HistogramPoint(self.steps, watch.histograms)
+            self.histograms = _thin([*self.histograms, point], HISTOGRAM_POINTS)
         self.eval_version += 1
         self.eval_cost = time.thread_time() - start
         self.last_eval_cpu = time.thread_time()
@@ -270,10 +353,8 @@ class CNNRun:
             self.evaluation.loss,
             self.evaluation.accuracy,
         )
-        self.history.append(point)
-        if len(self.history) > HISTORY_POINTS:  # thin the older half: long runs keep their shape
-            half = HISTORY_POINTS // 2
-            self.history = self.history[:half:2] + self.history[half:]
+        # beyond HISTORY_POINTS the older half is thinned: long runs keep their shape
+        self.history = _thin([*self.history, point], HISTORY_POINTS)
         return self.evaluation
 
     # ---- save / load -----------------------------------------------------------------------
@@ -294,9 +375,8 @@ class CNNRun:
             self.input_shape
         ):
             raise CheckpointError(
-                f"the model was made for classes {extra.get('classes')} and input "
-                f"{extra.get('input_shape')}; this dataset has {self.classes} and "
-                f"{list(self.input_shape)}"
+                "the model was made for other data: its classes or input size differ from this "
+                f"dataset's ({len(self.classes)} classes, input {list(self.input_shape)})"
             )
         channels = self.input_shape[0]
         stats = []
@@ -316,3 +396,12 @@ class CNNRun:
         load_weights(self.model, {k: v.to(self.device) for k, v in tensors.items()})
         self.data.set_statistics(*stats)
         self.evaluate_val()
+
+    def step_losses(self, steps: int) -> list[float]:
+        """``steps`` minibatches as ``train_step`` makes them, with each one's loss (before its
+        update): the numbers an exported script's training loop prints."""
+        losses = []
+        for _ in range(steps):
+            self.train_step()
+            losses.append(float(self.last_loss))
+        return losses

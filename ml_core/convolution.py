@@ -2,8 +2,8 @@
 
 Thin wrappers around ``torch.nn.functional.conv2d`` and the pooling functions, plus what a
 student needs to *see* them: the output-size formula, the element-wise products of one window,
-the value a pooling window picks, and a translation demo (shift the input, compare conv and
-pooled outputs). Preset kernels and display pixels are ``ml_core.kernels``.
+and the value a pooling window picks. Preset kernels and display pixels are ``ml_core.kernels``;
+the shift and rotation demos (how much survives pooling) are ``ml_core.convolution_invariance``.
 
 ``ConvolutionConfig`` is the lab's whole configuration, its one definition: every name in it comes
 from the core (``PRESETS``, ``POOL_MODES``, the sample images) and the geometry and kernels are
@@ -224,74 +224,6 @@ def pool_window(image: np.ndarray, mode: str, size: int, stride: int, index: int
     return PoolWindow(row, col, rows, cols, values, chosen, float(pooled[0, row, col]))
 
 
-# --- translation demo -----------------------------------------------------------------------
-
-
-def shifted_pair(image: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two equal crops of a (C, H, W) image, the second moved by (dx, dy) pixels.
-
-    Cropping (rather than rolling or zero-filling) keeps both views real image content, so any
-    difference downstream comes from the shift alone, not from a made-up border.
-    """
-    _, height, width = image.shape
-    mx, my = abs(dx), abs(dy)
-    if 2 * mx >= width or 2 * my >= height:
-        raise ValueError(f"a shift of ({dx}, {dy}) is too large for a {width}x{height} image")
-    original = image[:, my : height - my, mx : width - mx]
-    moved = image[:, my - dy : height - my - dy, mx - dx : width - mx - dx]
-    return original, moved
-
-
-def relative_change(before: np.ndarray, after: np.ndarray) -> float:
-    """mean |after - before| / mean |before| (0 when both are all zeros)."""
-    scale = float(np.abs(before).mean())
-    change = float(np.abs(after - before).mean())
-    if scale < 1e-12:
-        return 0.0 if change < 1e-12 else float("inf")
-    return change / scale
-
-
-@dataclass(frozen=True)
-class Translation:
-    """Conv and pooled outputs of an image and of the same image shifted, and how they differ."""
-
-    conv: tuple[np.ndarray, np.ndarray]  # (H', W') each: before, after
-    pooled: tuple[np.ndarray, np.ndarray]  # (H'', W'') each
-    input_change: float
-    conv_change: float
-    pooled_change: float
-
-
-def translation_demo(
-    image: np.ndarray,
-    kernel: np.ndarray,
-    geometry: Geometry,
-    pool_mode: str,
-    pool_size: int,
-    pool_stride: int,
-    dx: int,
-    dy: int,
-) -> Translation:
-    """Shift a (C, H, W) image by (dx, dy); conv each view with a (C, k, k) kernel, then pool.
-
-    What pooling keeps: the pooled maps change less than the conv maps when the shift is
-    smaller than the pooling window. What it throws away: where exactly inside the window.
-    """
-    original, moved = shifted_pair(image, dx, dy)
-    weights = np.asarray(kernel, dtype=np.float32)[None]  # (1, C, k, k)
-    conv_a = conv2d(original, weights, geometry)  # (1, H', W')
-    conv_b = conv2d(moved, weights, geometry)
-    pool_a, _ = pool2d(conv_a, pool_mode, pool_size, pool_stride)
-    pool_b, _ = pool2d(conv_b, pool_mode, pool_size, pool_stride)
-    return Translation(
-        conv=(conv_a[0], conv_b[0]),
-        pooled=(pool_a[0], pool_b[0]),
-        input_change=relative_change(original, moved),
-        conv_change=relative_change(conv_a, conv_b),
-        pooled_change=relative_change(pool_a, pool_b),
-    )
-
-
 # --- the lab's config -----------------------------------------------------------------------
 
 Value = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
@@ -305,8 +237,22 @@ def _rectangle(rows: list[list[float]], what: str) -> tuple[int, int]:
     return len(rows), len(rows[0])
 
 
+class Pooling(BaseModel):
+    """N x N windows with stride S keeping the max, average or min, of the image or of the
+    first conv output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal[POOL_MODES] = "max"
+    size: int = Field(2, ge=1, description="The window's side N.")
+    stride: int = Field(2, ge=1, description="How far the window jumps, S.")
+    source: Literal[POOL_SOURCES] = "image"
+
+
 class ConvolutionConfig(BaseModel):
-    """The whole lab: the small worked example, pooling, and the real pictures.
+    """The whole lab: the small worked example with its pooling, and the real pictures with
+    theirs (each part has its own pooling: a window that suits a 256-pixel picture does not fit
+    a 5 x 5 grid), and the shift and rotation of the picture.
 
     Upper bounds that depend on the server's settings are checked against the validation context
     ``{"limits": ...}`` (any object with ``max_grid``, ``max_kernel_size``, ``max_stride``...).
@@ -320,11 +266,8 @@ class ConvolutionConfig(BaseModel):
     stride: int = Field(1, ge=1)
     padding: int = Field(0, ge=0)
     dilation: int = Field(1, ge=1)
-    # pooling, of the small grid ("image") or of the first conv output ("feature")
-    pool_mode: Literal[POOL_MODES] = "max"
-    pool_size: int = Field(2, ge=1)
-    pool_stride: int = Field(2, ge=1)
-    pool_source: Literal[POOL_SOURCES] = "image"
+    # pooling of the small grid ("image") or of its convolution ("feature")
+    pool: Pooling = Field(default_factory=Pooling)
     # real pictures: one output channel per kernel (grey), or one kernel's R, G, B slices (rgb)
     sample: SampleName = "camera"
     color: Literal[COLORS] = "grey"
@@ -332,8 +275,11 @@ class ConvolutionConfig(BaseModel):
     rgb_kernels: list[KernelName] = Field(
         default_factory=lambda: ["sobel_x", "sobel_x", "sobel_x"], min_length=3, max_length=3
     )
+    # pooling of the picture or of its first conv output, and of the shift and rotation demos
+    picture_pool: Pooling = Field(default_factory=Pooling)
     shift_x: int = 1
     shift_y: int = 0
+    rotation: int = Field(10, ge=-180, le=180, description="Degrees the rotation demo turns.")
 
     @model_validator(mode="after")
     def _within_limits(self, info: ValidationInfo) -> ConvolutionConfig:
@@ -350,8 +296,10 @@ class ConvolutionConfig(BaseModel):
             (self.stride, limits.max_stride, "stride"),
             (self.padding, limits.max_padding, "padding"),
             (self.dilation, limits.max_dilation, "dilation"),
-            (self.pool_size, limits.max_pool, "pooling size"),
-            (self.pool_stride, limits.max_pool, "pooling stride"),
+            (self.pool.size, limits.max_pool, "pooling size"),
+            (self.pool.stride, limits.max_pool, "pooling stride"),
+            (self.picture_pool.size, limits.max_pool, "picture pooling size"),
+            (self.picture_pool.stride, limits.max_pool, "picture pooling stride"),
             (len(self.kernels), limits.max_kernels, "number of kernels"),
             (abs(self.shift_x), limits.max_shift, "shift x"),
             (abs(self.shift_y), limits.max_shift, "shift y"),

@@ -86,7 +86,7 @@ def read_cifar_batch(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     except DatasetError:
         raise
     except Exception as exc:
-        raise DatasetError(f"not a CIFAR-10 batch file ({type(exc).__name__})") from exc
+        raise DatasetError("not a CIFAR-10 batch file") from exc
     if not isinstance(batch, dict):
         raise DatasetError("not a CIFAR-10 batch: expected a dict")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from ml_core.config import Strict
-from ml_core.endings import Ending, Verdict, classify, is_diverged
+from ml_core.endings import Ending, Verdict, classify, is_diverged, sgd_tolerance
 from ml_core.surfaces import DTYPE, SURFACES, Surface, get_surface, gradient
 from ml_core.training import MOMENTUM, Params, checkpoint, make_optimizer
 
@@ -28,6 +28,7 @@ Coordinate = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
 LearningRate = Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
 HARD_MAX_STEPS = 1_000_000  # ceilings whatever the server's settings say (they apply lower ones)
 HARD_MAX_SPEED = 100_000.0
+SGD_WINDOW = 50  # SGD's last points averaged into where it rests
 
 
 # ---- the optimisers of the race ------------------------------------------------------------
@@ -254,7 +255,7 @@ class Run:
             and self._grad_norm < self.grad_tol
             and moved < self.grad_tol * max(self.options.lr, 1e-12) * 10
         ):
-            self.verdict = classify(self.surface, self.resting_point())
+            self.verdict = self.judge()
             return
         if self.options.stochastic:
             noise = torch.randn(2, dtype=DTYPE, generator=self.generator)
@@ -268,22 +269,41 @@ class Run:
             self._loss, self._grad_norm = math.nan, math.nan
             self.verdict = Verdict(Ending.DIVERGED, None, None, None)
         elif self.steps >= self.max_steps:
-            self.verdict = classify(self.surface, self.resting_point())
+            self.verdict = self.judge()
 
     def run(self, steps: int) -> None:
-        for i in range(steps):
+        for _ in range(steps):
             if self.done:
                 break
-            if i % 64 == 0:
-                checkpoint()  # a long run can be stopped from outside (training.Cancelled)
+            # A step costs a backward pass and an optimizer step (~0.1-2 ms): check in before
+            # each, so a long run can be stopped from outside (training.Cancelled) at once.
+            checkpoint()
             self.step()
 
+    def resting_window(self) -> int:
+        """How many of its last points say where the run rests: 1, or up to SGD_WINDOW for SGD,
+        which jitters around where it rests (the average of its points is where it rests)."""
+        return min(SGD_WINDOW, self.steps + 1) if self.options.stochastic else 1
+
     def resting_point(self) -> Tensor:
-        """Where the run ended: the last point, or for noisy SGD the mean of its last 50 points
-        (it jitters around where it rests; the average is where it rests)."""
-        if self.options.stochastic:
-            return self.path[max(0, self.steps - 49) : self.steps + 1].mean(dim=0)
-        return self.path[self.steps]
+        """Where the run ended: the mean of its last ``resting_window()`` points."""
+        n = self.resting_window()
+        return self.path[self.steps + 1 - n : self.steps + 1].mean(dim=0)
+
+    def judge(self) -> Verdict:
+        """The verdict on where the run ended (ml_core.endings.classify). A noisy SGD is judged
+        at the average of its last points, against a tolerance its noise sets."""
+        n = self.resting_window()
+        if not self.options.stochastic:
+            return classify(self.surface, self.resting_point())
+        noise = self.options.noise_std
+        return classify(
+            self.surface,
+            self.resting_point(),
+            grad_tol=sgd_tolerance(noise, n),
+            averaged=n,
+            noise_std=noise,
+        )
 
     @property
     def point(self) -> tuple[float, float]:

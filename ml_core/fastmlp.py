@@ -237,6 +237,7 @@ class FastMLP(Engine):
         self.t = 0  # optimizer steps taken (Adam's bias correction)
         self._buffers: dict[int, _Buffers] = {}
         self.X = self.T = self.S = self.notT = None
+        self._last_batch: tuple[int, int] | None = None
 
     # --- parameters -------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
@@ -322,6 +323,7 @@ class FastMLP(Engine):
 
     def step(self, start: int, stop: int) -> None:
         sl = slice(start, stop)
+        self._last_batch = (start, stop)  # for batch_loss
         if self.loss == "hinge":
             self._backward(self.X[sl], self.T[sl], self.S[sl], self.notT[sl])
         else:
@@ -478,3 +480,17 @@ class FastMLP(Engine):
             np.divide(self.buf, denom, out=self.tmp)
             self.tmp *= step_size
             self.flat -= self.tmp
+
+    def batch_loss(self) -> float:
+        """The last step's loss, from the logits its forward left in the batch's buffers."""
+        if self._last_batch is None:
+            return math.nan
+        start, stop = self._last_batch
+        logits = self._buffers[stop - start].z[-1]  # (B, n_out), before the update
+        T = self.T[start:stop]
+        if self.task == "regression":
+            targets = torch.from_numpy(T[:, 0].copy())  # (B,) the values
+        else:
+            labels = T[:, 0] if T.shape[1] == 1 else T.argmax(axis=1)
+            targets = torch.from_numpy(labels.astype(np.int64))
+        return float(loss_fn(self.loss, torch.from_numpy(logits.copy()), targets, self.task))

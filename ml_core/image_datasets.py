@@ -12,7 +12,9 @@ with one signature, ``loader(options) -> ImageDataset``, found by name in ``DATA
   of labels), so a doctored file cannot run code.
 
 The standard ones are read from a data directory; ``python -m ml_core.dataset_files download
-mnist`` fetches them with checksums (never at run time: the server works offline).
+mnist`` fetches them with checksums (never at run time: the server works offline). Messages
+about them name the folder inside the data directory, never the server's own path: they reach
+the page.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import torch.nn.functional as F
 from ml_core.dataset_files import DatasetError, read_cifar_batch, read_idx
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
+# How a server's owner gets a standard dataset (settings.cnn.data_dir, TORCHPLAY_CNN__DATA_DIR).
+DATA_HINT = "python -m ml_core.dataset_files download {}"
 FASHION_CLASSES = [
     "T-shirt/top",
     "Trouser",
@@ -220,12 +224,12 @@ def _read_idx_set(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         x = read_idx(_read_maybe_gz(_find(folder, image_stem)))
         y = read_idx(_read_maybe_gz(_find(folder, label_stem)))
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
-            raise DatasetError(f"{folder}: images must be (N, H, W) uint8 with N labels")
+            raise DatasetError("the IDX files are not images (N, H, W) of uint8 with N labels")
         images.append(x)
         labels.append(y.astype(np.int64))
     labels_all = np.concatenate(labels)
     if labels_all.min() < 0 or labels_all.max() > 9:
-        raise DatasetError(f"{folder}: labels must be 0..9")
+        raise DatasetError("the IDX label files must hold the classes 0..9")
     return np.concatenate(images)[..., None], labels_all
 
 
@@ -233,8 +237,8 @@ def _load_idx(name: str, options: LoadOptions) -> tuple[np.ndarray, np.ndarray]:
     folder = idx_folder(name, options.data_dir)
     if folder is None:
         raise DatasetError(
-            f"{name} files not found: put the four IDX files (.gz or not) in "
-            f"{Path(options.data_dir) / IDX_FOLDERS[name][0]}"
+            f"{name} files not found: put the four IDX files (.gz or not) in the folder "
+            f"{IDX_FOLDERS[name][0]}/ of the server's data directory ({DATA_HINT.format(name)})"
         )
     return _subsample(*_read_idx_set(folder), options)
 
@@ -284,8 +288,8 @@ def load_cifar10(options: LoadOptions) -> ImageDataset:
     folder = cifar_folder(options.data_dir)
     if folder is None:
         raise DatasetError(
-            "CIFAR-10 files not found: unpack cifar-10-python.tar.gz into "
-            f"{Path(options.data_dir)} (a cifar-10-batches-py folder)"
+            "CIFAR-10 files not found: unpack cifar-10-python.tar.gz into the server's data "
+            f"directory, as a cifar-10-batches-py folder ({DATA_HINT.format('cifar10')})"
         )
     images, labels = _subsample(*_read_cifar_set(folder), options)
     return ImageDataset("cifar10", "CIFAR-10 photos (32×32 colour)", images, labels, CIFAR_CLASSES)
@@ -378,7 +382,7 @@ def availability(data_dir: Path) -> list[dict]:
             "available": name not in found or found[name] is not None,
         }
         if not row["available"]:
-            row["hint"] = f"not in {data_dir}: python -m ml_core.dataset_files download {name}"
+            row["hint"] = f"not in the server's data directory: {DATA_HINT.format(name)}"
         rows.append(row)
     return rows
 

@@ -171,3 +171,8 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def count_parameters(self) -> int:
         """Trainable numbers in the network (batch norm's scale and shift included)."""
+
+    @abc.abstractmethod
+    def batch_loss(self) -> float:
+        """The loss of the last step's mini-batch, before its update (what a training loop
+        prints as ``loss.item()``); NaN before the first step."""

@@ -37,6 +37,7 @@ from ml_core.backprop import Explanation, explain
 from ml_core.divergence import Checkpoint, DivergenceWatch
 from ml_core.fastmlp import FastMLP, unsupported_reason
 from ml_core.features import feature_matrix
+from ml_core.history import MetricsHistory
 from ml_core.mlp import loss_fn, predictions, probabilities
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_data import plane_grid
@@ -181,6 +182,7 @@ class MLPRun:
         self._order: np.ndarray | None = None  # this epoch's shuffle of the training rows
         self._last: tuple[int, int] | None = None  # rows of the last step's batch in that order
         self._gradients: GradientView | None = None  # cache, one per (step, source)
+        self.history = MetricsHistory()  # what metrics() reported, for the CSV export
         start = self.train_loss()
         self._watch = DivergenceWatch(start)
         if start is not None:
@@ -377,6 +379,7 @@ class MLPRun:
         labels = torch.from_numpy(np.concatenate([self.train_y, self.val_y]))
         for part, sl in (("train", slice(0, self.n_train)), ("val", slice(self.n_train, None))):
             out[f"{part}_loss"], out[f"{part}_accuracy"] = self._score(logits[sl], labels[sl])
+        self.history.record(out)
         return out
 
     def exam(self) -> Exam:
@@ -471,3 +474,12 @@ class MLPRun:
             "steps_per_epoch": self.steps_per_epoch,
             "tensors": layer_table(self.config, self.classes, self.engine),
         }
+
+    def step_losses(self, steps: int) -> list[float]:
+        """``steps`` steps as ``step`` makes them, with each one's mini-batch loss (before its
+        update): the numbers an exported script's training loop prints."""
+        losses = []
+        for _ in range(steps):
+            self.step(1)
+            losses.append(self.engine.batch_loss())
+        return losses

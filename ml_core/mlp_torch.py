@@ -73,6 +73,7 @@ class TorchEngine(Engine):
         self.model: MLP | None = None  # built by reset(seed)
         self.optimizer: torch.optim.Optimizer | None = None
         self._X = self._Y = self._X_epoch = self._Y_epoch = None
+        self._last_loss: torch.Tensor | None = None
 
     def reset(self, seed: int) -> None:
         self.model = build_mlp(self.config, self.classes, seed, self.device, self.task)  # training
@@ -93,8 +94,10 @@ class TorchEngine(Engine):
     def step(self, start: int, stop: int) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         logits = self.model(self._X_epoch[start:stop])
-        loss_fn(self.train.loss, logits, self._Y_epoch[start:stop], self.task).backward()
+        loss = loss_fn(self.train.loss, logits, self._Y_epoch[start:stop], self.task)
+        loss.backward()
         self.optimizer.step()
+        self._last_loss = loss.detach()  # read only by batch_loss: no sync here
 
     def finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -204,3 +207,6 @@ class TorchEngine(Engine):
 
     def count_parameters(self) -> int:
         return count_parameters(self.model)
+
+    def batch_loss(self) -> float:
+        return float("nan") if self._last_loss is None else float(self._last_loss)

@@ -24,6 +24,7 @@ import torch
 from pydantic import Field, model_validator
 
 from ml_core.config import Strict
+from ml_core.history import MetricsHistory
 from ml_core.perceptron_data import DatasetConfig
 from ml_core.training import checkpoint
 
@@ -207,6 +208,7 @@ class Perceptron:
         self.epoch_mistakes = [0]  # mistakes in each pass so far, the last one running
         self.converged = False
         self.last: Visit | None = None
+        self.history = MetricsHistory()  # the lab's metrics over time, for the CSV export
 
     def _new_order(self) -> torch.Tensor:
         if self.config.order == "shuffle":

@@ -101,7 +101,7 @@ SURFACES: dict[str, Surface] = {
             (-6, 6, -6, 6),
             (-5.0, 3.0),
             False,
-            "Steep walls, flat floor: GD zig-zags across; momentum and Adam run along it.",
+            "Steep walls, flat floor: GD zig-zags across, momentum and Adam run along it faster.",
         ),
         Surface(
             "saddle",

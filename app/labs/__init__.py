@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.labs import cnn_rest, convolution
+from app import tensors_rest
+from app.labs import cnn_rest, convolution, export_rest
 from app.labs.base import Lab
 from app.labs.cnn import CNNLab
 from app.labs.convolution import ConvolutionLab
@@ -26,7 +27,10 @@ LABS: tuple[type[Lab], ...] = (
     CNNLab,
 )
 
-ROUTERS: tuple[APIRouter, ...] = (convolution.router, cnn_rest.router)
+# The REST routers, mounted under /api (the tensors explainer's data too).
+ROUTERS: tuple[APIRouter, ...] = (
+    convolution.router, cnn_rest.router, export_rest.router, tensors_rest.router
+)
 
 
 def by_name(labs: tuple[type[Lab], ...] = LABS) -> dict[str, type[Lab]]:

@@ -7,7 +7,10 @@ Where things live:
   save, load) that app/labs/cnn_rest.py runs on the session's worker;
 - app/labs/cnn_replies.py: the JSON messages (configured, shapes, metrics, evaluation, ...);
 - app/labs/cnn_frames.py: the binary frames (kernels, maps, galleries) and their CPU budget;
-- app/schemas/cnn.py: the wire models; docs/protocol-cnn.md: the protocol.
+- app/labs/cnn_inside.py (+ cnn_inside_frames.py): the "inside the network" views (traces, top
+  images, activation maximisation, heat maps, batch norm, with vs without batch norm, tensors,
+  the classic nets), mixed into this lab;
+- app/schemas/cnn.py, cnn_inside.py: the wire models; docs/protocol-cnn.md: the protocol.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from app.config import CNNSettings, Settings
 from app.labs import cnn_frames as frames
 from app.labs import cnn_replies as replies
 from app.labs.base import Lab, LabError, Message, validate
+from app.labs.cnn_inside import InsideViews
 from app.schemas.cnn import (
     AugmentPreview,
     CNNConfigured,
@@ -36,9 +40,11 @@ from app.schemas.cnn import (
     Shapes,
     Test,
 )
+from app.schemas.cnn_inside import INSIDE_MESSAGES
 from app.schemas.common import Configure
 from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import ArchitectureError
+from ml_core.cnn_compare import Comparison
 from ml_core.cnn_config import CNNConfig
 from ml_core.cnn_inspect import Probe
 from ml_core.cnn_run import CNNRun
@@ -74,16 +80,22 @@ class DatasetCache:
         return self._dataset
 
 
-class CNNLab(Lab):
+class CNNLab(InsideViews, Lab):
     name = "cnn"
     config_model = CNNConfig
-    messages = (Inspect, SelectImage, Drop, Restore, Test, AugmentPreview, Describe, Refresh)
+    messages = (Inspect, SelectImage, Drop, Restore, Test, AugmentPreview, Describe, Refresh,
+                *INSIDE_MESSAGES)
     title = "CNN"
     summary = "Train a CNN and see what it learns."
 
     def __init__(self, settings: Settings, device: torch.device) -> None:
         super().__init__(settings, device)
         self.run: CNNRun | None = None
+        self.comparison: Comparison | None = None  # with vs without batch norm
+        self.compute_limits = replies.compute_limits(self.limits)
+        self.model_id = 0  # which model the pictures show: counts rebuilds and resets
+        self._steps_to_go = 0  # of the step command in progress
+        self._reset_inside()
         self.datasets = DatasetCache(self.limits)
         self.probe = Probe()
         self.preview_rng = torch.Generator()
@@ -105,7 +117,7 @@ class CNNLab(Lab):
                 f"imbalance: {dataset.name} has classes 0..{len(dataset.classes) - 1}, not {bad[0]}"
             )
         try:
-            return CNNRun(config, dataset, self.device, self.limits.max_parameters)
+            return CNNRun(config, dataset, self.device, self.compute_limits)
         except ArchitectureError as exc:
             raise LabError(str(exc)) from None
 
@@ -115,13 +127,17 @@ class CNNLab(Lab):
 
     def _install(self, run: CNNRun) -> None:
         self.run = run
+        self.comparison = None
         self.probe = Probe()
         self.preview_rng.manual_seed(run.config.seed)
         self._restarted()
 
     def _restarted(self) -> None:
-        """Training starts again: the next frame sends the evaluation afresh."""
+        """Training starts again (a new model, new weights): the next frame sends the
+        evaluation afresh, and pictures of the old model no longer answer."""
         self._sent_eval, self._best_val = -1, None
+        self.model_id += 1
+        self._reset_inside()
 
     def _configured(self) -> CNNConfigured:
         return replies.configured(self._run, self.name, self.limits.data_dir, self.device)
@@ -139,27 +155,33 @@ class CNNLab(Lab):
             dataset = self.datasets.get(config)
         except LabError as exc:
             return [Shapes(ok=False, error=str(exc))]
-        return [replies.shapes(config, dataset, self.limits.max_parameters)]
+        return [replies.shapes(config, dataset, self.compute_limits)]
 
     def on_select_image(self, request: SelectImage) -> list[Message]:
         try:
             self.probe.select_val(self._run, request.index)
         except ValueError as exc:
             raise LabError(f"select_image: {exc}") from None
-        return [frames.maps_frame(self._run, self.probe, self.limits)]
+        return [frames.maps_frame(self._run, self.probe, self.limits, self.model_id)]
 
     def on_drop(self, request: Drop) -> list[Message]:
         try:
             count = self._run.drop(request.ids)
         except ValueError as exc:
             raise LabError(f"drop: {exc}") from None
-        self._restarted()
+        self._restart_twin()
         return [replies.dropped(self._run, count)]
 
     def on_restore(self, request: Restore) -> list[Message]:
         self._run.restore()
-        self._restarted()
+        self._restart_twin()
         return [replies.dropped(self._run, 0)]
+
+    def _restart_twin(self) -> None:
+        """The run restarted (its data changed): so does its twin, to stay comparable."""
+        if self.comparison is not None:
+            self.comparison.twin.reset()
+        self._restarted()
 
     def on_test(self, request: Test) -> list[Message]:
         return [replies.test_result(self._run.evaluate("test"), self._run.classes)]
@@ -171,28 +193,42 @@ class CNNLab(Lab):
         return [self._configured()]
 
     def on_refresh(self, request: Refresh) -> list[Message]:
-        self._sent_eval = -1
+        self._sent_eval = self._sent_channels = -1
+        self._sent_histograms = ()
         return [replies.history(self._run), *self.frame(streaming=False)]
 
     # ---- training ----------------------------------------------------------------------------
     def reset(self) -> None:
-        self._run.reset()
+        if self.comparison is not None:
+            self.comparison.reset()
+        else:
+            self._run.reset()
         self._restarted()
+
+    @property
+    def _trainer(self) -> CNNRun | Comparison:
+        """What play and step train: the run, or it and its twin while comparing."""
+        return self.comparison if self.comparison is not None else self._run
 
     def train(self, budget_s: float) -> None:
         start = time.thread_time()
         try:
-            self._run.train_for(budget_s)
+            self._trainer.train_for(budget_s)
         finally:
             self.budget.trained(time.thread_time() - start)
+
+    def check_steps(self, steps: int) -> None:
+        super().check_steps(steps)
+        self._steps_to_go = steps  # the scheduler runs them in slices: validate after the last
 
     def step(self, steps: int) -> None:
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
-        self._run.train_steps(steps)
+        self._steps_to_go -= steps
+        self._trainer.train_steps(steps, validate=self._steps_to_go <= 0)
 
     def finished(self) -> bool:
-        return self.run is not None and self.run.finished()
+        return self.run is not None and self._trainer.finished()
 
     def metrics(self) -> CNNMetrics | None:
         if self.run is None:
@@ -213,7 +249,7 @@ class CNNLab(Lab):
         # Only play mode is throttled: after a step, a command or the last epoch, always draw.
         if not streaming or s.finished() or s.steps == self._pictured_step or self.budget.allows():
             out.append(frames.kernels_frame(s, self.limits))
-            out.append(frames.maps_frame(s, self.probe, self.limits))
+            out.append(frames.maps_frame(s, self.probe, self.limits, self.model_id))
             self._pictured_step = s.steps
             self.pictures_sent += 1
         if s.evaluation is not None and s.eval_version != self._sent_eval:
@@ -221,6 +257,13 @@ class CNNLab(Lab):
             out.append(replies.evaluation(s.evaluation, s.classes))
             galleries = (frames.gallery_frame(s, self.limits), frames.hardest_frame(s, self.limits))
             out.extend(g for g in galleries if g is not None)
+        if self.comparison is not None:
+            out.append(self._compare_metrics())
+        # what follows a validation pass waits while playing pictures are over their budget
+        if not streaming or self.budget.allows():
+            extra = (self._channels_frame(s),
+                     self._histograms_frame() if self.comparison is not None else None)
+            out.extend(f for f in extra if f is not None)
         self.budget.drew(time.thread_time() - start)
         return out
 

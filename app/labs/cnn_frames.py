@@ -104,11 +104,13 @@ def _map_layers(
     return result
 
 
-def maps_frame(run: CNNRun, probe: Probe, limits: CNNSettings) -> BinaryFrame:
-    """The probe image as the net sees it, its class probabilities and every layer's maps."""
+def maps_frame(run: CNNRun, probe: Probe, limits: CNNSettings, model: int) -> BinaryFrame:
+    """The probe image as the net sees it, its class probabilities and every layer's maps.
+    ``model`` numbers the model shown: requests about these maps carry it back."""
     image, outputs, probs = probe.look(run)
     layers = _map_layers(run, outputs, limits)
     meta = {
+        "model": model,
         "step": run.steps,
         "source": probe.source,
         "index": probe.index,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import torch
 
+from app.config import CNNSettings
 from app.schemas.cnn import (
     Choices,
     CNNConfigured,
     CNNMetrics,
+    Cost,
     DatasetOption,
     DatasetSummary,
     Dropped,
@@ -33,7 +35,16 @@ from ml_core.cnn import (
     infer_shapes,
 )
 from ml_core.cnn_config import CNNConfig
+from ml_core.cnn_data import split_sizes
 from ml_core.cnn_run import CNNRun, Evaluation
+from ml_core.cnn_shapes import (
+    ComputeLimits,
+    LayerInfo,
+    check_compute,
+    forward_flops,
+    forward_work,
+    step_cost,
+)
 from ml_core.device import describe
 from ml_core.image_datasets import ImageDataset, availability
 from ml_core.images import SAMPLE_IMAGES
@@ -72,14 +83,42 @@ def dataset_summary(run: CNNRun) -> DatasetSummary:
     )
 
 
+def compute_limits(limits: CNNSettings) -> ComputeLimits:
+    """The bounds on one net, from the lab's settings."""
+    return ComputeLimits(
+        max_parameters=limits.max_parameters,
+        max_step_flops=limits.max_step_flops,
+        max_activation_bytes=limits.max_activation_mb * 1e6,
+        max_eval_flops=limits.max_eval_flops,
+    )
+
+
+def cost(layers: list[LayerInfo], batch: int, eval_images: int) -> Cost:
+    flops, memory = step_cost(layers, batch)
+    work, _ = step_cost(layers, batch, charged=True)
+    return Cost(
+        batch=batch, forward_flops=forward_flops(layers), step_flops=flops, step_work=work,
+        activation_bytes=memory, eval_images=eval_images,
+        eval_work=eval_images * forward_work(layers),
+    )
+
+
+def _held_out(config: CNNConfig, dataset: ImageDataset) -> int:
+    """Images in the larger of the validation and test splits (what one evaluation reads)."""
+    _, val, test = split_sizes(dataset.labels, config.val_fraction, config.test_fraction)
+    return max(val, test)
+
+
 def configured(run: CNNRun, lab: str, data_dir: str, device: torch.device) -> CNNConfigured:
     """What the lab runs now, and everything the page offers around it."""
+    held_out = max(len(run.data.val_ids), len(run.data.test_ids))
     return CNNConfigured(
         lab=lab,
         config=run.config,
         dataset=dataset_summary(run),
         layers=run.layers,
         total_params=count_params(run.layers),
+        cost=cost(run.layers, run.config.batch_size, held_out),
         presets=PRESETS,
         datasets=[DatasetOption(**row) for row in availability(data_dir)],
         samples=list(SAMPLE_IMAGES),
@@ -88,13 +127,15 @@ def configured(run: CNNRun, lab: str, data_dir: str, device: torch.device) -> CN
     )
 
 
-def shapes(config: CNNConfig, dataset: ImageDataset, max_parameters: int) -> Shapes:
-    """The shape table of a prospective config on its dataset, or where it breaks."""
+def shapes(config: CNNConfig, dataset: ImageDataset, limits: ComputeLimits) -> Shapes:
+    """The shape table of a prospective config on its dataset, its cost, or where it breaks."""
     input_shape = list(dataset.input_shape)
+    held_out = _held_out(config, dataset)
     try:
         layers = infer_shapes(
-            config.architecture, dataset.input_shape, len(dataset.classes), max_parameters
+            config.architecture, dataset.input_shape, len(dataset.classes), limits.max_parameters
         )
+        check_compute(layers, config.batch_size, held_out, limits)
     except ArchitectureError as exc:
         return Shapes(
             ok=False,
@@ -103,9 +144,11 @@ def shapes(config: CNNConfig, dataset: ImageDataset, max_parameters: int) -> Sha
             input_shape=input_shape,
             layers=exc.layers,
             total_params=count_params(exc.layers),
+            cost=cost(exc.layers, config.batch_size, held_out),
         )
     return Shapes(
-        ok=True, input_shape=input_shape, layers=layers, total_params=count_params(layers)
+        ok=True, input_shape=input_shape, layers=layers, total_params=count_params(layers),
+        cost=cost(layers, config.batch_size, held_out),
     )
 
 

@@ -26,6 +26,7 @@ from app.schemas.convolution import (
 from app.sessions import lookup_session
 from app.uploads import read_image
 from ml_core import convolution as conv
+from ml_core import convolution_invariance as invariance
 from ml_core.convolution import UPLOAD, ConvolutionConfig
 from ml_core.images import SAMPLE_IMAGES, load_sample, to_array
 from ml_core.kernels import PRESETS, is_signed, presets_at, to_display
@@ -154,14 +155,14 @@ class ConvolutionLab(Lab):
     @staticmethod
     def _pool_grid(cfg: ConvolutionConfig, image: np.ndarray, output: np.ndarray | None) -> PoolGrid:
         """Pooling of the small grid, or of its convolution (None: the kernel does not fit)."""
-        pool = PoolGrid(source=cfg.pool_source, mode=cfg.pool_mode)
-        source = image if cfg.pool_source == "image" else output
+        pool = PoolGrid(source=cfg.pool.source, mode=cfg.pool.mode)
+        source = image if cfg.pool.source == "image" else output
         if source is None:
             pool.error = "the convolution has no output to pool: fix it first"
             return pool
-        size, stride = cfg.pool_size, cfg.pool_stride
+        size, stride = cfg.pool.size, cfg.pool.stride
         try:
-            pooled, _ = conv.pool2d(source[None], cfg.pool_mode, size, stride)
+            pooled, _ = conv.pool2d(source[None], cfg.pool.mode, size, stride)
         except ValueError as exc:
             pool.error = str(exc)
             return pool
@@ -169,7 +170,7 @@ class ConvolutionLab(Lab):
         pool.output = _rounded(pooled[0])
         pool.windows = []
         for index in range(pooled[0].size):
-            w = conv.pool_window(source, cfg.pool_mode, size, stride, index)
+            w = conv.pool_window(source, cfg.pool.mode, size, stride, index)
             pool.windows.append(
                 PoolWindowInfo(rows=w.rows, cols=w.cols, chosen=w.chosen, result=round(w.result, 4))
             )
@@ -196,11 +197,7 @@ class ConvolutionLab(Lab):
             bank = cfg.kernel_bank()  # (K, C, k, k)
             contributions = conv.conv2d_per_channel(image, bank, cfg.geometry)  # (K, C, H', W')
         except ValueError as exc:
-            return [
-                _error_frame("conv", exc),
-                _error_frame("pool", exc),
-                _error_frame("shift", exc),
-            ]
+            return [_error_frame(kind, exc) for kind in ("conv", "pool", "shift", "rotate")]
         outputs = contributions.sum(axis=1)  # (K, H', W'): what a conv layer outputs
         shows = [_show(channel, kernel) for channel, kernel in zip(outputs, bank, strict=True)]
         arrays: dict[str, np.ndarray] = {"input": shown, "outputs": np.stack([p for p, _ in shows])}
@@ -224,16 +221,19 @@ class ConvolutionLab(Lab):
         messages: list[Message] = [BinaryFrame("conv", meta, arrays)]
         messages.append(self._pool_frame(cfg, image, outputs[0], bank[0]))
         messages.append(self._shift_frame(cfg, image, bank[0]))
+        messages.append(self._rotate_frame(cfg, image, bank[0]))
         return messages
 
     def _pool_frame(self, cfg, image: np.ndarray, feature: np.ndarray, kernel) -> BinaryFrame:
-        """Pool the picture (every channel) or the first feature map."""
-        source = image if cfg.pool_source == "image" else feature[None]  # (C, H, W)
+        """Pool the picture (every channel) or the first feature map, as the picture's own
+        pooling says."""
+        pool = cfg.picture_pool
+        source = image if pool.source == "image" else feature[None]  # (C, H, W)
         try:
-            pooled, _ = conv.pool2d(source, cfg.pool_mode, cfg.pool_size, cfg.pool_stride)
+            pooled, _ = conv.pool2d(source, pool.mode, pool.size, pool.stride)
         except ValueError as exc:
             return _error_frame("pool", exc)
-        if cfg.pool_source == "image":  # pixels stay pixels
+        if pool.source == "image":  # pixels stay pixels
             before = np.round(source * 255).astype(np.uint8)
             after = np.round(pooled * 255).astype(np.uint8)
             scale = {"map": "gray" if len(source) == 1 else "rgb", "scale": 1.0}
@@ -242,11 +242,14 @@ class ConvolutionLab(Lab):
             before = both[: source.size].reshape(source.shape)
             after = both[source.size :].reshape(pooled.shape)
         meta = {
-            "source": cfg.pool_source,
-            "mode": cfg.pool_mode,
-            "size": cfg.pool_size,
-            "stride": cfg.pool_stride,
+            "source": pool.source,
+            "mode": pool.mode,
+            "size": pool.size,
+            "stride": pool.stride,
             "map": scale,
+            # what the pooled map keeps of what was pooled (values a channel)
+            "kept": int(pooled[0].size),
+            "of": int(source[0].size),
         }
         # (C, H, W) -> (H, W) or (H, W, 3) for drawing
         arrays = {
@@ -256,32 +259,42 @@ class ConvolutionLab(Lab):
         return BinaryFrame("pool", meta, arrays)
 
     def _shift_frame(self, cfg, image, kernel) -> BinaryFrame:
-        """Translation demo with the first kernel and the current pooling."""
+        """Translation demo with the first kernel and the picture's pooling."""
+        pool = cfg.picture_pool
         try:
-            demo = conv.translation_demo(
-                image,
-                kernel,
-                cfg.geometry,
-                cfg.pool_mode,
-                cfg.pool_size,
-                cfg.pool_stride,
-                cfg.shift_x,
-                cfg.shift_y,
+            demo = invariance.translation_demo(
+                image, kernel, cfg.geometry, pool.mode, pool.size, pool.stride,
+                cfg.shift_x, cfg.shift_y,
             )
         except ValueError as exc:
             return _error_frame("shift", exc)
+        return self._invariance_frame("shift", demo, kernel, {"dx": cfg.shift_x, "dy": cfg.shift_y})
+
+    def _rotate_frame(self, cfg, image, kernel) -> BinaryFrame:
+        """Rotation demo (the picture's central square turned) with the first kernel and the
+        picture's pooling."""
+        pool = cfg.picture_pool
+        try:
+            demo = invariance.rotation_demo(
+                image, kernel, cfg.geometry, pool.mode, pool.size, pool.stride, cfg.rotation
+            )
+        except ValueError as exc:
+            return _error_frame("rotate", exc)
+        return self._invariance_frame("rotate", demo, kernel, {"degrees": cfg.rotation})
+
+    @staticmethod
+    def _invariance_frame(kind: str, demo, kernel, meta: dict) -> BinaryFrame:
         conv_px, conv_map = _show(np.stack(demo.conv), kernel)  # (2, H', W')
         pool_px, pool_map = _show(np.stack(demo.pooled), kernel)  # (2, H'', W'')
         meta = {
-            "dx": cfg.shift_x,
-            "dy": cfg.shift_y,
+            **meta,
             "input_change": round(demo.input_change, 4),
             "conv_change": round(demo.conv_change, 4),
             "pooled_change": round(demo.pooled_change, 4),
             "conv_map": conv_map,
             "pool_map": pool_map,
         }
-        return BinaryFrame("shift", meta, {"conv": conv_px, "pooled": pool_px})
+        return BinaryFrame(kind, meta, {"conv": conv_px, "pooled": pool_px})
 
 
 router = APIRouter(tags=["convolution"])

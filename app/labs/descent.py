@@ -8,6 +8,8 @@ module checks the server's limits, paces play mode and packs the results into me
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -32,6 +34,8 @@ from ml_core.training import finite
 # torch.optim's first optimizer imports torch._dynamo (seconds): pay that once when the server
 # loads the labs, not while the first visitor's page waits for its session.
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+SLICE_S = 0.1  # most wall-clock seconds one slice of play may work (the scheduler is shared)
 
 
 class DescentLab(Lab):
@@ -122,11 +126,17 @@ class DescentLab(Lab):
 
     def train(self, budget_s: float) -> None:
         """Play at ``speed`` steps a second, so a run is watchable: the steps ``budget_s``
-        seconds are worth. (A paced lab: the scheduler calls this once a frame.)"""
+        seconds are worth. (A paced lab: the scheduler calls this once a frame.) The runs step
+        in turn, one step each; a slice works at most ``budget_s`` (and SLICE_S) seconds, so a
+        speed the machine cannot keep up with is dropped, never owed."""
         self._carry += self.config.speed * budget_s
         steps, self._carry = int(self._carry), self._carry - int(self._carry)
-        if steps:
-            self.step(steps)
+        deadline = time.perf_counter() + min(budget_s, SLICE_S)
+        while steps > 0 and not self.finished():
+            self.step(1)
+            steps -= 1
+            if time.perf_counter() > deadline:
+                break
 
     def finished(self) -> bool:
         return all(run.done for run in self.runs.values())
@@ -143,6 +153,9 @@ class DescentLab(Lab):
                 done=run.done,
                 ending=verdict.ending.value if verdict else None,
                 text=verdict.text if verdict else None,
+                detail=verdict.detail if verdict else None,
+                grad_tol=verdict.grad_tol if verdict else None,
+                averaged=verdict.averaged if verdict else None,
                 eigenvalues=verdict.eigenvalues if verdict else None,
             )
         step = max((run.steps for run in self.runs.values()), default=0)

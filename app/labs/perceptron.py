@@ -8,6 +8,8 @@ JSON message with the weights, the line and the numbers of the last visit
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from app.labs.base import Lab, LabError, Message, validate
@@ -24,6 +26,8 @@ from app.schemas.perceptron import (
 from ml_core.perceptron import Perceptron, PerceptronConfig
 from ml_core.perceptron_data import CUSTOM, Separability, separability
 from ml_core.training import checkpoint
+
+SLICE_S = 0.1  # most wall-clock seconds one slice of play may work (the scheduler is shared)
 
 
 def _notes(analysis: Separability, n: int) -> list[str]:
@@ -139,10 +143,15 @@ class PerceptronLab(Lab):
         self._credit += self.config.perceptron.speed * budget_s
         visits = int(self._credit)
         self._credit -= visits
+        # At most budget_s (and SLICE_S) seconds of work: a speed the machine cannot keep up
+        # with is dropped, never owed (the scheduler runs every session in turn).
+        deadline = time.perf_counter() + min(budget_s, SLICE_S)
         done = 0
         while done < visits and not self.model.finished:
             checkpoint()
             done += self.model.run(min(64, visits - done))
+            if time.perf_counter() > deadline:
+                break
 
     def finished(self) -> bool:
         return self.model is None or self.model.finished
@@ -152,13 +161,15 @@ class PerceptronLab(Lab):
         m = self.model
         if m is None:
             return None
-        return PerceptronMetrics(
+        metrics = PerceptronMetrics(
             step=m.visits,
             epoch=m.epoch,
             mistakes=m.mistakes,
             accuracy=m.accuracy(),
             converged=m.converged,
         )
+        m.history.record(metrics.model_dump(exclude={"type"}))
+        return metrics
 
     def _status(self) -> str:
         m = self.model

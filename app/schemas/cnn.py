@@ -111,11 +111,26 @@ class Choices(BaseModel):
     fc: FCLayer = Field(description="A new fully-connected layer's fields.")
 
 
+class Cost(BaseModel):
+    """The work of the net (docs/protocol-cnn.md §2): per image, per training step of ``batch``
+    images, per evaluation pass. ``*_work`` are the FLOPs charged against the limits (thin convs
+    count as 64 channel pairs)."""
+
+    batch: int
+    forward_flops: int = Field(description="One image, forward.")
+    step_flops: int = Field(description="One training step: about 3 x batch x forward.")
+    step_work: int
+    activation_bytes: int = Field(description="Layer outputs kept for one step's backward.")
+    eval_images: int
+    eval_work: int
+
+
 class CNNConfigured(Configured):
     config: CNNConfig
     dataset: DatasetSummary
     layers: list[LayerInfo]
     total_params: int
+    cost: Cost
     presets: dict[str, Architecture]
     datasets: list[DatasetOption]
     samples: list[str] = Field(description="Sample pictures for /api/cnn/predict.")
@@ -133,6 +148,7 @@ class Shapes(ServerMessage):
     input_shape: list[int] | None = None
     total_params: int | None = None
     layers: list[LayerInfo] = Field(default_factory=list)
+    cost: Cost | None = None
 
 
 class CNNMetrics(Metrics):

@@ -80,7 +80,10 @@ class RunMetrics(BaseModel):
     point: tuple[float | None, float | None]
     done: bool
     ending: str | None  # ml_core.endings.Ending, once done
-    text: str | None
+    text: str | None  # the verdict in words
+    detail: str | None  # the numbers and the threshold that decided it
+    grad_tol: float | None  # the |∇f| under which the judged point counts as a zero gradient
+    averaged: int | None  # SGD: how many of its last points the judged point averages (else 0)
     eigenvalues: tuple[float, float] | None  # of the Hessian at the end point
 
 

@@ -8,8 +8,10 @@ import { renderMaps, renderProbs, esc, pct } from "./cnn-views.js";
 import { DrawPad } from "./cnn-pad.js";
 
 export class OwnImage {
-  constructor(sock, { mapColors = () => "viridis" } = {}) {
+  // onPredicted(): the picture became the image shown (its maps follow on the socket)
+  constructor(sock, { mapColors = () => "viridis", onPredicted = () => {} } = {}) {
     this.sock = sock;
+    this.onPredicted = onPredicted;
     this.mapColors = mapColors;
     this.busy = false;
     this.what = null;  // what the shown picture is: a file name, a sample, "your drawing"
@@ -73,6 +75,7 @@ export class OwnImage {
       this.showError(null);
       this.what = what;
       this.showPrediction(body.classes, body.probabilities);
+      this.onPredicted();
     } catch (err) {
       this.showError(`${what}: ${err.message}`);
     } finally {

@@ -10,10 +10,13 @@ import {
 } from "./cnn-views.js";
 
 export class Results {
-  // live: () => the last `configured` message (classes, dataset sizes, live config)
-  constructor(sock, { live }) {
+  // live: () => the last `configured` message (classes, dataset sizes, live config);
+  // onPixel(layer, channel, event): a feature-map pixel clicked; onSelect(): another image shown
+  constructor(sock, { live, onPixel = () => {}, onSelect = () => {} }) {
     this.sock = sock;
     this.live = live;
+    this.onSelect = onSelect;
+    this.lastMaps = null;          // the last cnn.maps frame (its meta.model numbers the model)
     this.mapIndex = 0;             // the validation image whose maps are shown
     this.selectedHard = new Set(); // ids of hardest images chosen for dropping
     this.pair = null;              // [true, pred] of a confusion cell filtering the mistakes
@@ -32,6 +35,7 @@ export class Results {
       const col = canvas.closest("[data-layer]");
       this.zoom = { layer: col.dataset.layer, k: [...canvas.parentNode.children].indexOf(canvas) };
       this.drawZoom();
+      onPixel(Number(col.dataset.layer), this.zoom.k, e);
     });
     $("#img-prev").addEventListener("click", () => this.selectImage(this.mapIndex - 1));
     $("#img-next").addEventListener("click", () => this.selectImage(this.mapIndex + 1));
@@ -86,6 +90,8 @@ export class Results {
   // A new configuration: forget the selections and empty every panel.
   reset() {
     this.mapIndex = 0;
+    this.lastMaps = null;
+    $("#trace").hidden = true;
     this.selectedHard.clear();
     this.pair = null;
     this.gallery = null;
@@ -119,6 +125,7 @@ export class Results {
   }
 
   maps(f) {
+    this.lastMaps = f;
     const m = f.meta;
     if (m.source === "val") this.mapIndex = m.index;
     const input = f.arrays.input;
@@ -152,6 +159,7 @@ export class Results {
     const n = this.live()?.dataset.val || 1;
     this.mapIndex = ((index % n) + n) % n;
     this.sock.send({ type: "select_image", index: this.mapIndex });
+    this.onSelect();
   }
 
   // The misclassified gallery, or only the mistakes of one confusion-matrix cell (this.pair).

@@ -125,7 +125,7 @@ export function renderProbs(root, classes, probs, { truth = null } = {}) {
   if (classes.length > 12) order.sort((a, b) => probs[b] - probs[a]).splice(10);
   root.innerHTML = order.map((k) => {
     const cls = [k === best ? "best" : "", k === truth ? "truth" : ""].join(" ");
-    return `<div class="cnn-prob ${cls}" title="${esc(classes[k])}: ${pct(probs[k], 1)}">` +
+    return `<div class="cnn-prob ${cls}" data-k="${k}" title="${esc(classes[k])}: ${pct(probs[k], 1)}">` +
       `<span class="cnn-prob-name">${esc(classes[k])}</span>` +
       `<span class="cnn-prob-bar"><i style="width:${(probs[k] * 100).toFixed(1)}%"></i></span>` +
       `<span class="cnn-prob-val num">${pct(probs[k], 1)}</span></div>`;

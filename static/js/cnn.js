@@ -13,6 +13,7 @@
 // `configured`, what the server last built. On every (re)connect ws.js asks `resync` whether the
 // session holds it, and sends the configure that makes it so.
 import { LabSocket } from "./ws.js";
+import { mountCodePanel } from "./code-panel.js";
 import { $, on, toast, pct } from "./ui.js";
 import { decodeState, merge, saveState } from "./state.js";
 import { Builder, fmtInt } from "./cnn-builder.js";
@@ -22,10 +23,16 @@ import { OwnImage } from "./cnn-own.js";
 import { SettingsForm, LEARNING_RATES } from "./cnn-settings.js";
 import { Curves } from "./cnn-curves.js";
 import { Results } from "./cnn-results.js";
+import { Tracer, renderFlatten } from "./cnn-trace.js";
+import { LayerTable } from "./cnn-tensors.js";
+import { Channels } from "./cnn-channels.js";
+import { Explainer } from "./cnn-explain.js";
+import { BatchNormPanel } from "./cnn-bn.js";
+import { References } from "./cnn-reference.js";
 
 import { DEFAULTS, LIMITS } from "./boot.js";
 const STEP_BATCHES = 10;
-const PRESET_LABELS = { default: "Default (2 blocks)", lenet5: "LeNet-5", vgg_small: "Small VGG" };
+const PRESET_LABELS = { default: "Default (2 blocks)", lenet5: "LeNet-5", vgg_small: "Small VGG", tiny_vgg: "Tiny VGG" };
 
 const link = decodeState(location.hash)?.config;
 const linked = link ? merge(DEFAULTS, link) : null;  // a shared link's config, over the defaults
@@ -49,6 +56,7 @@ function resync(configured, hello) {
   return { type: "configure", lab: "cnn", config: wanted };
 }
 const sock = new LabSocket("cnn", { resync });
+mountCodePanel(sock);
 
 // ---------------------------------------------------------------- curves
 const curves = new Curves(sock, { labelNoise: () => ui.live?.config.label_noise });
@@ -205,6 +213,13 @@ function show(m) {
   $("#preset").value = Object.entries(m.presets).find(([, a]) => same(a, m.config.architecture))?.[0] || "";
   renderDataSummary(m.dataset);
   own.setSamples(m.samples || [], m.dataset);
+  layerTable.forget();
+  layerTable.render({ ...m, input_shape: m.dataset.input_shape });
+  renderFlatten($("#flatten"), m.layers);
+  channels.reset(m.layers);
+  explainer.reset(m.dataset.classes);
+  bnPanel.reset(m.layers);
+  if (!references.asked) references.request();
   $("#btn-save").href = `/api/cnn/model?session=${sock.sessionId}`;
   $("#config-pending").hidden = true;
   $("#btn-apply").classList.remove("pulse", "primary");
@@ -230,6 +245,7 @@ sock.on("error", (m) => {
 sock.on("shapes", (m) => {
   builder.setShapes(m);
   showShapes(m);
+  if (m.layers.length) layerTable.render(m, { draft: isPending() });
 });
 
 function showShapes(m) {
@@ -299,7 +315,29 @@ sock.on("test_result", (m) => {
 });
 
 // ---------------------------------------------------------------- evaluation, feature maps, galleries
-const results = new Results(sock, { live: () => ui.live });
+const tracer = new Tracer(sock, { maps: () => results.lastMaps, live: () => ui.live });
+const results = new Results(sock, {
+  live: () => ui.live,
+  onPixel: (layer, k, event) => tracer.pixel(layer, k, event),
+  onSelect: () => explainer.follow(),
+});
+// The model the pictures show (cnn.maps meta.model): requests about them carry it back.
+const shownModel = () => results.lastMaps?.meta.model ?? null;
+const layerTable = new LayerTable(sock, { limits: LIMITS, model: shownModel, device: () => ui.live?.device || "cpu" });
+const channels = new Channels(sock, { model: shownModel, live: () => ui.live });
+const explainer = new Explainer(sock, { model: shownModel });
+const bnPanel = new BatchNormPanel(sock, { model: shownModel });
+const references = new References(sock);
+let lastModel = null;
+sock.on("frame:cnn.maps", (f) => {
+  if (f.meta.model === lastModel) return;
+  const restarted = lastModel !== null;
+  lastModel = f.meta.model;
+  if (restarted) {  // reset, drop, compare: the same layers on new weights
+    channels.refollow();
+    layerTable.refresh();
+  }
+});
 
 sock.on("dropped", (m) => {
   if (!ui.live) return;
@@ -330,7 +368,7 @@ sock.on("frame:cnn.augment", (f) => {
 });
 
 // ---------------------------------------------------------------- your own image, model file
-const own = new OwnImage(sock, { mapColors: () => $("#map-colors").value });
+const own = new OwnImage(sock, { mapColors: () => $("#map-colors").value, onPredicted: () => explainer.follow() });
 
 $("#btn-link").addEventListener("click", async () => {
   saveState({ config: ui.draft });

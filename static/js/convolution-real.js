@@ -7,14 +7,14 @@ import { NAMES, SAMPLE_NAMES, el, num, showNote } from "./convolution-common.js"
 
 import { LIMITS } from "./boot.js";
 
-function legend(map) {
+export function legend(map) {
   if (!map) return "";
   if (map.map === "diverging") return `orange −${num(map.scale)} · white 0 · blue +${num(map.scale)}`;
   if (map.map === "gray") return `black 0 · white ${num(map.scale)}`;
   return "the picture's colours";
 }
 
-function figure(title, array, map, { cls = "" } = {}) {
+export function figure(title, array, map, { cls = "" } = {}) {
   const canvas = el("canvas", { class: "pixelated" });
   const [h, w] = array.shape;
   if (array.shape.length === 3) drawRGB(canvas, array.data, w, h);
@@ -30,7 +30,7 @@ function figure(title, array, map, { cls = "" } = {}) {
   ]);
 }
 
-function slice(array, index) {
+export function slice(array, index) {
   const [, h, w] = array.shape;
   return { data: array.data.subarray(index * h * w, (index + 1) * h * w), shape: [h, w] };
 }
@@ -61,34 +61,23 @@ export function renderConvFrame(frame) {
 export function renderPoolFrame(frame) {
   showNote("#realpool-error", frame.meta.error);
   const root = $("#pool-figures");
-  if (frame.meta.error) { root.replaceChildren(); $("#realpool-caption").textContent = ""; return; }
+  if (frame.meta.error) {
+    root.replaceChildren();
+    $("#realpool-caption").textContent = "";
+    $("#realpool-kept").textContent = "";
+    return;
+  }
   const { meta, arrays } = frame;
   const what = meta.source === "image" ? "the picture" : "the first conv output";
   $("#realpool-caption").textContent = `${meta.mode} pooling of ${what}, ${meta.size}×${meta.size}, stride ${meta.stride}`;
+  const [h, w] = arrays.before.shape;
+  const [ph, pw] = arrays.after.shape;
+  $("#realpool-kept").textContent = `${w}×${h} → ${pw}×${ph}: kept ${meta.kept.toLocaleString("en")} of `
+    + `${meta.of.toLocaleString("en")} values (${pct(meta.kept / meta.of)}, 1 in ${Math.round(meta.of / meta.kept)}).`;
   root.replaceChildren(
     figure("before", arrays.before, meta.map, { cls: "input" }),
     el("div", { class: "conv-op", text: "→" }),
     figure(`${meta.mode} pooled`, arrays.after, meta.map, { cls: "input pooled" }),
-  );
-}
-
-export function renderShiftFrame(frame) {
-  showNote("#shift-error", frame.meta.error);
-  const root = $("#shift-figures");
-  if (frame.meta.error) {
-    root.replaceChildren();
-    ["#change-input", "#change-conv", "#change-pool"].forEach((id) => { $(id).textContent = "–"; });
-    return;
-  }
-  const { meta, arrays } = frame;
-  $("#change-input").textContent = pct(meta.input_change);
-  $("#change-conv").textContent = pct(meta.conv_change);
-  $("#change-pool").textContent = pct(meta.pooled_change);
-  root.replaceChildren(
-    figure("conv, before", slice(arrays.conv, 0), meta.conv_map),
-    figure(`conv, moved (${meta.dx}, ${meta.dy})`, slice(arrays.conv, 1), meta.conv_map),
-    figure("pooled, before", slice(arrays.pooled, 0), meta.pool_map, { cls: "pooled" }),
-    figure("pooled, moved", slice(arrays.pooled, 1), meta.pool_map, { cls: "pooled" }),
   );
 }
 

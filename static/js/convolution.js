@@ -11,7 +11,8 @@ import { LIMITS, DEFAULTS } from "./boot.js";
 import { el } from "./convolution-common.js";
 import { initWalk } from "./convolution-walk.js";
 import { initPool } from "./convolution-pool.js";
-import { initRealControls, renderConvFrame, renderPoolFrame, renderShiftFrame } from "./convolution-real.js";
+import { initRealControls, renderConvFrame, renderPoolFrame } from "./convolution-real.js";
+import { renderShiftFrame, renderRotateFrame } from "./convolution-invariance.js";
 
 // Display labels of the segmented controls; their values come from the server (configured.options).
 const POOL_MODE_LABELS = { max: "max", avg: "average", min: "min" };
@@ -40,6 +41,10 @@ function sanitize(s) {
   if (!square(s.kernel) || s.kernel.length !== s.kernel[0].length) s.kernel = structuredClone(DEFAULTS.kernel);
   if (!Array.isArray(s.kernels) || !s.kernels.length) s.kernels = [...DEFAULTS.kernels];
   if (!Array.isArray(s.rgb_kernels) || s.rgb_kernels.length !== 3) s.rgb_kernels = [...DEFAULTS.rgb_kernels];
+  for (const key of ["pool", "picture_pool"]) {
+    if (!s[key] || typeof s[key] !== "object") s[key] = structuredClone(DEFAULTS[key]);
+    for (const k of Object.keys(s[key])) if (!(k in DEFAULTS[key])) delete s[key][k];
+  }
   return s;
 }
 
@@ -52,8 +57,10 @@ function keepKnown(s, configured) {
   const samples = configured.has_upload ? [...configured.samples, "upload"] : configured.samples;
   if (!samples.includes(s.sample)) s.sample = DEFAULTS.sample;
   const { pool_modes: modes, pool_sources: sources, colors } = configured.options;
-  if (!modes.includes(s.pool_mode)) s.pool_mode = DEFAULTS.pool_mode;
-  if (!sources.includes(s.pool_source)) s.pool_source = DEFAULTS.pool_source;
+  for (const key of ["pool", "picture_pool"]) {
+    if (!modes.includes(s[key].mode)) s[key].mode = DEFAULTS[key].mode;
+    if (!sources.includes(s[key].source)) s[key].source = DEFAULTS[key].source;
+  }
   if (!colors.includes(s.color)) s.color = DEFAULTS.color;
 }
 
@@ -92,8 +99,10 @@ sock.on("configured", (message) => {
   lab.kernelNames = message.options.kernels;
   lab.samples = message.samples;
   lab.hasUpload = message.has_upload;
-  fillChoices($("#pool-mode"), message.options.pool_modes, POOL_MODE_LABELS, "mode");
-  fillChoices($("#pool-source"), message.options.pool_sources, POOL_SOURCE_LABELS, "source");
+  for (const prefix of ["pool", "picture-pool"]) {
+    fillChoices($(`#${prefix}-mode`), message.options.pool_modes, POOL_MODE_LABELS, "mode");
+    fillChoices($(`#${prefix}-source`), message.options.pool_sources, POOL_SOURCE_LABELS, "source");
+  }
   fillChoices($("#color"), message.options.colors, COLOR_LABELS, "color");
   walk.renderPresetMenu();
   renderControls();
@@ -108,6 +117,7 @@ sock.on("grid", (message) => {
 sock.on("frame:conv", renderConvFrame);
 sock.on("frame:pool", renderPoolFrame);
 sock.on("frame:shift", renderShiftFrame);
+sock.on("frame:rotate", renderRotateFrame);
 
 // ---- controls ----------------------------------------------------------------------------------
 function outputSide(n, k, s, p, d) {
@@ -126,26 +136,37 @@ function resizeSquare(rows, size) {
   }));
 }
 
-function bindSlider(id, key, { onChange = null } = {}) {
+// A field of the state by its path: "stride", "pool.size".
+function read(path) { return path.split(".").reduce((o, k) => o[k], state); }
+function write(path, value) {
+  const keys = path.split(".");
+  const last = keys.pop();
+  keys.reduce((o, k) => o[k], state)[last] = value;
+}
+
+function bindSlider(id, path) {
   const input = $(`#${id}`);
   const label = $(`#${id}-label`);
-  input.value = state[key];
+  input.value = read(path);
   const update = slider(input, label);
   input.addEventListener("input", () => {
-    if (onChange) onChange(Number(input.value)); else state[key] = Number(input.value);
+    write(path, Number(input.value));
     commit();
   });
-  return () => { input.value = state[key]; update(); };
+  return () => { input.value = read(path); update(); };
 }
 
 const refreshers = [
   bindSlider("stride", "stride"),
   bindSlider("padding", "padding"),
   bindSlider("dilation", "dilation"),
-  bindSlider("pool-size", "pool_size"),
-  bindSlider("pool-stride", "pool_stride"),
+  bindSlider("pool-size", "pool.size"),
+  bindSlider("pool-stride", "pool.stride"),
+  bindSlider("picture-pool-size", "picture_pool.size"),
+  bindSlider("picture-pool-stride", "picture_pool.stride"),
   bindSlider("shift-x", "shift_x"),
   bindSlider("shift-y", "shift_y"),
+  bindSlider("rotation", "rotation"),
 ];
 {
   const input = $("#ksize");
@@ -182,22 +203,31 @@ $("#btn-clear").addEventListener("click", () => {
   commit();
 });
 
-function segmented(id, attr, key) {
+function segmented(id, attr, path) {
   const root = $(`#${id}`);
   on(root, "click", "button", (_, button) => {
-    state[key] = button.dataset[attr];
+    write(path, button.dataset[attr]);
     commit();
   });
   return () => $$("button", root).forEach((b) => {
-    const active = b.dataset[attr] === state[key];
+    const active = b.dataset[attr] === read(path);
     b.setAttribute("aria-pressed", String(active));
     b.setAttribute("role", "radio");
     b.setAttribute("aria-checked", String(active));
   });
 }
-refreshers.push(segmented("pool-mode", "mode", "pool_mode"));
-refreshers.push(segmented("pool-source", "source", "pool_source"));
+refreshers.push(segmented("pool-mode", "mode", "pool.mode"));
+refreshers.push(segmented("pool-source", "source", "pool.source"));
+refreshers.push(segmented("picture-pool-mode", "mode", "picture_pool.mode"));
+refreshers.push(segmented("picture-pool-source", "source", "picture_pool.source"));
 refreshers.push(segmented("color", "color", "color"));
+
+// The page's tip: "try N = 8 on the picture" sets the picture's pooling (not the small example's).
+$("#btn-pool-8").addEventListener("click", () => {
+  Object.assign(state.picture_pool, { size: 8, stride: 8 });
+  commit({ now: true });
+  $("#pool-figures").scrollIntoView({ block: "nearest" });
+});
 
 function renderControls() {
   refreshers.forEach((f) => f());

@@ -344,7 +344,7 @@ sock.on("metrics", (metrics) => {
     if (run.done) {
       ending.className = `opt-ending ${ENDING_CLASS[run.ending] || "info"}`;
       const eig = run.eigenvalues ? ` Hessian eigenvalues ${run.eigenvalues.map((v) => fmt(v, 2)).join(", ")}.` : "";
-      ending.textContent = `${NAMES[kind]} ${run.text} after ${run.steps} steps.${eig}`;
+      ending.textContent = `${NAMES[kind]} ${run.text} after ${run.steps} steps. ${run.detail}${eig}`;
       ending.dataset.ending = run.ending;
     }
   }

@@ -5,6 +5,7 @@ import { COLORMAPS, drawGrid } from "./heatmap.js";
 import { decodeState, loadState, saveState } from "./state.js";
 import { $, $$, fmt, on, pct, rafThrottle, fillChoices } from "./ui.js";
 import { LIMITS as limits, DEFAULTS } from "./boot.js";
+import { createReadout } from "./functions-readout.js";
 
 const BLUE = "#1f77b4", RED = "#ee4c2c", GREEN = "#079455", PURPLE = "#7a5af8";
 // Display labels and notes of the activations and losses the server offers (configured.options).
@@ -20,7 +21,7 @@ const ACTIVATION_NOTES = {
   prelu: "PReLU: like Leaky ReLU, but the slope a is a parameter the network learns by gradient descent. The dashed curve is ∂f/∂a = min(0, x): only negative inputs teach it.",
   rrelu: "Randomised Leaky ReLU: in train() every input gets its own random slope from [lower, upper] (the scattered dots: a regulariser, like noise); in eval() it uses the fixed average slope.",
   tanh: "tanh: zero-centred and smooth, but it saturates like sigmoid — its derivative is near 0 once |x| > 3. Try it, don't expect much.",
-  sigmoid: "Sigmoid: avoid it in hidden layers. Its derivative is at most 0.25 and nearly 0 for |x| > 4 (the shaded bands): each layer multiplies the gradient by such a factor, so it vanishes in deep networks. Fine as the output of a binary classifier.",
+  sigmoid: "Sigmoid: avoid it in hidden layers. Its derivative is at most 0.25, below 0.05 once |x| passes 3 (the shaded bands) and below 0.02 past 4: each layer multiplies the gradient by such a factor, so it vanishes in deep networks. Fine as the output of a binary classifier.",
 };
 const LOSS_NOTES = {
   l2: "L2 (mean squared error), for regression: the loss grows with the square of the error, and so does its pull (the gradient grows linearly) — large errors dominate.",
@@ -120,7 +121,7 @@ function range(arrays, { include = [], pad = 0.08, clip = Infinity } = {}) {
 // ---- drawing ------------------------------------------------------------------------------
 function drawActivation() {
   const f = view.frame;
-  if (!f) return;
+  if (!f || !view.config) return; // a frame can come before the `configured` of a shared link
   const { act_x: x, act_y: y, act_dy: dy, act_dparam: dparam } = f.arrays;
   const extra = dparam ? [dparam.data] : [];
   const p = axes($("#act-plot"), [x.data[0], x.data[x.data.length - 1]], range([y.data, dy.data, ...extra], { include: [0, 1] }), { xLabel: "x", yLabel: "f(x), f′(x)" });
@@ -140,6 +141,7 @@ function drawActivation() {
     line(p, x.data, y.data, BLUE, { width: 2.6 });
   }
   if (dparam) line(p, x.data, dparam.data, PURPLE, { dash: [6, 4] });
+  actReadout.mark(p);
   $("#dparam-legend").hidden = !dparam;
   const meta = f.meta.activation;
   $("#max-grad").textContent = fmt(meta.max_grad, 3);
@@ -149,7 +151,7 @@ function drawActivation() {
 
 function drawLoss() {
   const f = view.frame;
-  if (!f) return;
+  if (!f || !view.config) return;
   const { loss_x: x, loss_y: y, loss_grad: g } = f.arrays;
   const yr = range([y.data], { include: [0] });
   const span = yr[1] - yr[0];
@@ -162,6 +164,7 @@ function drawLoss() {
   p.ctx.setLineDash([]);
   line(p, x.data, g.data, RED, { dash: [6, 4] });
   line(p, x.data, y.data, BLUE, { width: 2.6 });
+  lossReadout.mark(p);
   $("#loss-note").textContent = LOSS_NOTES[meta.name] ?? "";
 }
 
@@ -216,6 +219,36 @@ function drawFit() {
 }
 
 function drawAll() { drawActivation(); drawLoss(); drawSoftmax(); drawFit(); }
+
+// Hover (or focus and arrow keys) read-outs of the two curve plots: the server's samples.
+const actReadout = createReadout($("#act-plot"), $("#act-readout"), {
+  series: () => {
+    const a = view.frame?.arrays;
+    if (!a) return null;
+    const columns = [
+      { label: "f(x)", values: a.act_y.data, color: BLUE },
+      { label: "f′(x)", values: a.act_dy.data, color: RED },
+    ];
+    if (a.act_dparam) columns.push({ label: "∂f/∂a", values: a.act_dparam.data, color: PURPLE });
+    return { xs: a.act_x.data, columns };
+  },
+  redraw: rafThrottle(() => drawActivation()),
+});
+const lossReadout = createReadout($("#loss-plot"), $("#loss-readout"), {
+  series: () => {
+    const a = view.frame?.arrays;
+    if (!a) return null;
+    return {
+      xs: a.loss_x.data,
+      columns: [
+        { label: "loss", values: a.loss_y.data, color: BLUE },
+        { label: "d loss/d prediction", values: a.loss_grad.data, color: RED },
+      ],
+    };
+  },
+  xLabel: () => (view.config?.loss.name === "ce" ? "p(true class)" : "prediction"),
+  redraw: rafThrottle(() => drawLoss()),
+});
 new ResizeObserver(rafThrottle(drawAll)).observe($(".fx-grid"));
 
 // ---- controls -----------------------------------------------------------------------------

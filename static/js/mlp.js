@@ -3,6 +3,7 @@
 // the drawn `points`), sends them as one `configure`, and render() draws what comes back.
 // Wire contract: docs/protocol-mlp.md.
 import { LabSocket } from "./ws.js";
+import { mountCodePanel } from "./code-panel.js";
 import { LineChart } from "./charts.js";
 import { decodeState, saveState } from "./state.js";
 import { $, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
@@ -123,6 +124,7 @@ function resync(configured) {
 }
 
 const sock = new LabSocket("mlp", { resync });
+mountCodePanel(sock);
 
 // The server's answer to a configure: the run it now holds. The page takes it (the normalised
 // config, the data split, the model, the notes) only when it answers the page's last request;

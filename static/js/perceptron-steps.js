@@ -1,5 +1,8 @@
 // The perceptron lab's run panel: the five steps of the last update with every number, the
 // status banner and counters, and the mistakes-per-epoch chart. Each render takes what it shows.
+// Epochs are counted one way everywhere: "epochs done" is the number of full passes over the
+// data (the server's `epoch`, what the epoch limit counts); the pass being made is "epoch
+// done + 1 (under way)", which is also its number on the chart.
 import { $, $$, fmt } from "./ui.js";
 import { LineChart } from "./charts.js";
 
@@ -38,7 +41,8 @@ export function renderSteps(frame) {
     }
     const over = frame.status === "converged" || frame.status === "gave_up";
     $("#s5").textContent = over ? (frame.status === "converged" ? "None: converged." : "None: epoch limit reached.")
-      : `next: point #${frame.next_index + 1} · epoch ${frame.epoch + 1} · ${frame.streak} of ${frame.n} correct in a row`;
+      : `next: point #${frame.next_index + 1} · ${frame.streak} of ${frame.n} correct in a row · `
+        + `epochs done: ${frame.epoch}`;
     items[3].classList.add(last.correct ? "skipped" : "wrong");
     items.forEach((li, i) => { if (i !== 3) li.classList.add("done"); });
   }
@@ -87,16 +91,20 @@ export function createEpochChart(root) {
     if (!frame || !frame.visits) {
       if (chartLength) chart.clear();
       chartLength = 0;
-      $("#epoch-caption").textContent = "One point per epoch: a pass with no mistake ends the run.";
+      $("#epoch-caption").textContent = "One dot per epoch (a full pass over the data): a pass with no mistake ends the run.";
       return;
     }
     for (let i = Math.max(0, chartLength - 1); i < history.length; i++) chart.push(i + 1, [history[i]]);
     chartLength = history.length;
-    const running = frame.visits % frame.n > 0 && frame.status !== "converged";
-    const done = running ? history.slice(0, -1) : history;
+    const into = frame.visits % frame.n; // visits into the pass under way (0: at a pass's end)
+    const done = into ? history.slice(0, -1) : history;
+    const mistakes = (k) => `${k} mistake${k === 1 ? "" : "s"}`;
     const parts = [];
-    if (running) parts.push(`epoch ${history.length} so far: ${history[history.length - 1]} mistakes`);
-    if (done.length) parts.push(`last complete epoch: ${done[done.length - 1]} mistakes`);
+    if (into) {
+      const how = frame.status === "converged" ? `converged ${into} visit${into === 1 ? "" : "s"} into it` : "under way";
+      parts.push(`epoch ${history.length} (${how}): ${mistakes(history[history.length - 1])} so far`);
+    }
+    if (done.length) parts.push(`epoch ${done.length} (done): ${mistakes(done[done.length - 1])}`);
     $("#epoch-caption").textContent = parts.join(" · ");
   }
 

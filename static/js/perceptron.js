@@ -4,6 +4,7 @@
 // the run panel (steps, status, epoch chart) by perceptron-steps.js; this module owns the socket,
 // the config and the controls.
 import { LabSocket } from "./ws.js";
+import { mountCodePanel } from "./code-panel.js";
 import { $, $$, on, pct, showError, rafThrottle, fillChoices } from "./ui.js";
 import { saveState, decodeState, encodeState, loadState } from "./state.js";
 import { LIMITS, DEFAULTS } from "./boot.js";
@@ -64,6 +65,7 @@ function resync(configured) {
 const canvas = $("#canvas");
 const plot = createPlot(canvas);
 const sock = new LabSocket("perceptron", { resync });
+mountCodePanel(sock);
 const epochChart = createEpochChart($("#chart"));
 
 // ---- log-scale sliders (0..100) -------------------------------------------------------------
@@ -91,6 +93,9 @@ function renderControls() {
   $("#noise-label").textContent = pct(d.noise, 0);
   $("#noise-field").hidden = d.name !== "noisy";
   $("#btn-regenerate").hidden = d.name === "custom";
+  $("#keep-field").hidden = d.name === "custom";
+  $("#draw-hint").textContent = d.name === "custom" ? "Click to add"
+    : $("#keep-points").checked ? "Click to draw on top of these points" : "Click to start your own drawing";
   $("#learning_rate").value = LR.toSlider(p.learning_rate);
   $("#lr-label").textContent = p.learning_rate;
   $("#speed").value = SPEED.toSlider(p.speed);
@@ -114,6 +119,12 @@ function configure(changes = {}) {
 }
 
 // The user's drawing: the data becomes "custom" with these points, in one `configure`.
+// Leaving a preset, a drawing starts from an empty plane, or from the preset's points when
+// "Start my drawing from these points" is ticked.
+function drawingBase() {
+  return config.dataset.name === "custom" || $("#keep-points").checked ? points : [];
+}
+
 function sendPoints(next) {
   if (next.length > LIMITS.max_points) { showError(`At most ${LIMITS.max_points} points.`); return; }
   points = next;
@@ -198,7 +209,11 @@ on(document, "click", "#init button", (e, b) => {
   const seed = init === "random" ? Math.floor(Math.random() * 1e6) : config.perceptron.seed;
   configure({ perceptron: { init, seed } });
 });
-$("#dataset").addEventListener("change", (e) => configure({ dataset: { name: e.target.value } }));
+$("#dataset").addEventListener("change", (e) => {
+  if (e.target.value === "custom") sendPoints(drawingBase());
+  else configure({ dataset: { name: e.target.value } });
+});
+$("#keep-points").addEventListener("change", renderControls);
 $("#samples").addEventListener("input", (e) => { $("#samples-label").textContent = e.target.value; });
 $("#samples").addEventListener("change", (e) => configure({ dataset: { samples: Number(e.target.value) } }));
 $("#noise").addEventListener("input", (e) => { $("#noise-label").textContent = pct(Number(e.target.value), 0); });
@@ -248,7 +263,7 @@ canvas.addEventListener("pointerdown", (event) => {
     if (i >= 0) sendPoints(points.filter((_, j) => j !== i));
     return;
   }
-  sendPoints([...points, [Number(at[0].toFixed(4)), Number(at[1].toFixed(4)), drawLabel]]);
+  sendPoints([...drawingBase(), [Number(at[0].toFixed(4)), Number(at[1].toFixed(4)), drawLabel]]);
 });
 canvas.addEventListener("pointermove", (event) => {
   if (!drag) return;

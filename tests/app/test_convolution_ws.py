@@ -143,7 +143,7 @@ def test_rgb_mode_shows_each_channel_and_their_sum(ws_connect):
 
 def test_pooling_real_images_and_the_translation_demo(ws_connect, settings):
     client = ws_connect("convolution")
-    client.configure({"pool_mode": "max", "pool_size": 4, "pool_stride": 4, "shift_x": 1})
+    client.configure({"picture_pool": {"mode": "max", "size": 4, "stride": 4}, "shift_x": 1})
     got = _kinds(client)
     pool, shift = got["pool"], got["shift"]
     side = settings.convolution.display_size
@@ -157,7 +157,7 @@ def test_pooling_real_images_and_the_translation_demo(ws_connect, settings):
     client.configure({"shift_x": 0, "shift_y": 0})
     shift = client.frame("shift")
     assert shift.meta["conv_change"] == shift.meta["pooled_change"] == 0
-    client.configure({"shift_x": 8, "pool_size": 8, "pool_stride": 8, "pool_source": "feature"})
+    client.configure({"shift_x": 8, "picture_pool": {"size": 8, "stride": 8, "source": "feature"}})
     assert client.frame("pool").meta["source"] == "feature"
 
 

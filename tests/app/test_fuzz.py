@@ -22,7 +22,15 @@ from tests.conftest import serve
 from tests.strategies import from_json_schema as from_schema
 from tests.wsclient import WSClient
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # Hypothesis notices the global `random` state change while it draws; here that is the live
+    # server's threads in this process (websocket keys, asyncio), not the strategies.
+    pytest.mark.filterwarnings(
+        "ignore:Do not use the `random` module inside strategies"
+        ":hypothesis.errors.HypothesisDeprecationWarning"
+    ),
+]
 BATCHES_PER_LAB = 36  # x ~50 messages x 6 labs: more than 10,000 messages in all
 SENT = {"messages": 0}
 

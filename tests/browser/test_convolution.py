@@ -6,9 +6,12 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from app.labs.convolution import ConvolutionLab
 from ml_core.convolution import ConvolutionConfig
+from ml_core.convolution_invariance import rotation_demo
 
 pytestmark = pytest.mark.browser
 
@@ -153,14 +156,19 @@ def test_pooling_views_render(page, settings):
     _set_range(page, "#pool-stride", 4)
     page.wait_for_selector("#pool-error:not([hidden])")
     assert "does not fit in a 3x3 input" in page.locator("#pool-error").inner_text()
-    # pooling the picture (the camera man, display_size a side) with 4x4 windows, stride 4
-    page.click("#pool-source button[data-source='image']")
+    # pooling the picture (the camera man, display_size a side) with its own 4x4 windows, stride 4
+    _set_range(page, "#picture-pool-size", 4)
+    _set_range(page, "#picture-pool-stride", 4)
     side = settings.convolution.display_size // 4
     page.wait_for_selector(f"#pool-figures figure.pooled canvas[data-size='{side}x{side}']")
     assert _canvas_spread(page, "#pool-figures figure.pooled canvas") > 5
-    # the translation demo shows its numbers
+    # the small example keeps its own pooling (and its message)
+    assert "does not fit in a 3x3 input" in page.locator("#pool-error").inner_text()
+    # the translation and rotation demos show their numbers
     page.wait_for_function("document.querySelector('#change-conv').textContent.endsWith('%')")
     assert page.locator("#shift-figures canvas").count() == 4
+    page.wait_for_function("document.querySelector('#rot-change-conv').textContent.endsWith('%')")
+    assert page.locator("#rotate-figures canvas").count() == 4
 
 
 def test_a_bad_upload_shows_a_clear_message(page, settings):
@@ -192,3 +200,66 @@ def test_a_bad_upload_shows_a_clear_message(page, settings):
     network = [e for e in page.console_errors if any(e.startswith(x) for x in expected)]
     assert len(network) == 2
     page.console_errors[:] = [e for e in page.console_errors if e not in network]
+
+
+def _picture_pooled(page) -> str:
+    return page.get_attribute("#pool-figures figure.pooled canvas", "data-size")
+
+
+@pytest.mark.parametrize("how", ["the tip's link", "the picture's sliders"])
+def test_try_n_8_on_the_picture_works_as_written(page, settings, how):
+    # The newcomer's steps: read the tip "try N = 8 on the picture" and do it. Once, the one
+    # pooling slider broke the 5 x 5 example ("an 8 x 8 window does not fit"); now each part has
+    # its own pooling, and the picture's shows what a large window throws away.
+    _open(page)
+    small = page.locator("#pool-output .cell").all_text_contents()
+    if how == "the tip's link":
+        page.click("#btn-pool-8")
+    else:
+        _set_range(page, "#picture-pool-size", 8)
+        _set_range(page, "#picture-pool-stride", 8)
+    side = settings.convolution.display_size
+    page.wait_for_function(
+        f"document.querySelector('#pool-figures figure.pooled canvas')?.dataset.size === "
+        f"'{side // 8}x{side // 8}'"
+    )
+    kept = page.inner_text("#realpool-kept")
+    assert f"{side}×{side} → {side // 8}×{side // 8}" in kept
+    assert f"kept {(side // 8) ** 2:,} of {side * side:,} values" in kept
+    assert "1 in 64" in kept
+    assert page.input_value("#picture-pool-size") == "8"
+    # The small example is untouched: its pooling, its numbers, no error.
+    assert page.is_hidden("#pool-error")
+    assert page.input_value("#pool-size") == "2"
+    assert page.locator("#pool-output .cell").all_text_contents() == small
+    assert page.text_content("#realpool-caption").endswith("8×8, stride 8")
+
+
+def test_the_small_examples_window_leaves_the_picture_alone(page):
+    _open(page)
+    _set_range(page, "#pool-size", 8)
+    page.wait_for_function(
+        "document.querySelector('#pool-error').textContent.includes('does not fit in a 5x5')"
+    )
+    assert page.text_content("#realpool-caption").endswith("2×2, stride 2")
+    assert page.is_hidden("#realpool-error")
+
+
+def test_turning_the_picture_shows_the_changes_the_server_computed(page, settings):
+    """The rotation demo: the three changes shown are those of ml_core's rotation demo for the
+    picture, the first kernel and the picture's pooling (checked against an independent
+    computation in tests/ml_core/test_convolution_invariance.py)."""
+    _open(page)
+    _set_range(page, "#rotation", 30)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#rotate-figures figcaption')]"
+        ".some((c) => c.textContent.includes('turned 30°'))"
+    )
+    config = ConvolutionConfig(rotation=30)
+    lab = ConvolutionLab(settings, torch.device("cpu"))
+    demo = rotation_demo(lab._image(config), config.kernel_bank()[0], config.geometry,
+                         "max", 2, 2, 30)
+    for part, value in (("input", demo.input_change), ("conv", demo.conv_change),
+                        ("pool", demo.pooled_change)):
+        shown = float(page.inner_text(f"#rot-change-{part}").rstrip("%"))
+        assert shown == pytest.approx(100 * value, abs=0.051), part

@@ -114,3 +114,76 @@ def test_drag_the_outlier_and_l2_moves_more_than_l1(page):
     after = slopes(page)
     moved = {k: abs(after[k] - before[k]) for k in after}
     assert moved["l2"] > 3 * moved["l1"], (before, after)
+
+
+def readout(page, selector: str) -> dict[str, float]:
+    """The read-out's numbers by name, e.g. {"x": 1.2, "f(x)": 1.2, "f′(x)": 1.0}."""
+    parts = (part.split(" = ") for part in page.text_content(selector).split(" · "))
+    return {name: float(value) for name, value in parts}
+
+
+def hover_x(page, canvas: str, x: float, lo: float, hi: float) -> None:
+    """Point at data x on a plot whose x axis spans [lo, hi] (margins: 44 px left, 10 right)."""
+    box = page.locator(canvas).bounding_box()
+    px = box["x"] + 44 + (box["width"] - 54) * (x - lo) / (hi - lo)
+    page.mouse.move(px, box["y"] + box["height"] / 2)
+
+
+def test_hovering_the_activation_plot_reads_x_f_and_its_derivative(page):
+    open_lab(page)
+    page.click("[data-activation=sigmoid]")
+    page.wait_for_function("document.querySelector('#act-note').textContent.startsWith('Sigmoid')")
+    page.locator("#act-plot").scroll_into_view_if_needed()
+    before = page.evaluate(FINGERPRINT, "#act-plot")
+    hover_x(page, "#act-plot", -2.0, -6.0, 6.0)
+    page.wait_for_function("document.querySelector('#act-readout').textContent.startsWith('x = ')")
+    values = readout(page, "#act-readout")
+    assert values["x"] == pytest.approx(-2.0, abs=0.03)  # the sample nearest the cursor
+    s = torch.sigmoid(torch.tensor(values["x"], dtype=torch.float64))
+    assert values["f(x)"] == pytest.approx(float(s), abs=1e-4)
+    assert values["f′(x)"] == pytest.approx(float(s * (1 - s)), abs=1e-4)
+    assert page.evaluate(FINGERPRINT, "#act-plot") != before  # the cursor is marked
+
+
+def test_the_plots_read_out_by_keyboard_too(page):
+    open_lab(page)
+    page.focus("[data-activation=relu]")
+    for _ in range(30):  # Tab on from the activation buttons until the plot has the focus
+        if page.evaluate("document.activeElement.id") == "act-plot":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "act-plot"
+    page.wait_for_function("document.querySelector('#act-readout').textContent.startsWith('x = ')")
+    start = readout(page, "#act-readout")
+    assert start["x"] == pytest.approx(0.0, abs=1e-6)  # focus starts at x = 0
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    page.wait_for_function("!document.querySelector('#act-readout').textContent.startsWith('x = 0.0000')")
+    values = readout(page, "#act-readout")
+    step = 12 / (240)  # 241 samples on [-6, 6]
+    assert values["x"] == pytest.approx(11 * step, abs=1e-3)
+    assert values["f(x)"] == pytest.approx(values["x"], abs=1e-4)  # ReLU: x for x > 0
+    assert values["f′(x)"] == 1.0
+    page.keyboard.press("Home")
+    page.wait_for_function("document.querySelector('#act-readout').textContent.startsWith('x = -6')")
+    assert readout(page, "#act-readout")["f′(x)"] == 0.0
+
+
+def test_hovering_the_loss_plot_reads_prediction_loss_and_its_derivative(page):
+    open_lab(page)  # L2 with target 0: loss = p², d loss / d p = 2p
+    page.locator("#loss-plot").scroll_into_view_if_needed()
+    hover_x(page, "#loss-plot", 1.5, -4.0, 4.0)
+    page.wait_for_function(
+        "document.querySelector('#loss-readout').textContent.startsWith('prediction = ')"
+    )
+    values = readout(page, "#loss-readout")
+    p = values["prediction"]
+    assert p == pytest.approx(1.5, abs=0.04)
+    assert values["loss"] == pytest.approx(p**2, abs=1e-3)
+    assert values["d loss/d prediction"] == pytest.approx(2 * p, abs=1e-3)
+    page.locator("#loss-plot").focus()
+    page.keyboard.press("End")
+    page.wait_for_function(
+        "document.querySelector('#loss-readout').textContent.startsWith('prediction = 4.0000')"
+    )
+    assert readout(page, "#loss-readout")["loss"] == pytest.approx(16.0, abs=1e-3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.labs import LABS
+from app.pages import available
 
 PAGES = [(lab.name, lab.title, lab.summary) for lab in LABS]
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.browser
 def test_page_opens_connects_and_explains(page, lab):
     page.goto(f"/{lab}")
     page.wait_for_selector("#conn-status[data-state='open']")
-    assert page.locator("nav.labs a").count() == len(PAGES)
+    assert page.locator("nav.labs a").count() == len(available())  # labs and explainers
     assert page.locator("nav.labs a[aria-current='page']").get_attribute("href") == f"/{lab}"
     assert len(page.locator("#explain").inner_text().strip()) > 200, "the page explains itself"
     page.wait_for_function("document.getElementById('device-label').textContent.trim() !== ''")

@@ -192,3 +192,141 @@ def test_draw_points_and_drag_the_initial_line(page):
     assert shared.input_value("#dataset") == "custom"
     assert weights(shared) == (w, b)
     shared.close()
+
+
+def _plot_clicker(page):
+    """click(x, y): a click on the plot point (x, y) (the plot spans [-1, 1]², y up)."""
+
+    def click(x, y):
+        page.locator("#canvas").scroll_into_view_if_needed()
+        box = page.locator("#canvas").bounding_box()  # after any scroll
+        page.mouse.click(box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"])
+
+    return click
+
+
+def _link_points(page) -> list | None:
+    """The drawing the page's link holds (what a shared link would give a new tab)."""
+    encoded = page.url.split("#s=", 1)[1]
+    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))).get("points")
+
+
+def test_your_own_drawing_starts_from_an_empty_plane(page):
+    # The newcomer's steps: open the page (a preset of 30 points), choose "Your own drawing",
+    # click two points. Only those two are the data, not the preset's 30 as well.
+    open_page(page)
+    samples = DEFAULT.dataset.samples
+    page.wait_for_function(f"document.querySelector('#streak').textContent == '0/{samples}'")
+    page.select_option("#dataset", "custom")
+    page.wait_for_selector("#empty-hint:not([hidden])")
+    assert page.inner_text("#streak") == "0"  # no points, no perceptron
+    assert page.is_hidden("#keep-field")  # the option belongs to presets
+    click = _plot_clicker(page)
+    click(0.5, 0.5)
+    page.click("#draw-class button[data-label='-1']")
+    click(-0.5, -0.4)
+    page.wait_for_function("document.querySelector('#streak').textContent == '0/2'")
+    assert [label for _, _, label in _link_points(page)] == [1, -1]
+
+    # On request the drawing starts from the preset's points instead.
+    page.select_option("#dataset", "margin")
+    page.wait_for_function(f"document.querySelector('#streak').textContent == '0/{samples}'")
+    assert page.inner_text("#draw-hint") == "Click to start your own drawing"
+    page.check("#keep-points")
+    assert page.inner_text("#draw-hint") == "Click to draw on top of these points"
+    page.select_option("#dataset", "custom")
+    page.wait_for_function(f"document.querySelector('#streak').textContent == '0/{samples}'")
+    click(0.6, 0.1)
+    page.wait_for_function(f"document.querySelector('#streak').textContent == '0/{samples + 1}'")
+    assert len(_link_points(page)) == samples + 1
+
+
+def test_clicking_a_preset_starts_a_drawing_of_its_own(page):
+    open_page(page)
+    click = _plot_clicker(page)
+    click(0.3, -0.6)
+    page.wait_for_function("document.querySelector('#streak').textContent == '0/1'")
+    assert page.input_value("#dataset") == "custom"
+    assert len(_link_points(page)) == 1
+
+
+EPOCH_TEXTS = """() => ({
+  stat: document.querySelector('#epoch').textContent,
+  step5: document.querySelector('#s5').textContent,
+  caption: document.querySelector('#epoch-caption').textContent,
+})"""
+
+
+def step_to(page, visits: int) -> dict:
+    while int(page.inner_text("#visits")) < visits:
+        done = int(page.inner_text("#visits"))
+        page.click("#btn-step")
+        page.wait_for_function(f"document.querySelector('#visits').textContent == '{done + 1}'")
+    return page.evaluate(EPOCH_TEXTS)
+
+
+def test_the_epoch_count_and_its_texts_agree(page):
+    # XOR with 4 points never converges, so every pass of 4 visits is a whole epoch.
+    open_page(page)
+    page.select_option("#dataset", "xor")
+    page.eval_on_selector(
+        "#samples", "el => { el.value = 4; el.dispatchEvent(new Event('change')); }"
+    )
+    page.wait_for_function("document.querySelector('#streak').textContent == '0/4'")
+    assert page.inner_text("#epoch") == "0"
+    for visits, done in ((1, 0), (3, 0), (4, 1), (5, 1), (8, 2), (9, 2)):
+        texts = step_to(page, visits)
+        assert texts["stat"] == str(done), visits
+        assert f"epochs done: {done}" in texts["step5"], visits
+        if visits % 4:  # a pass is under way: it is epoch done + 1
+            assert f"epoch {done + 1} (under way)" in texts["caption"], visits
+        else:  # at a pass's end: the last epoch is done
+            assert f"epoch {done} (done)" in texts["caption"], visits
+            assert "under way" not in texts["caption"], visits
+
+
+def test_stopped_at_the_epoch_limit_raise_it_and_play_on(page):
+    """The banner: "Stopped at the limit of N epochs before converging: raise the limit and
+    play on." (the default data needs more than 2 epochs)."""
+    open_page(page)
+    page.fill("#max_epochs", "2")
+    page.press("#max_epochs", "Enter")
+    page.evaluate(
+        "const s = document.querySelector('#speed'); s.value = 100;"
+        "s.dispatchEvent(new Event('input'))"
+    )
+    page.click("#btn-play")
+    page.wait_for_selector("#banner.bad:not([hidden])")
+    assert "Stopped at the limit of 2 epochs" in page.inner_text("#banner")
+    assert page.inner_text("#epoch") == "2"
+    visits = int(page.inner_text("#visits"))
+    assert visits == 2 * DEFAULT.dataset.samples
+    page.fill("#max_epochs", "100")
+    page.press("#max_epochs", "Enter")
+    page.wait_for_selector("#btn-step:not([disabled])")
+    page.click("#btn-step")  # the run goes on from where it stopped, not from the start
+    page.wait_for_function(f"document.querySelector('#visits').textContent == '{visits + 1}'")
+    page.click("#btn-play")
+    page.wait_for_selector("#banner.good:not([hidden])")
+    assert "Converged" in page.inner_text("#banner")
+
+
+def test_random_weights_are_new_each_click_and_the_keys_work(page):
+    """"Random ... Click again for new ones." and "Keys: space play/pause · → step · R reset.\""""
+    open_page(page)
+    page.click("#init button[data-init='random']")
+    page.wait_for_function("!document.querySelector('#weights').textContent.includes('no line')")
+    first = weights(page)
+    shown = page.inner_text("#weights")
+    page.click("#init button[data-init='random']")
+    page.wait_for_function(f"document.querySelector('#weights').innerText !== {shown!r}")
+    assert weights(page) != first
+    page.locator("body").press("ArrowRight")
+    page.wait_for_function("document.querySelector('#visits').textContent == '1'")
+    page.locator("body").press("r")
+    page.wait_for_function("document.querySelector('#visits').textContent == '0'")
+    page.evaluate("document.activeElement.blur()")  # space on a focused button presses it
+    page.keyboard.press(" ")
+    page.wait_for_selector("#btn-play[data-state='playing']")
+    page.keyboard.press(" ")
+    page.wait_for_selector("#btn-play[data-state='paused']")

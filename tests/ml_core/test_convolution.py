@@ -24,10 +24,8 @@ from ml_core.convolution import (
     output_size,
     pool2d,
     pool_window,
-    relative_change,
-    shifted_pair,
-    translation_demo,
 )
+from ml_core.convolution_invariance import relative_change, shifted_pair, translation_demo
 from ml_core.images import SAMPLE_IMAGES
 from ml_core.kernels import PRESETS, is_signed, preset_kernel, presets_at, to_display
 
@@ -253,9 +251,11 @@ def test_max_pooling_hides_a_shift_inside_its_window_but_conv_does_not():
 
 
 def test_the_config_offers_exactly_the_cores_names():
-    properties = ConvolutionConfig.model_json_schema()["properties"]
-    assert properties["pool_mode"]["enum"] == list(POOL_MODES)
-    assert properties["pool_source"]["enum"] == list(POOL_SOURCES)
+    schema = ConvolutionConfig.model_json_schema()
+    properties = schema["properties"]
+    pooling = schema["$defs"]["Pooling"]["properties"]
+    assert pooling["mode"]["enum"] == list(POOL_MODES)
+    assert pooling["source"]["enum"] == list(POOL_SOURCES)
     assert properties["color"]["enum"] == list(COLORS)
     assert properties["sample"]["enum"] == [*SAMPLE_IMAGES, "upload"]
     assert properties["kernels"]["items"]["enum"] == [*PRESETS, "custom"]
@@ -299,3 +299,15 @@ def test_presets_at_a_size_are_those_that_exist_there():
     assert set(at_five) == set(PRESETS)
     np.testing.assert_array_equal(at_five["sobel_x"], preset_kernel("sobel_x", 5))
 
+
+
+def test_stacked_3x3_kernels_see_5x5_then_7x7():
+    """The page: "two 3×3 layers in a row already see a 5×5 patch, three see 7×7"."""
+    image = np.zeros((1, 15, 15), dtype=np.float32)
+    image[0, 7, 7] = 1.0  # one pixel: what it reaches is the receptive field
+    ones = np.ones((1, 1, 3, 3), dtype=np.float32)
+    reached = image
+    for layers, side in ((1, 3), (2, 5), (3, 7)):
+        reached = conv2d(reached, ones, Geometry(padding=1))
+        rows, cols = np.nonzero(reached[0])
+        assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (side, side), layers

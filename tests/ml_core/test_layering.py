@@ -7,6 +7,8 @@ import pytest
 
 ML_CORE = Path(__file__).resolve().parents[2] / "ml_core"
 FORBIDDEN = ("app", "fastapi", "starlette", "uvicorn", "jinja2", "pydantic_settings")
+# Jinja2 renders Python there (the exported scripts' templates), not web pages.
+ALLOWED = {"codegen.py": {"jinja2"}}
 
 
 @pytest.mark.parametrize("path", sorted(ML_CORE.glob("*.py")), ids=lambda p: p.name)
@@ -18,4 +20,5 @@ def test_ml_core_module_imports_no_web_code(path):
             imported.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.add(node.module.split(".")[0])
-    assert not imported & set(FORBIDDEN), f"{path.name} imports {imported & set(FORBIDDEN)}"
+    bad = imported & set(FORBIDDEN) - ALLOWED.get(path.name, set())
+    assert not bad, f"{path.name} imports {bad}"
