@@ -176,7 +176,7 @@ export class Controls {
     $("#value-pick").classList.toggle("on", this.tool === "add");
     if (regression) this.drawClass = Number($("#draw-value").value);
     const k = regression ? 0 : Math.max(2, this.store.cfg.dataset.classes);
-    this.drawClass = Math.min(this.drawClass, k - 1);
+    if (!regression) this.drawClass = Math.min(this.drawClass, k - 1);
     const swatches = [];
     for (let c = 0; c < k; c++) {
       const b = document.createElement("button");
