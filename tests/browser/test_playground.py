@@ -18,7 +18,6 @@ from tests.browser.test_mlp import (
     RECORD_SENT,
     STEP,
     click_at,
-    colours,
     open_playground,
     percent,
     screen_at,
