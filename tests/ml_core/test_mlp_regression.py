@@ -165,3 +165,37 @@ def test_dragging_one_point_far_off_moves_l2_more_than_l1():
     # by at most one point's worth of pull, a fraction of that.
     assert moved["mse"] == pytest.approx(6 / 25, rel=0.05)
     assert moved["l1"] < moved["mse"] / 3
+
+
+def test_huber_shrugs_off_the_outlier_like_l1():
+    """The page's note: Huber fits like L2 near the data and like L1 against an outlier."""
+    dragged = [list(p) for p in POINTS]
+    dragged[OUTLIER][2] = 6.0
+    moved = {}
+    for loss in ("mse", "huber"):
+        before, after = drawn_fit(POINTS, loss), drawn_fit(dragged, loss)
+        moved[loss] = float(np.abs(fitted(after) - fitted(before)).mean())
+    clean = drawn_fit(POINTS, "huber")
+    assert np.abs(fitted(clean) - least_squares(POINTS)).max() < 0.01  # the clean plane, as L2
+    assert moved["huber"] < moved["mse"] / 3
+
+
+def test_the_bumps_need_a_hidden_layer_and_the_plane_does_not():
+    """The page's note: without a hidden layer the output is a flat plane; the plane dataset
+    fits, the Gaussian bumps do not."""
+    def loss_after(name: str, hidden: list[int]) -> float:
+        config = PlaygroundConfig.model_validate(
+            {
+                "dataset": {"name": name},
+                "model": {"hidden": hidden, "activation": "tanh"},
+                "training": {"learning_rate": 0.03, "optimizer": "adam"},
+                "play": {"steps_per_frame": 0},
+            }
+        )
+        s = MLPRun(config)
+        s.step(150 * s.steps_per_epoch)
+        return s.metrics()["train_loss"]
+
+    assert loss_after("plane", []) < 0.01
+    flat, bent = loss_after("gaussians", []), loss_after("gaussians", [8, 8])
+    assert bent < flat / 3
