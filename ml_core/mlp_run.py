@@ -15,7 +15,8 @@ Units: a *step* is one optimizer update on one mini-batch; an *epoch* is one pas
 shuffled training points (the last batch may be smaller). Everything random comes from the
 config's seed, so two runs with the same config produce the same numbers.
 
-Divergence (ml_core/divergence.py): every ``CHECK_EVERY`` steps the training loss is checked; a
+Divergence (ml_core/divergence.py): every ``CHECK_EVERY`` steps (further apart while the loss is
+calm, see below) the training loss is checked; a
 loss five times where it started (or NaN) raises ``Diverged`` at the first step past the limit
 (the steps since the last check are replayed one by one to find it), and the weights stay as
 they are, for looking at. ``restore_good`` puts back those of the lowest training loss before.
@@ -44,7 +45,7 @@ from ml_core.mlp_data import plane_grid
 from ml_core.mlp_engine import Backward, Engine, Evaluation
 from ml_core.mlp_tensors import layer_table
 from ml_core.mlp_torch import TorchEngine
-from ml_core.training import DIVERGED_MESSAGE, Diverged
+from ml_core.training import DIVERGED_MESSAGE, Diverged, checkpoint
 
 
 @dataclass
@@ -61,7 +62,15 @@ class Snapshot:
 
 
 GRADIENT_SOURCES = ("train", "batch")
-CHECK_EVERY = 16  # steps between two looks at the training loss, for a divergence  # the whole training set, or the last mini-batch
+CHECK_EVERY = 16  # steps between two looks at the training loss, for a divergence, at first
+# A look is a forward pass over every training point (on the circle it costs as much as ~10
+# steps), so while the loss stays far below the limit the looks space out, doubling up to this;
+# a change of the rate or the weights starts again from CHECK_EVERY. A blow-up comes early (a
+# rate of 10 blows up within a few dozen steps) or after a change; the steps since the last
+# look are replayed to find the first one past the limit, however far apart the looks are.
+CHECK_EVERY_MAX = 512
+CALM = 0.5  # a loss below this share of the limit lets the looks space out,
+CLOSE_STEPS = 256  # but only this many steps after the start, a change of rate or a restore  # the whole training set, or the last mini-batch
 
 
 @dataclass
@@ -185,6 +194,7 @@ class MLPRun:
         self.history = MetricsHistory()  # what metrics() reported, for the CSV export
         start = self.train_loss()
         self._watch = DivergenceWatch(start)
+        self._look_closely()
         if start is not None:
             self._watch.keep(0, start, self.engine.save_state())
 
@@ -199,6 +209,7 @@ class MLPRun:
         )
         self.config = self.config.model_copy(update={"training": train})
         self.engine.set_hyperparameters(train.learning_rate, train.weight_decay)
+        self._look_closely()  # a new rate may blow up
 
     def set_play(self, steps_per_frame: int) -> None:
         """Change play's speed (it changes nothing a step computes)."""
@@ -235,7 +246,7 @@ class MLPRun:
             return 0
         done = 0
         while done < steps:
-            block = min(CHECK_EVERY, steps - done)
+            block = min(self._check_every, steps - done)
             before = self._position()
             self._advance(block)
             self._check(before)
@@ -252,6 +263,7 @@ class MLPRun:
             if steps > 1:  # find the first step past the limit, for the curve
                 self._load_position(before)
                 for _ in range(steps):
+                    checkpoint()  # up to CHECK_EVERY_MAX forward passes: let the worker breathe
                     self._advance(1)
                     loss = self._checked_loss()
                     if self._watch.blown(loss):
@@ -259,6 +271,12 @@ class MLPRun:
             raise Diverged(f"{DIVERGED_MESSAGE}: {self._watch.message(loss)}")
         if self._watch.improves(loss):
             self._watch.keep(self.steps, loss, self.engine.save_state())
+        calm = self.steps >= self._close_until and loss < CALM * self._watch.limit
+        self._check_every = min(2 * self._check_every, CHECK_EVERY_MAX) if calm else CHECK_EVERY
+
+    def _look_closely(self) -> None:
+        """Look at the loss every CHECK_EVERY steps for the next CLOSE_STEPS steps."""
+        self._check_every, self._close_until = CHECK_EVERY, self.steps + CLOSE_STEPS
 
     def _checked_loss(self) -> float | None:
         """The training loss now (None when a weight is not a number)."""
@@ -294,6 +312,7 @@ class MLPRun:
             raise ValueError("there are no weights to restore: no training points yet")
         self.engine.load_state(good.state)
         self._evaluated = self._gradients = None  # the weights changed at the same step
+        self._look_closely()
         return good
 
     def train_loss(self) -> float | None:
