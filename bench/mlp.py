@@ -49,17 +49,19 @@ CASES = {
     "a": {
         "title": "(a) circle 2-4-2-1 tanh, 500 points (250 train), batch 10",
         "config": {
-            "dataset": {"name": "circle", "samples": 500, "val_fraction": 0.5},
+            "dataset": {"name": "circle", "samples": 500, "val_fraction": 0.5, "test_fraction": 0},
             "model": {"hidden": [4, 2], "activation": "tanh"},
             "training": {"batch_size": 10, "learning_rate": 0.03},
+            "play": {"steps_per_frame": 0},  # full speed (the page's default is slowed play)
         },
     },
     "b": {
         "title": "(b) spiral 2-8x6-1 tanh, 500 points (250 train), batch 10",
         "config": {
-            "dataset": {"name": "spiral", "samples": 500, "val_fraction": 0.5},
+            "dataset": {"name": "spiral", "samples": 500, "val_fraction": 0.5, "test_fraction": 0},
             "model": {"hidden": [8] * 6, "activation": "tanh"},
             "training": {"batch_size": 10, "learning_rate": 0.03},
+            "play": {"steps_per_frame": 0},
         },
     },
 }

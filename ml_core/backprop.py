@@ -9,7 +9,9 @@ weights of a run. For one example x with label y and a network of Linear layers 
   the output layer's z_L are the logits.
 - loss: sigmoid (2 classes) or softmax (k classes) probabilities against the target, by the
   run's loss; its gradient with respect to the logits is the output delta
-  (softmax - one-hot for cross-entropy).
+  (softmax - one-hot for cross-entropy). A regression's output is the prediction itself, and
+  its delta the loss's slope at the error e = y - t: 2e (L2), sign(e) (L1), e clipped to
+  [-1, 1] (Huber).
 - backward: delta_l = dL/dz_l = f'(z_l) * (W_{l+1}^T delta_{l+1}), then dL/dW_l = delta_l a_{l-1}^T
   and dL/db_l = delta_l; PReLU's slope gets dL/da = sum over z <= 0 of z * dL/da_l.
 - update: what the run's optimizer would do with this gradient alone, from its current memory:
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml_core.mlp import HUBER_DELTA
 from ml_core.mlp_config import TrainConfig
 from ml_core.mlp_engine import EvalLayer, OptimizerState, Parameters
 from ml_core.training import ADAM_BETAS, ADAM_EPS, MOMENTUM
@@ -101,10 +104,11 @@ class LayerPass:
 
 @dataclass
 class LossPass:
-    name: str  # the run's loss (ml_core.mlp.LOSSES)
+    name: str  # the run's loss (ml_core.mlp.LOSSES, or REGRESSION_LOSSES)
     logits: np.ndarray  # (n_out,)
-    probabilities: np.ndarray  # (n_out,): sigmoid (P(class 2)) for one logit, else softmax
-    target: np.ndarray  # (n_out,): the label 0/1 for one logit, else one-hot
+    probabilities: np.ndarray  # (n_out,): sigmoid (P(class 2)) for one logit, else softmax;
+    # a regression's prediction (the output itself)
+    target: np.ndarray  # (n_out,): the label 0/1 for one logit, else one-hot; a regression's value
     value: float  # the loss of this example
     grad_probabilities: np.ndarray | None  # dL/dp (mse and l1, which act on p)
     delta: np.ndarray  # dL/dlogits: the output layer's delta
@@ -149,11 +153,12 @@ class UpdatePass:
 @dataclass
 class Explanation:
     x: np.ndarray  # the example's features (F,)
-    label: int
+    label: int | float  # the class, or a regression's target value
     activation: str
     layers: list[LayerPass]  # first layer first; the last is the output layer
     loss: LossPass
     update: UpdatePass
+    task: str = "classification"
 
 
 # --- the loss and its gradient at the logits ------------------------------------------------------
@@ -161,8 +166,31 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return activate("sigmoid", z, None)
 
 
-def loss_pass(name: str, logits: np.ndarray, label: int) -> LossPass:
+def regression_pass(name: str, output: np.ndarray, target: float) -> LossPass:
+    """One regression example: the loss of the prediction y against the target t and its
+    slope dL/dy, the output layer's delta (``ml_core.mlp.regression_loss``)."""
+    t = np.array([float(target)])
+    error = output - t
+    e = float(error[0])
+    if name == "mse":  # e^2, slope 2e
+        value, delta = e * e, 2.0 * error
+    elif name == "l1":  # |e|, slope sign(e)
+        value, delta = abs(e), np.sign(error)
+    elif name == "huber":  # e^2 / 2 inside |e| < delta, delta (|e| - delta / 2) beyond
+        d = HUBER_DELTA
+        value = 0.5 * e * e if abs(e) < d else d * (abs(e) - 0.5 * d)
+        delta = np.clip(error, -d, d)
+    else:
+        raise ValueError(f"unknown regression loss {name!r}")
+    return LossPass(name, output.copy(), output.copy(), t, float(value), None, delta)
+
+
+def loss_pass(
+    name: str, logits: np.ndarray, label: int | float, task: str = "classification"
+) -> LossPass:
     """The loss of one example and dL/dlogits, as ``ml_core.mlp.loss_fn`` computes them."""
+    if task == "regression":
+        return regression_pass(name, logits, float(label))
     z = logits
     k = z.size
     grad_p = None
@@ -288,13 +316,15 @@ def update_pass(
 # --- the whole walk ---------------------------------------------------------------------------------
 def explain(
     x: np.ndarray,
-    label: int,
+    label: int | float,
     layers: list[EvalLayer],
     activation: str,
     train: TrainConfig,
     state: OptimizerState,
+    task: str = "classification",
 ) -> Explanation:
-    """Forward, loss, backward and update for one example ``x`` (F,) with ``label``, through
+    """Forward, loss, backward and update for one example ``x`` (F,) with ``label`` (a
+    regression: its target value), through
     the eval-mode ``layers`` of a network (``Engine.eval_layers``) and the optimizer's
     ``state``. The parameters are taken as float64 from whatever they are."""
     a = np.asarray(x, F64)
@@ -321,7 +351,8 @@ def explain(
         )
         a = outputs
 
-    loss = loss_pass(train.loss, passes[-1].z, int(label))
+    target = float(label) if task == "regression" else int(label)
+    loss = loss_pass(train.loss, passes[-1].z, target, task)
     delta = loss.delta
     for j in range(last, -1, -1):
         layer = passes[j]
@@ -339,4 +370,4 @@ def explain(
         delta = dl_du if below.norm_scale is None else dl_du * below.norm_scale
 
     update = update_pass(train, state, passes, activation == "prelu")
-    return Explanation(np.asarray(x, F64), int(label), activation, passes, loss, update)
+    return Explanation(np.asarray(x, F64), target, activation, passes, loss, update, task)

@@ -193,6 +193,8 @@ def mlp_script(
     custom = data.name == datasets2d.CUSTOM
     if custom and not points:
         raise ScriptError("no points yet: draw some or pick a dataset")
+    if config.task == "regression":
+        raise ScriptError("a regression cannot be exported as a script yet: only classification")
     if custom:
         rows = [(float(x), float(y), int(c)) for x, y, c in points]
     sizes = model.layer_sizes(data.classes)

@@ -1,17 +1,20 @@
 """Two-dimensional toy datasets for the MLP playground.
 
-Every generator shares one signature, ``(samples, noise, classes, rng) -> (xy, labels)``:
+Every generator shares one signature, ``(samples, noise, classes, rng) -> (xy, targets)``:
 
 - ``xy``: float32 ``(N, 2)``, points in the plane ``[-1, 1]²`` (clipped there after the noise);
-- ``labels``: int64 ``(N,)``, class indices ``0 .. classes-1``, classes balanced (±1 point).
+- ``targets``: for a classification dataset int64 ``(N,)`` labels, class indices
+  ``0 .. classes-1``, classes balanced (±1 point); for a regression dataset (``spec.task``) float32
+  ``(N,)`` values in about ``[-1, 1]`` (``classes`` is ignored).
 
 ``noise`` runs from 0 (clean) to 1 (hopeless). It is the standard deviation of Gaussian jitter
 added to both coordinates, in units of ``NOISE_SCALE`` (half the plane's half-width): noise 0.1,
 the default, moves a point by about 0.05, a fortieth of the plane. The blobs' spread grows with it too.
+A regression dataset's noise is on the value instead (same units).
 
 Points come out in random order, so splitting off the first or last rows is a random split.
-``split`` does the train / validation split from a seed; ``from_points`` checks drawn points
-(the ``custom`` dataset). What to generate is a ``DataConfig`` (ml_core/mlp_config.py).
+``split`` does the train / validation / test split from a seed; ``from_points`` checks drawn
+points (the ``custom`` dataset). What to generate is a ``DataConfig`` (ml_core/mlp_config.py).
 """
 
 from __future__ import annotations
@@ -24,18 +27,21 @@ import numpy as np
 
 NOISE_SCALE = 0.5  # jitter std = noise * NOISE_SCALE (plane units)
 CUSTOM = "custom"  # the dataset name of drawn points (``from_points``), beside ``DATASETS``
+MAX_VALUE = 10.0  # a drawn regression point's value lies in [-MAX_VALUE, MAX_VALUE]
 
 Generator2D = Callable[[int, float, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A generator and the class counts it can make."""
+    """A generator, the class counts it can make and its task (``classification`` or
+    ``regression``: real values, and no classes)."""
 
     fn: Generator2D
     min_classes: int = 2
     max_classes: int = 2
     description: str = ""
+    task: str = "classification"
 
 
 def _per_class(samples: int, classes: int) -> np.ndarray:
@@ -118,6 +124,36 @@ def moons(samples: int, noise: float, classes: int, rng: np.random.Generator):
     return _finish(xy, labels, noise, rng)
 
 
+# --- regression: a real value at every point ------------------------------------------------------
+def _finish_values(xy: np.ndarray, values: np.ndarray, noise: float, rng: np.random.Generator):
+    """Add the jitter to the values, shuffle the rows; return float32 xy, float32 values."""
+    values = values + rng.normal(0.0, noise * NOISE_SCALE, size=values.shape) if noise > 0 else values
+    order = rng.permutation(len(values))
+    return xy[order].astype(np.float32), values[order].astype(np.float32)
+
+
+def plane(samples: int, noise: float, classes: int, rng: np.random.Generator):
+    """A tilted plane: value (x + y) / 2 at a uniform point, from -1 (bottom left) to +1."""
+    xy = rng.uniform(-1.0, 1.0, (samples, 2))
+    return _finish_values(xy, xy.sum(axis=1) / 2, noise, rng)
+
+
+# (x, y, sign) of each bump: TensorFlow Playground's six, scaled from [-6, 6] to [-1, 1].
+BUMPS = ((-2 / 3, 5 / 12, 1), (0, 5 / 12, -1), (2 / 3, 5 / 12, 1),
+         (-2 / 3, -5 / 12, -1), (0, -5 / 12, 1), (2 / 3, -5 / 12, -1))
+BUMP_WIDTH = 0.2  # each bump's standard deviation
+
+
+def gaussians(samples: int, noise: float, classes: int, rng: np.random.Generator):
+    """A sum of Gaussian bumps, three up (+1) and three down (-1), alternating in two rows."""
+    xy = rng.uniform(-1.0, 1.0, (samples, 2))
+    values = np.zeros(samples)
+    for bx, by, sign in BUMPS:
+        d2 = (xy[:, 0] - bx) ** 2 + (xy[:, 1] - by) ** 2
+        values += sign * np.exp(-d2 / (2 * BUMP_WIDTH**2))
+    return _finish_values(xy, np.clip(values, -1.0, 1.0), noise, rng)
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "circle": DatasetSpec(circle, 2, 8, "a disc inside a ring (k classes: k rings)"),
     "xor": DatasetSpec(xor, 2, 2, "opposite quadrants share a class"),
@@ -125,7 +161,17 @@ DATASETS: dict[str, DatasetSpec] = {
     "spiral": DatasetSpec(spiral, 2, 8, "interleaved spiral arms, one per class"),
     "moons": DatasetSpec(moons, 2, 2, "two interleaving half circles"),
     "blobs": DatasetSpec(blobs, 2, 8, "k gaussian blobs on a circle"),
+    "plane": DatasetSpec(plane, description="a tilted plane: value (x + y) / 2", task="regression"),
+    "gaussians": DatasetSpec(
+        gaussians, description="a sum of six Gaussian bumps, up and down", task="regression"
+    ),
 }
+
+
+def task_of(name: str) -> str | None:
+    """The task of the dataset ``name`` (None for ``custom``, which takes either)."""
+    spec = DATASETS.get(name)
+    return None if spec is None else spec.task
 
 
 def generate(name: str, samples: int, noise: float, classes: int, seed: int):
@@ -136,30 +182,34 @@ def generate(name: str, samples: int, noise: float, classes: int, seed: int):
     spec = DATASETS.get(name)
     if spec is None:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    if not spec.min_classes <= classes <= spec.max_classes:
+    regression = spec.task == "regression"
+    if not regression and not spec.min_classes <= classes <= spec.max_classes:
         if spec.min_classes == spec.max_classes:
             raise ValueError(f"dataset {name!r} has exactly {spec.min_classes} classes")
         raise ValueError(
             f"dataset {name!r} takes {spec.min_classes} to {spec.max_classes} classes, not {classes}"
         )
-    if samples < classes:
+    if samples < (1 if regression else classes):
         raise ValueError(f"need at least one point per class ({classes}), got {samples} samples")
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be in [0, 1], got {noise}")
     return spec.fn(samples, noise, classes, np.random.default_rng(seed))
 
 
-def from_points(points) -> tuple[np.ndarray, np.ndarray]:
-    """Drawn points ``[[x, y, label], ...]`` -> (xy float32 (N, 2), labels int64 (N,)).
+def from_points(points, task: str = "classification") -> tuple[np.ndarray, np.ndarray]:
+    """Drawn points ``[[x, y, label], ...]`` -> (xy float32 (N, 2), labels int64 (N,)); for a
+    regression ``[[x, y, value], ...]`` -> (xy, values float32 (N,)).
 
-    x and y must lie in [-1, 1] and labels be whole numbers >= 0; ValueError says which point is wrong.
+    x and y must lie in [-1, 1], labels be whole numbers >= 0 and values lie in
+    [-MAX_VALUE, MAX_VALUE]; ValueError says which point is wrong.
     """
     try:
         arr = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError("points must be a list of [x, y, label] triples of numbers") from None
+    regression = task == "regression"
     if arr.size == 0:
-        return np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
+        return np.zeros((0, 2), np.float32), np.zeros(0, np.float32 if regression else np.int64)
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ValueError("points must be a list of [x, y, label] triples")
     if not np.isfinite(arr).all():
@@ -168,19 +218,38 @@ def from_points(points) -> tuple[np.ndarray, np.ndarray]:
     if bad.size:
         raise ValueError(f"point {int(bad[0])} lies outside the plane: x and y must be in [-1, 1]")
     labels = arr[:, 2]
+    if regression:
+        bad = np.flatnonzero(np.abs(labels) > MAX_VALUE)
+        if bad.size:
+            raise ValueError(
+                f"point {int(bad[0])} has value {labels[bad[0]]}: values lie in "
+                f"[-{MAX_VALUE:g}, {MAX_VALUE:g}]"
+            )
+        return arr[:, :2].astype(np.float32), labels.astype(np.float32)
     bad = np.flatnonzero((labels < 0) | (labels != np.round(labels)))
     if bad.size:
         raise ValueError(f"point {int(bad[0])} has label {labels[bad[0]]}: labels are 0, 1, 2, ...")
     return arr[:, :2].astype(np.float32), labels.astype(np.int64)
 
 
-def split(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random train / validation index arrays for ``count`` points; at least one training point.
+def split(
+    count: int, val_fraction: float, seed: int, test_fraction: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random train / validation / test index arrays for ``count`` points; at least one
+    training point (the held-out parts shrink, test first, when there are too few points).
 
-    The validation part holds round(count * val_fraction) points (0 when val_fraction is 0).
+    The validation part holds round(count * val_fraction) points, the test part
+    round(count * test_fraction). Which points are for training depends only on the seed and
+    how many are held out, so a test part taken out of the validation share leaves the
+    training points as they were.
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if not (0.0 <= val_fraction and 0.0 <= test_fraction and val_fraction + test_fraction < 1.0):
+        raise ValueError(
+            f"val_fraction and test_fraction must be >= 0 with a sum below 1, got "
+            f"{val_fraction} and {test_fraction}"
+        )
     order = np.random.default_rng(seed + 1).permutation(count)  # +1: not the generator's stream
-    n_val = min(int(round(count * val_fraction)), count - 1)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    n_val = min(int(round(count * val_fraction)), max(count - 1, 0))
+    n_test = min(int(round(count * test_fraction)), max(count - 1 - n_val, 0))
+    held = n_val + n_test
+    return np.sort(order[held:]), np.sort(order[:n_val]), np.sort(order[n_val:held])

@@ -8,8 +8,9 @@ one flat float32 array (so the optimizer update is a handful of vector ops, not 
 tensor) and numpy's per-call overhead is well under PyTorch's.
 
 It computes exactly what ``ml_core.mlp`` computes (same losses, PyTorch's gradients and its
-SGD / momentum / Adam updates, L2 weight decay included); tests/ml_core/test_fastmlp.py checks
-losses, gradients and updates against the reference for every activation, loss and optimizer.
+SGD / momentum / Adam updates, L2 weight decay included), for classification and regression;
+tests/ml_core/test_fastmlp.py checks losses, gradients and updates against the reference for
+every activation, loss and optimizer of both tasks.
 Configs with randomness or batch statistics in training (dropout, batch norm, RReLU) are
 not covered: ``unsupported_reason`` names why and the run uses the reference engine.
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from ml_core.mlp import (
+    HUBER_DELTA,
     LEAKY_SLOPE,
     PRELU_INIT,
     RRELU_LOWER,
@@ -193,14 +195,20 @@ class FastMLP(Engine):
     name = "fast"
     library = "numpy"
 
-    def __init__(self, config: ModelConfig, classes: int, train: TrainConfig) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        classes: int,
+        train: TrainConfig,
+        task: str = "classification",
+    ) -> None:
         reason = unsupported_reason(config)
         if reason:
             raise ValueError(f"the fast path cannot train this network: {reason}")
-        self.config, self.classes = config, classes
+        self.config, self.classes, self.task = config, classes, task
         self.loss, self.optimizer = train.loss, train.optimizer
         self.lr, self.wd = train.learning_rate, train.weight_decay
-        self.sizes = config.layer_sizes(classes)
+        self.sizes = config.layer_sizes(classes, task)
         self.ops = ACTIVATION_OPS[config.activation]
         shapes = [(o, i) for i, o in pairwise(self.sizes)]
         n_prelu = len(config.hidden) if self.ops.learnt else 0
@@ -233,10 +241,17 @@ class FastMLP(Engine):
 
     # --- parameters -------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
-        self.load(initial_parameters(self.config, self.classes, seed))
+        self.load(initial_parameters(self.config, self.classes, seed, self.task))
         self.buf[:] = 0
         self.sq[:] = 0
         self.t = 0
+
+    def save_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        return self.flat.copy(), self.buf.copy(), self.sq.copy(), self.t
+
+    def load_state(self, state: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> None:
+        flat, buf, sq, self.t = state
+        self.flat[:], self.buf[:], self.sq[:] = flat, buf, sq  # in place: the views stay valid
 
     def load(self, params: Parameters) -> None:
         for j in range(len(self.W)):
@@ -291,7 +306,7 @@ class FastMLP(Engine):
         X = np.concatenate([np.asarray(features, np.float32), ones], axis=1)
         n_out = self.sizes[-1]
         if n_out == 1:
-            T = labels.astype(np.float32)[:, None]  # (N, 1) 0/1
+            T = labels.astype(np.float32)[:, None]  # (N, 1) 0/1, or a regression's values
         else:
             T = np.eye(n_out, dtype=np.float32)[labels]  # (N, k) one-hot
         return X, T
@@ -320,7 +335,7 @@ class FastMLP(Engine):
         with np.errstate(all="ignore"):
             buf = self._backward(X, T, 2.0 * T - 1.0, T == 0)
         logits = torch.from_numpy(buf.z[-1].copy())
-        loss = float(loss_fn(self.loss, logits, torch.from_numpy(labels)))
+        loss = float(loss_fn(self.loss, logits, torch.from_numpy(labels), self.task))
         grads = Parameters(  # copies: the next step overwrites self.grad
             [g.copy() for g in self.gW],
             [g.copy() for g in self.gb],
@@ -382,6 +397,17 @@ class FastMLP(Engine):
         """dLoss/dlogits (B, n_out) into buf.dz[-1], for the mean-reduced loss."""
         loss, dz, tmp = self.loss, buf.dz[-1], buf.tmp[-1]
         batch, n_out = z.shape
+        if self.task == "regression":  # on the output value itself: z (B, 1) against T (B, 1)
+            np.subtract(z, T, out=dz)  # the error
+            if loss == "mse":  # mean (z - t)^2: 2 (z - t) / B
+                dz *= 2.0 / batch
+            elif loss == "l1":  # mean |z - t|: sign(z - t) / B
+                np.sign(dz, out=dz)
+                dz *= 1.0 / batch
+            else:  # huber: the error clipped to [-delta, delta], / B
+                np.clip(dz, -HUBER_DELTA, HUBER_DELTA, out=dz)
+                dz *= 1.0 / batch
+            return
         if loss == "hinge" and n_out == 1:  # mean(relu(1 - s z)): -s / B where the margin is > 0
             np.multiply(S, z, out=tmp)
             np.less(tmp, 1.0, out=buf.mask[-1])
@@ -462,6 +488,9 @@ class FastMLP(Engine):
         start, stop = self._last_batch
         logits = self._buffers[stop - start].z[-1]  # (B, n_out), before the update
         T = self.T[start:stop]
-        labels = T[:, 0] if T.shape[1] == 1 else T.argmax(axis=1)
-        labels = torch.from_numpy(labels.astype(np.int64))
-        return float(loss_fn(self.loss, torch.from_numpy(logits.copy()), labels))
+        if self.task == "regression":
+            targets = torch.from_numpy(T[:, 0].copy())  # (B,) the values
+        else:
+            labels = T[:, 0] if T.shape[1] == 1 else T.argmax(axis=1)
+            targets = torch.from_numpy(labels.astype(np.int64))
+        return float(loss_fn(self.loss, torch.from_numpy(logits.copy()), targets, self.task))

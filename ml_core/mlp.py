@@ -1,7 +1,8 @@
 """The MLP playground's network, losses and optimizers: the plain PyTorch reference path.
 
-The network maps features (B, F) to logits (B, n_out): one logit (sigmoid output) for two
-classes, k logits (softmax output) for k classes. Each hidden layer is
+The network maps features (B, F) to outputs (B, n_out). Classification: one logit (sigmoid
+output) for two classes, k logits (softmax output) for k classes. Regression: one real value,
+the output itself (no activation), compared with the target by L2, L1 or Huber. Each hidden layer is
 ``Linear -> [BatchNorm1d] -> activation -> [Dropout]``. Its shape is a ``ModelConfig``
 (ml_core/mlp_config.py) plus the number of classes, which comes from the data.
 
@@ -27,7 +28,12 @@ from ml_core.training import OPTIMIZERS as ALL_OPTIMIZERS
 if TYPE_CHECKING:
     from ml_core.mlp_config import ModelConfig
 
-LOSSES = ("cross_entropy", "mse", "l1", "hinge")
+TASKS = ("classification", "regression")
+LOSSES = ("cross_entropy", "mse", "l1", "hinge")  # classification: on the probabilities / logits
+REGRESSION_LOSSES = ("mse", "l1", "huber")  # regression: on the output value itself
+TASK_LOSSES = {"classification": LOSSES, "regression": REGRESSION_LOSSES}
+ALL_LOSSES = tuple(dict.fromkeys(LOSSES + REGRESSION_LOSSES))  # every name a config may hold
+HUBER_DELTA = 1.0  # Huber: squared error inside |error| < delta, absolute error beyond (torch's)
 OPTIMIZERS = ("sgd", "momentum", "adam")  # of ALL_OPTIMIZERS: those the fast path implements
 assert set(OPTIMIZERS) <= set(ALL_OPTIMIZERS)
 
@@ -37,9 +43,10 @@ PRELU_INIT = 0.25  # PReLU's learnt slope starts here (PyTorch's default), one p
 RRELU_LOWER, RRELU_UPPER = 1 / 8, 1 / 3  # RReLU draws its slope in [l, u]; eval uses the mean
 
 
-def n_outputs(classes: int) -> int:
-    """Output units for ``classes`` classes: one sigmoid logit for 2, k softmax logits for k."""
-    return 1 if classes == 2 else classes
+def n_outputs(classes: int, task: str = "classification") -> int:
+    """Output units: one sigmoid logit for 2 classes, k softmax logits for k, one value for a
+    regression (whatever ``classes`` says)."""
+    return 1 if classes == 2 or task == "regression" else classes
 
 
 class SeededDropout(nn.Module):
@@ -94,11 +101,15 @@ class MLP(nn.Module):
     """features (B, F) -> logits (B, n_out); ``forward_hidden`` also returns each hidden layer."""
 
     def __init__(
-        self, config: ModelConfig, classes: int, generator: torch.Generator | None = None
+        self,
+        config: ModelConfig,
+        classes: int,
+        generator: torch.Generator | None = None,
+        task: str = "classification",
     ) -> None:
         super().__init__()
-        self.config, self.classes = config, classes
-        sizes = config.layer_sizes(classes)
+        self.config, self.classes, self.task = config, classes, task
+        sizes = config.layer_sizes(classes, task)
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         hidden = config.hidden
         self.norms = nn.ModuleList(
@@ -151,10 +162,14 @@ class MLP(nn.Module):
 
 
 def build_mlp(
-    config: ModelConfig, classes: int, seed: int, device: torch.device | str = "cpu"
+    config: ModelConfig,
+    classes: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    task: str = "classification",
 ) -> MLP:
     """The network with weights drawn on the CPU from ``seed`` (same weights on every device)."""
-    model = MLP(config, classes, generator=None)
+    model = MLP(config, classes, generator=None, task=task)
     model.reset_parameters(torch.Generator().manual_seed(seed))
     model = model.to(device)
     noise = torch.Generator(device=device).manual_seed(seed + 1)  # dropout / RReLU draws
@@ -188,9 +203,11 @@ def load_parameters(model: MLP, params: Parameters) -> None:
         act.weight.fill_(slope)
 
 
-def initial_parameters(config: ModelConfig, classes: int, seed: int) -> Parameters:
+def initial_parameters(
+    config: ModelConfig, classes: int, seed: int, task: str = "classification"
+) -> Parameters:
     """The weights ``build_mlp`` draws from ``seed``: every engine starts from these."""
-    return parameters_of(build_mlp(config, classes, seed))
+    return parameters_of(build_mlp(config, classes, seed, task=task))
 
 
 # --- what the logits mean ------------------------------------------------------------------------
@@ -208,8 +225,24 @@ def predictions(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
-def loss_fn(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean loss of logits (B, n_out) against labels (B,) int64.
+def regression_loss(name: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean loss of outputs (B, 1) against real targets (B,): squared error (``mse``, the L2
+    loss), absolute error (``l1``) or Huber (squared inside |error| < 1, absolute beyond)."""
+    y, target = outputs[:, 0], targets.to(outputs.dtype)
+    if name == "mse":
+        return F.mse_loss(y, target)
+    if name == "l1":
+        return F.l1_loss(y, target)
+    if name == "huber":
+        return F.huber_loss(y, target, delta=HUBER_DELTA)
+    raise ValueError(f"unknown regression loss {name!r}; choose from {', '.join(REGRESSION_LOSSES)}")
+
+
+def loss_fn(
+    name: str, logits: torch.Tensor, labels: torch.Tensor, task: str = "classification"
+) -> torch.Tensor:
+    """Mean loss of logits (B, n_out) against labels (B,) int64 (a regression: outputs (B, 1)
+    against real targets (B,), ``regression_loss``).
 
     cross_entropy: binary cross-entropy on the sigmoid (2 classes) or softmax cross-entropy.
     mse / l1: squared / absolute error between the output probabilities and the one-hot
@@ -217,6 +250,8 @@ def loss_fn(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     hinge: max(0, 1 - s·z) with s = ±1 on the logit for 2 classes; the multi-class margin
     loss sum_{i != y} max(0, 1 - z_y + z_i) / k for k classes.
     """
+    if task == "regression":
+        return regression_loss(name, logits, labels)
     if logits.shape[1] == 1:
         z, target = logits[:, 0], labels.to(logits.dtype)
         if name == "cross_entropy":

@@ -9,8 +9,9 @@ Two engines implement it:
   the run's device, for everything (it is what the fast one is tested against).
 
 ``ml_core.mlp_run.MLPRun`` picks one when it is built and never asks which it has. Values cross
-the interface as numpy arrays on the CPU: training features and labels in, logits and hidden
-outputs out, parameters both ways; gradients (``backward``) and the optimizer's memory
+the interface as numpy arrays on the CPU: training features and targets in (int64 class labels,
+or float32 values for a regression), logits (a regression's output values) and hidden outputs
+out, parameters both ways; gradients (``backward``) and the optimizer's memory
 (``optimizer_state``) come out laid out as the parameters, so the backward view and the
 step-by-step walk-through (ml_core/backprop.py) work the same on either engine.
 
@@ -107,8 +108,8 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def set_data(self, features: np.ndarray, labels: np.ndarray) -> None:
-        """Training features (N, F) float32 and labels (N,) int64, in this order until
-        ``permute``."""
+        """Training features (N, F) float32 and labels (N,) int64 (a regression's targets:
+        float32 values), in this order until ``permute``."""
 
     @abc.abstractmethod
     def permute(self, order: np.ndarray) -> None:
@@ -139,13 +140,23 @@ class Engine(abc.ABC):
         """Set the parameters (optimizer state is kept)."""
 
     @abc.abstractmethod
+    def save_state(self) -> object:
+        """A copy of everything a step reads and changes (parameters, optimizer memory,
+        batch-norm statistics, the random draws to come), for ``load_state``."""
+
+    @abc.abstractmethod
+    def load_state(self, state: object) -> None:
+        """Put back what ``save_state`` copied; the learning rate and weight decay stay as
+        they are now (they may have changed on the fly since)."""
+
+    @abc.abstractmethod
     def eval_layers(self) -> list[EvalLayer]:
         """Each Linear layer as it computes in eval mode (numpy on the CPU; read them, do not
         keep them across a step)."""
 
     @abc.abstractmethod
     def backward(self, features: np.ndarray, labels: np.ndarray) -> Backward:
-        """The mean loss of features (M, F) float32 with labels (M,) int64 and its gradient at
+        """The mean loss of features (M, F) float32 with labels (M,) (as ``set_data``) and its gradient at
         the current weights, in eval mode; no update, nothing about the run changes."""
 
     @abc.abstractmethod

@@ -1,7 +1,8 @@
 """One MLP playground training run, with no I/O: configure, step, play by time, metrics, pictures.
 
-The run owns the data (features of the train / validation points and of the picture grids, as
-numpy arrays) and one engine (ml_core/mlp_engine.py) that trains and evaluates the network:
+The run owns the data (ml_core/mlp_data.py; features of the train / validation / test points
+and of the picture grids, as numpy arrays) and one engine (ml_core/mlp_engine.py) that trains and evaluates the
+network, for a classification (class labels) or a regression (a real value a point):
 the numpy fast engine when the network allows it, else the PyTorch reference engine. It is
 chosen once, here, when the run is built; nothing else asks which it is.
 
@@ -13,6 +14,14 @@ by hand: ml_core/backprop.py) and ``describe``'s tensor table (ml_core/mlp_tenso
 Units: a *step* is one optimizer update on one mini-batch; an *epoch* is one pass over the
 shuffled training points (the last batch may be smaller). Everything random comes from the
 config's seed, so two runs with the same config produce the same numbers.
+
+Divergence (ml_core/divergence.py): every ``CHECK_EVERY`` steps (further apart while the loss is
+calm, see below) the training loss is checked; a
+loss five times where it started (or NaN) raises ``Diverged`` at the first step past the limit
+(the steps since the last check are replayed one by one to find it), and the weights stay as
+they are, for looking at. ``restore_good`` puts back those of the lowest training loss before.
+
+The test points are looked at only on request (``exam``): metrics never include them.
 """
 
 from __future__ import annotations
@@ -24,32 +33,44 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ml_core import datasets2d
+from ml_core import mlp_data
 from ml_core.backprop import Explanation, explain
+from ml_core.divergence import Checkpoint, DivergenceWatch
 from ml_core.fastmlp import FastMLP, unsupported_reason
 from ml_core.features import feature_matrix
 from ml_core.history import MetricsHistory
 from ml_core.mlp import loss_fn, predictions, probabilities
 from ml_core.mlp_config import PlaygroundConfig
+from ml_core.mlp_data import plane_grid
 from ml_core.mlp_engine import Backward, Engine, Evaluation
 from ml_core.mlp_tensors import layer_table
 from ml_core.mlp_torch import TorchEngine
-from ml_core.training import Diverged
+from ml_core.training import DIVERGED_MESSAGE, Diverged, checkpoint
 
 
 @dataclass
 class Snapshot:
     """What the network computes over the plane, plus its parameters (all on the CPU)."""
 
-    output: np.ndarray  # (G, G) float32: P(class 1) for 2 classes, else the top probability
-    output_class: np.ndarray  # (G, G) int64: predicted class
+    output: np.ndarray  # (G, G) float32: P(class 1) for 2 classes, else the top probability;
+    # a regression's predicted value
+    output_class: np.ndarray | None  # (G, G) int64: predicted class (None for a regression)
     neurons: np.ndarray  # (n_features + sum(hidden), T, T) float32: each unit over the plane
     weights: list[np.ndarray]  # per layer (out, in)
     biases: list[np.ndarray]  # per layer (out,)
     prelu: list[float] | None  # learnt slope per hidden layer (PReLU only)
 
 
-GRADIENT_SOURCES = ("train", "batch")  # the whole training set, or the last mini-batch
+GRADIENT_SOURCES = ("train", "batch")
+CHECK_EVERY = 16  # steps between two looks at the training loss, for a divergence, at first
+# A look is a forward pass over every training point (on the circle it costs as much as ~10
+# steps), so while the loss stays far below the limit the looks space out, doubling up to this;
+# a change of the rate or the weights starts again from CHECK_EVERY. A blow-up comes early (a
+# rate of 10 blows up within a few dozen steps) or after a change; the steps since the last
+# look are replayed to find the first one past the limit, however far apart the looks are.
+CHECK_EVERY_MAX = 512
+CALM = 0.5  # a loss below this share of the limit lets the looks space out,
+CLOSE_STEPS = 256  # but only this many steps after the start, a change of rate or a restore  # the whole training set, or the last mini-batch
 
 
 @dataclass
@@ -61,23 +82,39 @@ class GradientView:
     result: Backward
 
 
-def plane_grid(size: int) -> torch.Tensor:
-    """Cell centres (size*size, 2), row-major; row 0 is y = +1, column 0 is x = -1."""
-    xs = torch.linspace(-1.0, 1.0, size)
-    ys = torch.linspace(1.0, -1.0, size)
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
-
-
 def make_engine(
     config: PlaygroundConfig, device: torch.device, fast: bool = True, numpy_eval: bool = True
 ) -> tuple[Engine, str | None]:
     """The engine for ``config`` and why it is not the fast one (None when it is)."""
-    model, classes = config.model, config.dataset.classes
+    model, classes, task = config.model, config.dataset.classes, config.task
     reason = unsupported_reason(model) if fast else "fast path turned off"
     if reason is None:
-        return FastMLP(model, classes, config.training), None
-    return TorchEngine(model, classes, config.training, device, numpy_eval), reason
+        return FastMLP(model, classes, config.training, task), None
+    return TorchEngine(model, classes, config.training, device, numpy_eval, task), reason
+
+
+@dataclass
+class Exam:
+    """The network's score on the held-out test points at one step (``MLPRun.exam``)."""
+
+    step: int
+    epoch: int
+    points: int  # test points (0: there is no test set)
+    loss: float | None
+    accuracy: float | None  # None for a regression, or without test points
+
+
+@dataclass
+class _Position:
+    """Where a run is: the engine's state, the shuffle and the counters (for a replay)."""
+
+    engine: object
+    shuffle: dict
+    batch: int
+    order: np.ndarray | None
+    last: tuple[int, int] | None
+    steps: int
+    epochs: int
 
 
 class MLPRun:
@@ -95,29 +132,22 @@ class MLPRun:
     ) -> None:
         self.device = torch.device(device)
         self.grid, self.thumb = grid, thumb
-        data = config.dataset
-        if data.name == datasets2d.CUSTOM:
-            xy, labels = datasets2d.from_points(points if points is not None else [])
-            classes = max(data.classes, int(labels.max()) + 1 if len(labels) else 2)
-            config = config.model_copy(
-                update={"dataset": data.model_copy(update={"classes": classes})}
-            )
-        else:
-            xy, labels = datasets2d.generate(
-                data.name, data.samples, data.noise, data.classes, data.seed
-            )
-        train_idx, val_idx = datasets2d.split(len(labels), data.val_fraction, data.seed)
-        self.config = config  # custom data: the classes come from the points too
-        if config.model.batch_norm and 0 < len(train_idx) < 2:
-            raise ValueError("batch norm needs at least 2 training points")
-        self.train_xy, self.train_y = xy[train_idx], labels[train_idx]
-        self.val_xy, self.val_y = xy[val_idx], labels[val_idx]
-        self.n_train, self.n_val = len(train_idx), len(val_idx)
+        data = mlp_data.load(config, points)
+        self.config = config = data.config  # custom data: the classes come from the points too
+        self.task = config.task
+        self.train_xy, self.train_y = data.train_xy, data.train_y
+        self.val_xy, self.val_y = data.val_xy, data.val_y
+        self.test_xy, self.test_y = data.test_xy, data.test_y
+        self.n_train, self.n_val, self.n_test = len(data.train_y), len(data.val_y), len(data.test_y)
 
         # Features of every point (train, then val) and of the picture grids: one forward.
         points_xy = torch.from_numpy(np.concatenate([self.train_xy, self.val_xy]))
         planes = torch.cat([points_xy, plane_grid(grid), plane_grid(thumb)])  # (N + G² + T², 2)
-        self._X_eval = feature_matrix(planes, config.model.features).numpy()  # (N + G² + T², F)
+        features = config.model.features
+        self._X_eval = feature_matrix(planes, features).numpy()  # (N + G² + T², F)
+        self._X_test = feature_matrix(torch.from_numpy(self.test_xy), features).numpy()
+        self.exams = 0  # how often the test set was looked at since the run was built
+        self._owed = 0.0  # slowed play: the fraction of a step carried to the next slice
 
         self.engine, self.fast_reason = make_engine(config, self.device, fast, numpy_eval)
         self.engine.set_data(self._X_eval[: self.n_train], self.train_y)
@@ -162,6 +192,11 @@ class MLPRun:
         self._last: tuple[int, int] | None = None  # rows of the last step's batch in that order
         self._gradients: GradientView | None = None  # cache, one per (step, source)
         self.history = MetricsHistory()  # what metrics() reported, for the CSV export
+        start = self.train_loss()
+        self._watch = DivergenceWatch(start)
+        self._look_closely()
+        if start is not None:
+            self._watch.keep(0, start, self.engine.save_state())
 
     def set_training(self, learning_rate: float | None = None, weight_decay: float | None = None):
         """Change the learning rate / weight decay on the fly; weights and momentum are kept."""
@@ -174,18 +209,22 @@ class MLPRun:
         )
         self.config = self.config.model_copy(update={"training": train})
         self.engine.set_hyperparameters(train.learning_rate, train.weight_decay)
+        self._look_closely()  # a new rate may blow up
+
+    def set_play(self, steps_per_frame: int) -> None:
+        """Change play's speed (it changes nothing a step computes)."""
+        play = self.config.play.model_copy(update={"steps_per_frame": steps_per_frame})
+        self.config = self.config.model_copy(update={"play": play})
+        self._owed = 0.0
 
     # --- training ---------------------------------------------------------------------------
     @property
     def steps_per_epoch(self) -> int:
         return len(self._bounds)
 
-    def step(self, steps: int = 1) -> int:
-        """Exactly ``steps`` optimizer steps (none without training points); Diverged on NaN/inf."""
-        if not self._bounds or steps <= 0:
-            return 0
+    def _advance(self, steps: int) -> None:
         engine, bounds = self.engine, self._bounds
-        with np.errstate(all="ignore"):  # overflow turns into inf, caught just below
+        with np.errstate(all="ignore"):  # overflow turns into inf, caught by the check
             for _ in range(steps):
                 if self._batch == len(bounds):
                     self._order = self._shuffle.permutation(self.n_train)
@@ -197,30 +236,130 @@ class MLPRun:
                 self.steps += 1
                 if self._batch == len(bounds):
                     self.epochs += 1
-        if not engine.finite():
-            raise Diverged()
+
+    def step(self, steps: int = 1) -> int:
+        """Exactly ``steps`` optimizer steps (none without training points). ``Diverged`` when
+        the training loss blows up (ml_core/divergence.py): the run then stands at the first
+        step past the limit, its weights as they are. The loss is looked at every
+        ``CHECK_EVERY`` steps (a forward pass over the training points each time)."""
+        if not self._bounds or steps <= 0:
+            return 0
+        done = 0
+        while done < steps:
+            block = min(self._check_every, steps - done)
+            before = self._position()
+            self._advance(block)
+            self._check(before)
+            done += block
         return steps
 
-    def train_for(self, budget_s: float) -> int:
-        """Play mode: train for about ``budget_s`` seconds (in chunks of whole steps)."""
-        if not self._bounds:
+    def _check(self, before: _Position) -> None:
+        """After the steps since ``before``: raise ``Diverged`` if the loss blew up (standing
+        at the first step past the limit, found by replaying them one by one), else keep the
+        weights if they are the best so far. Once per run of steps: it costs a forward pass."""
+        loss = self._checked_loss()
+        if self._watch.blown(loss):
+            steps = self.steps - before.steps
+            if steps > 1:  # find the first step past the limit, for the curve
+                self._load_position(before)
+                for _ in range(steps):
+                    checkpoint()  # up to CHECK_EVERY_MAX forward passes: let the worker breathe
+                    self._advance(1)
+                    loss = self._checked_loss()
+                    if self._watch.blown(loss):
+                        break
+            raise Diverged(f"{DIVERGED_MESSAGE}: {self._watch.message(loss)}")
+        if self._watch.improves(loss):
+            self._watch.keep(self.steps, loss, self.engine.save_state())
+        calm = self.steps >= self._close_until and loss < CALM * self._watch.limit
+        self._check_every = min(2 * self._check_every, CHECK_EVERY_MAX) if calm else CHECK_EVERY
+
+    def _look_closely(self) -> None:
+        """Look at the loss every CHECK_EVERY steps for the next CLOSE_STEPS steps."""
+        self._check_every, self._close_until = CHECK_EVERY, self.steps + CLOSE_STEPS
+
+    def _checked_loss(self) -> float | None:
+        """The training loss now (None when a weight is not a number)."""
+        if not self.engine.finite():
+            return None
+        return self.train_loss()
+
+    def _position(self) -> _Position:
+        return _Position(
+            self.engine.save_state(), self._shuffle.bit_generator.state, self._batch,
+            self._order, self._last, self.steps, self.epochs,
+        )
+
+    def _load_position(self, at: _Position) -> None:
+        self.engine.load_state(at.engine)
+        self._shuffle.bit_generator.state = at.shuffle
+        if at.order is not None and at.order is not self._order:
+            self.engine.permute(at.order)  # the epoch's order of then
+        self._batch, self._order, self._last = at.batch, at.order, at.last
+        self.steps, self.epochs = at.steps, at.epochs
+
+    @property
+    def good(self) -> Checkpoint | None:
+        """The weights of the lowest training loss so far (step 0's before any step)."""
+        return self._watch.best
+
+    def restore_good(self) -> Checkpoint:
+        """Put back the weights and the optimizer's memory of the lowest training loss so far
+        (after a blow-up: from before it). The step counter goes on: the curve keeps the
+        blow-up, and the loss drops back to that value at the next point."""
+        good = self._watch.best
+        if good is None:
+            raise ValueError("there are no weights to restore: no training points yet")
+        self.engine.load_state(good.state)
+        self._evaluated = self._gradients = None  # the weights changed at the same step
+        self._look_closely()
+        return good
+
+    def train_loss(self) -> float | None:
+        """The mean loss over the training points now, as ``metrics`` reports it (None without
+        training points, or when it is not a number)."""
+        if not self.n_train:
+            return None
+        with np.errstate(all="ignore"):
+            logits, _ = self.engine.evaluate(self.train_features)
+        loss = float(self._loss(torch.from_numpy(logits), torch.from_numpy(self.train_y)))
+        return loss if np.isfinite(loss) else None
+
+    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return loss_fn(self.config.training.loss, outputs, targets, self.task)
+
+    def train_for(self, budget_s: float, most: int | None = None) -> int:
+        """Play mode: train for about ``budget_s`` seconds (in chunks of whole steps), and
+        ``most`` steps at most (None: as many as fit)."""
+        if not self._bounds or most == 0:
             return 0
         start = time.perf_counter()
         if self._rate and start - self._rate[-1][0] > 0.5:
             self._rate.clear()  # we were paused: start measuring the speed afresh
         if not self._rate:
             self._rate.append((start, self.steps))
+        left = most if most is not None else 1 << 62
         chunk, done = 1, 0
         while True:
-            done += self.step(chunk)
+            done += self.step(min(chunk, left - done))
             now = time.perf_counter()
-            if now - start >= budget_s:
+            if now - start >= budget_s or done >= left:
                 break
             per_step = (now - start) / done
             chunk = max(1, min(256, int((budget_s - (now - start)) / per_step / 2)))
         self._rate.append((now, self.steps))
         while len(self._rate) > 2 and now - self._rate[1][0] > 1.0:
             self._rate.popleft()  # keep about the last second
+        return done
+
+    def train_paced(self, elapsed_s: float, steps_per_s: float, budget_s: float) -> int:
+        """Slowed play: the steps that ``elapsed_s`` seconds at ``steps_per_s`` come to (a
+        fraction carries over to the next call), as many of them as fit ``budget_s``; what
+        does not fit is dropped, so a slow engine plays slower, never later."""
+        self._owed = min(self._owed + elapsed_s * steps_per_s, steps_per_s + 1.0)
+        due = int(self._owed)
+        done = self.train_for(budget_s, most=due) if due else 0
+        self._owed = self._owed - due if done == due else 0.0
         return done
 
     @property
@@ -239,28 +378,47 @@ class MLPRun:
             self._evaluated = (self.steps, self.engine.evaluate(self._X_eval))
         return self._evaluated[1]
 
+    def _score(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple:
+        """(loss, accuracy) of outputs (M, n_out) against targets (M,); (None, None) for no
+        points, and accuracy None for a regression (its metric is the loss)."""
+        if not logits.shape[0]:
+            return None, None
+        loss = float(self._loss(logits, targets))
+        acc = None
+        if self.task == "classification":
+            acc = float((predictions(logits) == targets).float().mean())
+        return (loss if np.isfinite(loss) else None), acc
+
     def metrics(self) -> dict:
-        """Loss and accuracy on the train and validation points (None where there are none)."""
+        """Loss and accuracy on the train and validation points (None where there are none;
+        a regression has no accuracy). Never the test points: see ``exam``."""
         out = {"step": self.steps, "epoch": self.epochs}
-        logits = torch.from_numpy(self._evaluate()[0][: self.n_train + self.n_val])  # (N, n_out)
+        with np.errstate(all="ignore"):
+            logits = torch.from_numpy(self._evaluate()[0][: self.n_train + self.n_val])
         labels = torch.from_numpy(np.concatenate([self.train_y, self.val_y]))
         for part, sl in (("train", slice(0, self.n_train)), ("val", slice(self.n_train, None))):
-            loss = acc = None
-            if logits[sl].shape[0]:
-                loss = float(loss_fn(self.config.training.loss, logits[sl], labels[sl]))
-                acc = float((predictions(logits[sl]) == labels[sl]).float().mean())
-                loss = loss if np.isfinite(loss) else None
-            out[f"{part}_loss"], out[f"{part}_accuracy"] = loss, acc
+            out[f"{part}_loss"], out[f"{part}_accuracy"] = self._score(logits[sl], labels[sl])
         self.history.record(out)
         return out
 
+    def exam(self) -> Exam:
+        """The final exam: loss and accuracy on the held-out test points, now. Counted, since
+        each look at the test set is one more decision it may have leaked into."""
+        self.exams += 1
+        with np.errstate(all="ignore"):
+            logits = torch.from_numpy(self.engine.evaluate(self._X_test)[0])  # (n_test, n_out)
+        loss, acc = self._score(logits, torch.from_numpy(self.test_y))
+        return Exam(self.steps, self.epochs, self.n_test, loss, acc)
+
     def snapshot(self) -> Snapshot:
         """The output map (G x G), every unit's map (T x T) and the parameters."""
-        logits, hiddens = self._evaluate()
+        with np.errstate(all="ignore"):
+            logits, hiddens = self._evaluate()
         n, g2, t = self.n_train + self.n_val, self.grid * self.grid, self.thumb
         plane = torch.from_numpy(logits[n : n + g2])  # (G², n_out)
-        probs = probabilities(plane)
-        if probs.dim() == 1:
+        if self.task == "regression":
+            output, output_class = plane[:, 0], None
+        elif (probs := probabilities(plane)).dim() == 1:
             output, output_class = probs, (plane[:, 0] > 0).long()
         else:
             output, output_class = probs.max(dim=1)
@@ -270,7 +428,7 @@ class MLPRun:
         params = self.engine.parameters()
         return Snapshot(
             output=output.reshape(shape).float().numpy(),
-            output_class=output_class.reshape(shape).numpy(),
+            output_class=None if output_class is None else output_class.reshape(shape).numpy(),
             neurons=np.ascontiguousarray(units.T).reshape(-1, t, t),
             weights=params.weights,
             biases=params.biases,
@@ -317,18 +475,19 @@ class MLPRun:
             )
         return explain(
             self.train_features[index],
-            int(self.train_y[index]),
+            self.train_y[index].item(),
             self.engine.eval_layers(),
             self.config.model.activation,
             self.config.training,
             self.engine.optimizer_state(),
+            self.task,
         )
 
     def describe(self) -> dict:
         """Size and placement of the network, for the page."""
         return {
             "parameters": self.engine.count_parameters(),
-            "layers": list(self.config.model.layer_sizes(self.classes)),
+            "layers": list(self.config.model.layer_sizes(self.classes, self.task)),
             "features": list(self.config.model.features),
             "engine": self.engine.name,
             "steps_per_epoch": self.steps_per_epoch,

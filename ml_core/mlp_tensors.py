@@ -2,14 +2,15 @@
 
 The lecture calls tensors "a representation of data AND linear transformations": here both are
 listed, layer by layer, in the order the forward pass runs them (Linear, [BatchNorm], activation,
-[Dropout], ..., the output Linear and its sigmoid / softmax). Each row names the shapes of what
+[Dropout], ..., the output Linear and its sigmoid / softmax, or, for a regression, the output
+value as it is). Each row names the shapes of what
 goes in and out with the batch dimension N first (N is whatever is pushed through at once: a
 mini-batch when training, every training point for the metrics, one point in the walk-through),
 the shapes of the layer's parameters, and the dtype and device the engine keeps them in.
 
 A dimension is ``{"name": ..., "size": ...}``; the batch dimension is ``{"name": "N", "size":
 None}``. Feature dimensions are named after what they count: ``features``, ``h1``, ``h2``...
-(the hidden layers' neurons), ``logits`` and ``probabilities``.
+(the hidden layers' neurons), ``logits`` and ``probabilities`` (a regression: ``value`` out).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ BATCH: Dim = {"name": "N", "size": None}
 
 def layer_table(config: PlaygroundConfig, classes: int, engine: Engine) -> list[TensorRow]:
     """Every step of the forward pass as a row of tensor shapes (see the module docstring)."""
-    model = config.model
-    sizes = model.layer_sizes(classes)
-    names = ["features", *(f"h{j + 1}" for j in range(len(model.hidden))), "logits"]
+    model, regression = config.model, config.dataset.task == "regression"
+    sizes = model.layer_sizes(classes, config.dataset.task)
+    last_name = "value" if regression else "logits"
+    names = ["features", *(f"h{j + 1}" for j in range(len(model.hidden))), last_name]
     dims = [{"name": n, "size": s} for n, s in zip(names, sizes, strict=True)]
     where = {"dtype": engine.dtype, "device": engine.device_name, "library": engine.library}
     rows: list[TensorRow] = []
@@ -76,6 +78,9 @@ def layer_table(config: PlaygroundConfig, classes: int, engine: Engine) -> list[
         row(model.activation, "activation", j, out, out, slope)
         if model.dropout > 0:
             row("Dropout", "dropout", j, out, out)
+    if regression:  # the output is the prediction: no activation
+        row("identity", "output", last, dims[-1], {"name": "prediction", "size": 1})
+        return rows
     probabilities: Dim = {"name": "probabilities", "size": sizes[-1]}
     row("sigmoid" if sizes[-1] == 1 else "softmax", "output", last, dims[-1], probabilities)
     return rows

@@ -8,12 +8,16 @@ than PyTorch's CPU kernels for these narrow matrices); on a GPU it is the module
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
 from ml_core.fastmlp import ACTIVATION_OPS, eval_forward
 from ml_core.mlp import (
     MLP,
+    SeededDropout,
+    SeededRReLU,
     build_mlp,
     count_parameters,
     load_parameters,
@@ -61,8 +65,9 @@ class TorchEngine(Engine):
         train: TrainConfig,
         device: torch.device | str = "cpu",
         numpy_eval: bool = True,
+        task: str = "classification",
     ) -> None:
-        self.config, self.classes, self.train = config, classes, train
+        self.config, self.classes, self.train, self.task = config, classes, train, task
         self.device = torch.device(device)
         self.numpy_eval = numpy_eval and self.device.type == "cpu"  # else the module's forward
         self.model: MLP | None = None  # built by reset(seed)
@@ -71,7 +76,7 @@ class TorchEngine(Engine):
         self._last_loss: torch.Tensor | None = None
 
     def reset(self, seed: int) -> None:
-        self.model = build_mlp(self.config, self.classes, seed, self.device)  # training mode
+        self.model = build_mlp(self.config, self.classes, seed, self.device, self.task)  # training
         t = self.train
         self.optimizer = make_optimizer(
             t.optimizer, self.model.parameters(), t.learning_rate, t.weight_decay
@@ -89,7 +94,7 @@ class TorchEngine(Engine):
     def step(self, start: int, stop: int) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         logits = self.model(self._X_epoch[start:stop])
-        loss = loss_fn(self.train.loss, logits, self._Y_epoch[start:stop])
+        loss = loss_fn(self.train.loss, logits, self._Y_epoch[start:stop], self.task)
         loss.backward()
         self.optimizer.step()
         self._last_loss = loss.detach()  # read only by batch_loss: no sync here
@@ -102,6 +107,30 @@ class TorchEngine(Engine):
             update={"learning_rate": learning_rate, "weight_decay": weight_decay}
         )
         set_hyperparameters(self.optimizer, learning_rate, weight_decay)
+
+    def _noise(self) -> torch.Generator | None:
+        """The generator of the dropout masks and RReLU slopes (None without them)."""
+        for module in self.model.modules():
+            if isinstance(module, (SeededDropout, SeededRReLU)):
+                return module.generator
+        return None
+
+    def save_state(self) -> tuple:
+        noise = self._noise()
+        return (
+            copy.deepcopy(self.model.state_dict()),  # weights and batch-norm statistics
+            copy.deepcopy(self.optimizer.state_dict()),
+            None if noise is None else noise.get_state(),
+        )
+
+    def load_state(self, state: tuple) -> None:
+        model, optimizer, noise = state
+        self.model.load_state_dict(model)
+        self.optimizer.load_state_dict(optimizer)
+        t = self.train  # the saved param groups carry the rates of then: today's apply
+        set_hyperparameters(self.optimizer, t.learning_rate, t.weight_decay)
+        if noise is not None:
+            self._noise().set_state(noise)
 
     @torch.no_grad()
     def evaluate(self, features: np.ndarray) -> Evaluation:
@@ -150,7 +179,7 @@ class TorchEngine(Engine):
         self.model.eval()  # no dropout masks or RReLU draws, batch-norm statistics untouched
         try:
             with torch.enable_grad():
-                loss = loss_fn(self.train.loss, self.model(x), y)
+                loss = loss_fn(self.train.loss, self.model(x), y, self.task)
                 grads = torch.autograd.grad(loss, tensors)  # leaves every .grad alone
         finally:
             self.model.train()

@@ -5,7 +5,12 @@ The lab wraps one ``ml_core.mlp_run.MLPRun`` (no I/O), built straight from the o
 docs/protocol-mlp.md: ``configured`` (full config, data split, model size, hints, the options),
 ``updated``, ``metrics`` and binary ``mlp`` frames with the output map, every unit's map (uint8)
 and the weights, plus, once the page asks (``gradients``), the backward view; ``explain`` walks
-one training point through the network (app/labs/mlp_backprop.py).
+one training point through the network (app/labs/mlp_backprop.py); ``restore`` puts back the
+last good weights after a divergence; ``exam`` scores the held-out test set.
+
+Play runs at the config's speed (``play.steps_per_frame``): slowed, the lab is ``paced`` (the
+scheduler gives it the seconds since its last slice, once a frame interval, and it trains the
+steps those come to); at full speed (0) it trains flat out in the slices it is given.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import numpy as np
 import torch
 
 from app.frames import BinaryFrame, absmax, quantise
-from app.labs.base import Diverged, Lab, LabError, Message, validate
+from app.labs.base import Lab, LabError, Message, validate
 from app.labs.mlp_backprop import explanation, gradient_part
 from app.labs.mlp_notes import notes
+from app.schemas.common import State
 from app.schemas.mlp import (
     DataSplit,
+    ExamMessage,
+    ExamResult,
     ExplainMessage,
     GradientsMessage,
     MLPConfigure,
@@ -28,20 +36,38 @@ from app.schemas.mlp import (
     ModelInfo,
     Options,
     PointsMessage,
+    Restored,
+    RestoreMessage,
     SetMessage,
 )
 from ml_core.datasets2d import CUSTOM
 from ml_core.device import describe
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_run import MLPRun
+from ml_core.training import finite
+
+PACED_SLICE_S = 0.02  # slowed play: the most one slice trains (a slow engine plays slower)
 
 
-def _rows(xy: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, int]]:
-    """Points (N, 2) and labels (N,) -> [(x, y, label), ...] rounded for the wire."""
+def _rows(xy: np.ndarray, targets: np.ndarray) -> list[tuple[float, float, int | float]]:
+    """Points (N, 2) and labels or values (N,) -> [(x, y, target), ...] rounded for the wire."""
+    if targets.dtype.kind == "f":
+        targets = np.round(targets.astype(np.float64), 4)
     return [
         (round(x, 4), round(y, 4), c)
-        for (x, y), c in zip(xy.tolist(), labels.tolist(), strict=True)
+        for (x, y), c in zip(xy.tolist(), targets.tolist(), strict=True)
     ]
+
+
+def output_range(run: MLPRun) -> tuple[float, float]:
+    """The values the output map's 0 and 255 stand for: [0, 1] for a probability; for a
+    regression ±(the largest |target|, at least 1), so a colour means the same value from
+    frame to frame (only a change of the data changes it)."""
+    if run.task == "classification":
+        return 0.0, 1.0
+    targets = np.concatenate([run.train_y, run.val_y, run.test_y])
+    top = max(1.0, float(np.abs(targets).max()) if len(targets) else 1.0)
+    return -top, top
 
 
 class MLPLab(Lab):
@@ -50,20 +76,26 @@ class MLPLab(Lab):
     summary = "Train a small network on 2-D data and watch every neuron."
     config_model = PlaygroundConfig
     configure_message = MLPConfigure
-    messages = (PointsMessage, SetMessage, ExplainMessage, GradientsMessage)
+    messages = (
+        PointsMessage, SetMessage, ExplainMessage, GradientsMessage, RestoreMessage, ExamMessage
+    )
 
     def __init__(self, settings, device: torch.device) -> None:
         super().__init__(settings, device)
         self.points: list[list] = []  # the user's drawing, kept while the network settings change
         self.run: MLPRun | None = None
-        self.options = Options.from_core(self.limits.max_classes)
+        self.options = Options.from_core(self.limits.max_classes, settings.fps)
         self.gradients_over = "off"  # the backward view in frames: off, train or batch
 
+    @property
+    def paced(self) -> bool:  # slowed play: the scheduler gives it the time since its last slice
+        return self.run is not None and self.run.config.play.steps_per_frame > 0
+
     # ---- configuration ---------------------------------------------------------------------
-    def _check_points(self, points: list, prefix: str) -> list[list]:
+    def _check_points(self, points: list, prefix: str, task: str) -> list[list]:
         if len(points) > self.limits.max_points:
             raise LabError(f"{prefix}at most {self.limits.max_points} points")
-        if any(p[2] >= self.limits.max_classes for p in points):
+        if task == "classification" and any(p[2] >= self.limits.max_classes for p in points):
             raise LabError(f"{prefix}labels go from 0 to {self.limits.max_classes - 1}")
         return [list(p) for p in points]
 
@@ -88,7 +120,9 @@ class MLPLab(Lab):
             config=run.config,  # custom data: the classes come from the points too
             model=ModelInfo(**run.describe(), device=describe(run.device)),
             data=DataSplit(
-                train=_rows(run.train_xy, run.train_y), val=_rows(run.val_xy, run.val_y)
+                train=_rows(run.train_xy, run.train_y),
+                val=_rows(run.val_xy, run.val_y),
+                test=_rows(run.test_xy, run.test_y),
             ),
             notes=notes(run.config, run),
             options=self.options,
@@ -101,19 +135,46 @@ class MLPLab(Lab):
         )
         points = self.points
         if request.points is not None:
-            points = self._check_points(request.points, "configure: points: ")
+            points = self._check_points(request.points, "configure: points: ", config.task)
         return self._build(config, points, request.request)
 
     # ---- lab messages ----------------------------------------------------------------------
     def on_points(self, request: PointsMessage) -> list[Message]:
-        points = self._check_points(request.points, "points: ")
-        dataset = self.run.config.dataset.model_copy(update={"name": CUSTOM})
-        return [self._build(self.run.config.model_copy(update={"dataset": dataset}), points)]
+        config = self.run.config
+        points = self._check_points(request.points, "points: ", config.task)
+        dataset = config.dataset.model_copy(update={"name": CUSTOM})
+        return [self._build(config.model_copy(update={"dataset": dataset}), points)]
 
     def on_set(self, request: SetMessage) -> list[Message]:
         change = request.training
-        self.run.set_training(change.learning_rate, change.weight_decay)
+        if change.learning_rate is not None or change.weight_decay is not None:
+            self.run.set_training(change.learning_rate, change.weight_decay)
+        if request.play is not None:
+            self.run.set_play(request.play.steps_per_frame)
         return [MLPUpdated(config=self.run.config)]
+
+    def on_restore(self, request: RestoreMessage) -> list[Message]:
+        """The last good weights back; a diverged session is paused again (a ``State`` in the
+        replies sets the session's state), ready to go on at a lower rate."""
+        try:
+            good = self.run.restore_good()
+        except ValueError as exc:
+            raise LabError(f"restore: {exc}") from None
+        restored = Restored(step=good.step, loss=finite(good.loss), now=self.run.steps)
+        return [restored, State(state="paused")]
+
+    def on_exam(self, request: ExamMessage) -> list[Message]:
+        result = self.run.exam()
+        return [
+            ExamResult(
+                step=result.step,
+                epoch=result.epoch,
+                points=result.points,
+                loss=finite(result.loss),
+                accuracy=result.accuracy,
+                exams=self.run.exams,
+            )
+        ]
 
     def on_explain(self, request: ExplainMessage) -> list[Message]:
         return [explanation(self.run, request)]
@@ -122,14 +183,8 @@ class MLPLab(Lab):
         self.gradients_over = request.over  # kept across configures; the next frame has it
         return []
 
-    # ---- running ---------------------------------------------------------------------------
-    def _guard(self, run, *args) -> None:
-        try:
-            run(*args)
-        except Diverged:
-            self.run.reset()  # NaN weights draw nothing useful: back to the seed's start
-            raise
-
+    # ---- running (a divergence raises Diverged and leaves the weights as they are: the
+    # curve keeps the blow-up, and ``restore`` puts back those from before it) -------------
     def reset(self) -> None:
         self.run.reset()
 
@@ -138,10 +193,16 @@ class MLPLab(Lab):
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
         if self.run.n_train == 0:
             raise LabError("no training points yet: draw some or pick a dataset")
-        self._guard(self.run.step, steps)
+        self.run.step(steps)
 
     def train(self, budget_s: float) -> None:
-        self._guard(self.run.train_for, budget_s)
+        """Play: ``budget_s`` is the time to fill at full speed, or (paced) the seconds since
+        the last slice, which at a set speed come to a number of steps."""
+        per_frame = self.run.config.play.steps_per_frame
+        if per_frame:
+            self.run.train_paced(budget_s, per_frame * self.settings.fps, PACED_SLICE_S)
+        else:
+            self.run.train_for(budget_s)
 
     def finished(self) -> bool:
         return self.run is None or self.run.n_train == 0
@@ -156,26 +217,30 @@ class MLPLab(Lab):
     def frame(self, streaming: bool) -> list[Message]:
         s = self.run
         snap = s.snapshot()
-        scale = absmax(snap.neurons, axis=(1, 2))  # (N, 1, 1) each unit's max |value|
-        neurons = quantise(snap.neurons, -scale, scale)
+        with np.errstate(all="ignore"):  # diverged weights may be huge: quantise clips them
+            scale = absmax(snap.neurons, axis=(1, 2))  # (N, 1, 1) each unit's max |value|
+            neurons = quantise(snap.neurons, -scale, scale)
+        lo, hi = output_range(s)
         meta = {
             "step": s.steps,
             "epoch": s.epochs,
             "grid": s.grid,
             "thumb": s.thumb,
+            "task": s.task,
             "classes": s.classes,
-            "layers": list(s.config.model.layer_sizes(s.classes)),
+            "output_range": [lo, hi],
+            "layers": list(s.config.model.layer_sizes(s.classes, s.task)),
             "features": list(s.config.model.features),
             "weights": [np.round(w, 4).tolist() for w in snap.weights],
             "biases": [np.round(b, 4).tolist() for b in snap.biases],
             "prelu": None if snap.prelu is None else [round(a, 4) for a in snap.prelu],
             "neuron_scale": [round(float(v), 4) for v in scale.ravel()],
         }
-        arrays = {
-            "output": quantise(snap.output, 0.0, 1.0),
-            "output_class": snap.output_class.astype(np.uint8),
-            "neurons": neurons,
-        }
+        with np.errstate(all="ignore"):
+            arrays = {"output": quantise(snap.output, lo, hi)}
+        if snap.output_class is not None:
+            arrays["output_class"] = snap.output_class.astype(np.uint8)
+        arrays["neurons"] = neurons
         if self.gradients_over != "off":
             meta["gradients"], backward = gradient_part(s, self.gradients_over)
             arrays.update(backward)

@@ -63,12 +63,18 @@ def explanation(run: MLPRun | None, request: ExplainMessage) -> Explanation:
         walk = run.explain(index)
     except (IndexError, ValueError) as exc:
         raise LabError(f"explain: {exc}") from None
-    (x, y), label = run.train_xy[index].tolist(), int(run.train_y[index])
+    (x, y), label = run.train_xy[index].tolist(), run.train_y[index].item()
     sent_x, sent_y, sent_label = request.point
-    if abs(x - sent_x) > POINT_TOLERANCE or abs(y - sent_y) > POINT_TOLERANCE or label != sent_label:
+    moved = abs(x - sent_x) > POINT_TOLERANCE or abs(y - sent_y) > POINT_TOLERANCE
+    if run.task == "regression":
+        label = round(label, 4)
+        changed, what = abs(label - sent_label) > POINT_TOLERANCE, f"of value {label:g}"
+    else:
+        changed, what = label != sent_label, f"of class {label + 1}"
+    if moved or changed:
         raise LabError(
             f"explain: the data changed since that point was picked (training point {index} "
-            f"is now ({x:.4f}, {y:.4f}) of class {label + 1}): pick it again"
+            f"is now ({x:.4f}, {y:.4f}) {what}): pick it again"
         )
     body = _plain(walk)
     for layer, data in zip(walk.layers, body["layers"], strict=True):

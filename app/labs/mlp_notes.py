@@ -20,9 +20,14 @@ def notes(config: PlaygroundConfig, run: MLPRun) -> list[str]:
     model, training, out = config.model, config.training, []
     nonlinear = [LABELS[f] for f in model.features if f not in ("x1", "x2")]
     linear_net = not model.hidden or model.activation == "linear"
-    if run.n_train == 0 or len(np.unique(run.train_y)) < 2:
+    regression = config.task == "regression"
+    if regression and run.n_train == 0:
+        out.append("Draw points (click on the plot; the value slider sets their value) to train.")
+    elif not regression and (run.n_train == 0 or len(np.unique(run.train_y)) < 2):
         out.append("Draw points of at least two classes (click on the plot) to train.")
-    if linear_net:
+    if regression:
+        out.extend(_regression_notes(config, linear_net, nonlinear))
+    elif linear_net:
         why = (
             "No hidden layer: the network can only draw a straight line"
             if not model.hidden
@@ -46,7 +51,7 @@ def notes(config: PlaygroundConfig, run: MLPRun) -> list[str]:
             "ReLU-like units with a high learning rate can die: a neuron whose map is flat "
             "everywhere outputs 0 and stops learning. Lower the rate if you see several."
         )
-    if training.loss in ("mse", "l1"):
+    if training.loss in ("mse", "l1") and not regression:
         out.append(
             f"{'L2' if training.loss == 'mse' else 'L1'} loss on probabilities: its gradient fades "
             "when the output saturates, even on wrong answers. Cross-entropy is the usual choice."
@@ -63,9 +68,41 @@ def notes(config: PlaygroundConfig, run: MLPRun) -> list[str]:
         )
     if run.n_val == 0 and run.n_train:
         out.append("No validation set: you cannot see overfitting. Hold some points out.")
+    if run.n_test == 0 and run.n_train:
+        out.append("No test set: the final exam has nothing to mark. Hold some points out.")
     if run.engine.name == "reference":
         out.append(
             f"Trained on the plain PyTorch path ({run.fast_reason}); the fast path "
             "covers networks without dropout, batch norm or RReLU."
+        )
+    return out
+
+
+def _regression_notes(config: PlaygroundConfig, linear_net: bool, nonlinear: list[str]) -> list[str]:
+    """What a regression setup will show: the output is a number, and how each loss treats a
+    point far from the rest."""
+    out = []
+    if linear_net:
+        bent = f", or {', '.join(nonlinear)} among the inputs" if nonlinear else ""
+        out.append(
+            "No hidden layer or a linear activation: the output is a flat plane over the inputs "
+            f"(a linear function). The plane dataset fits; the Gaussian bumps need a hidden "
+            f"layer{bent}."
+        )
+    loss = config.training.loss
+    if loss == "mse":
+        out.append(
+            "L2 (squared error): a point twice as far off pulls twice as hard, so one point "
+            "dragged far off bends the whole fit towards it. Try it, then switch to L1."
+        )
+    elif loss == "l1":
+        out.append(
+            "L1 (absolute error): every point pulls with the same strength however far off it "
+            "is, so one outlier barely moves the fit."
+        )
+    else:
+        out.append(
+            "Huber: squared error for errors under 1, absolute error beyond: it fits like L2 "
+            "near the data and shrugs off outliers like L1."
         )
     return out

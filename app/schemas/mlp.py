@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.common import Configure, Configured, Metrics, ServerMessage, Updated
-from ml_core.datasets2d import CUSTOM, DATASETS
+from ml_core.datasets2d import CUSTOM, DATASETS, MAX_VALUE
 from ml_core.features import FEATURES
-from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS
-from ml_core.mlp_config import HARD_MAX_POINTS, MAX_LEARNING_RATE, PlaygroundConfig
+from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS, REGRESSION_LOSSES, TASKS
+from ml_core.mlp_config import (
+    HARD_MAX_POINTS,
+    MAX_LEARNING_RATE,
+    MAX_STEPS_PER_FRAME,
+    PlaygroundConfig,
+)
 
 Coordinate = Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
-Label = Annotated[int, Field(ge=0, le=63)]  # the lab applies settings.mlp.max_classes
-Point = tuple[Coordinate, Coordinate, Label]  # [x, y, label]
+# A class label 0..max_classes-1 (a whole number; the lab checks both), or a regression's value.
+Target = Annotated[float, Field(ge=-MAX_VALUE, le=MAX_VALUE, allow_inf_nan=False)]
+Point = tuple[Coordinate, Coordinate, Target]  # [x, y, label] or [x, y, value]
 Points = Annotated[list[Point], Field(max_length=HARD_MAX_POINTS)]  # the lab: max_points
 MAX_REQUEST = 2**31 - 1
 
@@ -49,11 +55,40 @@ class TrainingChange(_Strict):
     weight_decay: float | None = Field(None, ge=0, le=1)
 
 
+class PlayChange(_Strict):
+    steps_per_frame: int = Field(ge=0, le=MAX_STEPS_PER_FRAME)
+
+
 class SetMessage(_Strict):
-    """Change the learning rate and / or weight decay on the fly, without a reset."""
+    """Change the learning rate, the weight decay and / or play's speed on the fly, without a
+    reset."""
 
     type: Literal["set"]
-    training: TrainingChange
+    training: TrainingChange = TrainingChange()
+    play: PlayChange | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> SetMessage:
+        t = self.training
+        if t.learning_rate is None and t.weight_decay is None and self.play is None:
+            raise ValueError(
+                "nothing to change: give training.learning_rate, training.weight_decay or "
+                "play.steps_per_frame"
+            )
+        return self
+
+
+class RestoreMessage(_Strict):
+    """Put back the weights (and the optimizer's memory) of the lowest training loss so far:
+    after a divergence, those from before the blow-up."""
+
+    type: Literal["restore"]
+
+
+class ExamMessage(_Strict):
+    """The final exam: score the network on the held-out test points, now."""
+
+    type: Literal["exam"]
 
 
 class ExplainMessage(_Strict):
@@ -80,6 +115,7 @@ class DatasetOption(BaseModel):
     name: str
     min_classes: int
     max_classes: int
+    task: Literal["classification", "regression"] | None  # None: custom, which takes either
 
 
 class Options(BaseModel):
@@ -87,28 +123,37 @@ class Options(BaseModel):
     these (with its own labels), never a list of its own."""
 
     datasets: list[DatasetOption]
+    tasks: list[str]
     activations: list[str]
-    losses: list[str]
+    losses: list[str]  # a classification's
+    regression_losses: list[str]
     optimizers: list[str]
     features: list[str]
+    frames_per_s: float  # play.steps_per_frame times this is the speed in steps a second
+    max_value: float  # a drawn regression point's value lies in [-max_value, max_value]
 
     @classmethod
-    def from_core(cls, max_classes: int) -> Options:
+    def from_core(cls, max_classes: int, fps: float) -> Options:
         datasets = [
             DatasetOption(
                 name=name,
                 min_classes=spec.min_classes,
                 max_classes=min(spec.max_classes, max_classes),
+                task=spec.task,
             )
             for name, spec in DATASETS.items()
         ]
-        datasets.append(DatasetOption(name=CUSTOM, min_classes=2, max_classes=max_classes))
+        custom = DatasetOption(name=CUSTOM, min_classes=2, max_classes=max_classes, task=None)
         return cls(
-            datasets=datasets,
+            datasets=[*datasets, custom],
+            tasks=list(TASKS),
             activations=list(ACTIVATIONS),
             losses=list(LOSSES),
+            regression_losses=list(REGRESSION_LOSSES),
             optimizers=list(OPTIMIZERS),
             features=list(FEATURES),
+            frames_per_s=fps,
+            max_value=MAX_VALUE,
         )
 
 
@@ -121,7 +166,8 @@ class TensorRow(BaseModel):
     """One step of the forward pass as tensors (ml_core/mlp_tensors.py)."""
 
     name: str
-    kind: Literal["linear", "batch_norm", "activation", "dropout", "output"]
+    kind: Literal["linear", "batch_norm", "activation", "dropout", "output"]  # output: sigmoid,
+    # softmax or (a regression) identity
     layer: int  # the Linear layer (0-based) it belongs to
     input: list[Dim]
     output: list[Dim]
@@ -141,9 +187,13 @@ class ModelInfo(BaseModel):
     tensors: list[TensorRow]
 
 
+Row = tuple[float, float, int | float]  # [x, y, label], or [x, y, value] for a regression
+
+
 class DataSplit(BaseModel):
-    train: list[tuple[float, float, int]]
-    val: list[tuple[float, float, int]]
+    train: list[Row]
+    val: list[Row]
+    test: list[Row]  # held out for the final exam: the page draws where they are, not what
 
 
 class MLPConfigured(Configured):
@@ -163,9 +213,31 @@ class MLPMetrics(Metrics):
     epoch: int
     train_loss: float | None
     val_loss: float | None
-    train_accuracy: float | None
+    train_accuracy: float | None  # None for a regression (its metric is the loss)
     val_accuracy: float | None
     epochs_per_s: float | None
+
+
+class Restored(ServerMessage):
+    """The answer to ``restore``: the weights now are those of ``step`` (training loss
+    ``loss``); the step counter goes on from ``now``."""
+
+    type: Literal["restored"] = "restored"
+    step: int
+    loss: float | None
+    now: int
+
+
+class ExamResult(ServerMessage):
+    """The answer to ``exam``: the network's score on the test points at ``step``."""
+
+    type: Literal["exam_result"] = "exam_result"
+    step: int
+    epoch: int
+    points: int  # test points (0: the split holds none out)
+    loss: float | None
+    accuracy: float | None  # None for a regression, or without test points
+    exams: int  # how many times the test set was looked at since the last configure
 
 
 # ---- the step-by-step walk-through (ml_core/backprop.py) -------------------------------------------
@@ -195,7 +267,7 @@ class LayerPass(BaseModel):
 class LossPass(BaseModel):
     name: str
     logits: list[float]
-    probabilities: list[float]
+    probabilities: list[float]  # a regression's prediction (the output itself)
     target: list[float]
     value: float
     grad_probabilities: list[float] | None  # dL/dp (mse, l1)
@@ -238,12 +310,13 @@ class Explanation(ServerMessage):
 
     type: Literal["explanation"] = "explanation"
     index: int
-    point: tuple[float, float, int]
+    point: Row
     step: int  # the run's step count: the weights are those after this many steps
     features: list[str]
     classes: int
     x: list[float]
-    label: int
+    label: int | float  # the class, or a regression's target value
+    task: Literal["classification", "regression"]
     activation: str
     layers: list[LayerPass]
     loss: LossPass

@@ -5,8 +5,8 @@
 import { $, $$, on, showError, toast } from "./ui.js";
 import { DEFAULTS } from "./boot.js";
 import {
-  ACTIVATIONS, BATCH_SIZES, DATASETS, LEARNING_RATES, LIMITS, LOSSES, OPTIMIZERS, WEIGHT_DECAYS,
-  drawPresetIcon, labelOf,
+  ACTIVATIONS, BATCH_SIZES, DATASETS, LEARNING_RATES, LIMITS, LOSSES, OPTIMIZERS, SPEEDS,
+  WEIGHT_DECAYS, drawPresetIcon, labelOf,
 } from "./mlp-data.js";
 import { classCss } from "./palette.js";
 
@@ -21,10 +21,17 @@ function setSelect(select, value) {
   select.value = v;
 }
 
-const splitLabel = (valFraction) => {
-  const valPct = Math.round(valFraction * 100);
-  return `${100 - valPct}% / ${valPct}%`;
-};
+const percent = (fraction) => `${Math.round(fraction * 100)}%`;
+const splitLabel = (d) => `Training ${percent(1 - d.val_fraction - d.test_fraction)} · `
+  + `validation ${percent(d.val_fraction)} · test ${percent(d.test_fraction)}`;
+const MAX_HELD_OUT = 0.9; // validation + test: the server keeps some points to train on
+
+// A speed's label: steps a second at the server's frame rate (fps), or full speed (0).
+export const speedLabel = (perFrame, fps) => (perFrame === 0 ? "Full speed"
+  : `${(perFrame * fps).toLocaleString("en-US")} steps/s`);
+
+// A config's task and loss for the dataset `name` (a preset fixes the task; a drawing keeps it).
+const DEFAULT_LOSS = { classification: DEFAULTS.training.loss, regression: "mse" };
 
 export class Controls {
   // app: {store (cfg, points, data, options), isCustom(), change(patch), configure(),
@@ -37,6 +44,8 @@ export class Controls {
     // A custom dataset's sample count is its number of points: remember the preset's.
     this.presetSamples = app.isCustom() ? DEFAULTS.dataset.samples : this.store.cfg.dataset.samples;
     this.optionsKey = null;
+    this.taskLosses = null; // the task the loss menu lists (rebuilt when it changes)
+    fillSelect($("#speed-select"), SPEEDS, (v) => (v ? `${v} steps/frame` : "Full speed"));
     fillSelect($("#learning_rate"), LEARNING_RATES, String);
     fillSelect($("#weight_decay"), WEIGHT_DECAYS, (v) => (v === 0 ? "none" : String(v)));
     this.bindData();
@@ -51,7 +60,10 @@ export class Controls {
     if (!options || key === this.optionsKey) return;
     this.optionsKey = key;
     fillSelect($("#optimizer"), options.optimizers, (v) => labelOf(OPTIMIZERS, v));
-    fillSelect($("#loss"), options.losses, (v) => labelOf(LOSSES, v));
+    fillSelect($("#speed-select"), SPEEDS, (v) => speedLabel(v, options.frames_per_s));
+    this.taskLosses = null;
+    $("#draw-value").min = -options.max_value;
+    $("#draw-value").max = options.max_value;
     fillSelect($("#activation"), options.activations, (v) => labelOf(ACTIVATIONS, v));
     $("#presets").replaceChildren(...options.datasets.map(({ name }) => {
       const button = document.createElement("button");
@@ -81,7 +93,20 @@ export class Controls {
     const d = cfg.dataset;
     const custom = this.app.isCustom();
     const spec = this.dataset(d.name);
-    const multi = !spec || spec.min_classes < spec.max_classes;
+    const regression = d.task === "regression";
+    const multi = !regression && (!spec || spec.min_classes < spec.max_classes);
+    if (options && this.taskLosses !== d.task) {
+      this.taskLosses = d.task;
+      fillSelect($("#loss"), regression ? options.regression_losses : options.losses,
+        (v) => labelOf(LOSSES, v));
+    }
+    $("#classes-field").hidden = regression;
+    $("#keep-field").hidden = custom;
+    $("#test_fraction").value = d.test_fraction;
+    $("#test_fraction").max = MAX_HELD_OUT - d.val_fraction;
+    for (const b of $$("#draw-task button")) {
+      b.setAttribute("aria-checked", String(b.dataset.task === d.task));
+    }
     for (const b of $$(".mlp-preset")) {
       const on = b.dataset.preset === d.name;
       b.classList.toggle("on", on);
@@ -113,6 +138,7 @@ export class Controls {
     setSelect($("#weight_decay"), t.weight_decay);
     setSelect($("#optimizer"), t.optimizer);
     setSelect($("#loss"), t.loss);
+    setSelect($("#speed-select"), cfg.play.steps_per_frame);
     $("#batch_size").value = this.batchIndex(t.batch_size);
     this.renderBatch(t.batch_size);
     this.renderLabels();
@@ -132,13 +158,25 @@ export class Controls {
     const drawn = `${(points || []).length} drawn`;
     $("#samples-label").textContent = this.app.isCustom() ? drawn : d.samples;
     $("#noise-label").textContent = d.noise.toFixed(2);
-    $("#split-label").textContent = splitLabel(d.val_fraction);
+    $("#split-label").textContent = splitLabel(d);
+    $("#val-label").textContent = percent(d.val_fraction);
+    $("#test-label").textContent = percent(d.test_fraction);
+    $("#draw-value-label").textContent = Number($("#draw-value").value).toFixed(1);
     $("#dropout-label").textContent = cfg.model.dropout ? cfg.model.dropout.toFixed(2) : "off";
   }
 
   renderSwatches() {
-    const k = Math.max(2, this.store.cfg.dataset.classes);
-    this.drawClass = Math.min(this.drawClass, k - 1);
+    const custom = this.app.isCustom();
+    const regression = this.store.cfg.dataset.task === "regression";
+    $("#draw-task").hidden = !custom;
+    $("#swatches").hidden = regression;
+    $("#value-pick").hidden = !regression;
+    $("#tool-drag").hidden = !regression;
+    $("#tool-drag").classList.toggle("on", this.tool === "drag");
+    $("#value-pick").classList.toggle("on", this.tool === "add");
+    if (regression) this.drawClass = Number($("#draw-value").value);
+    const k = regression ? 0 : Math.max(2, this.store.cfg.dataset.classes);
+    if (!regression) this.drawClass = Math.min(this.drawClass, k - 1);
     const swatches = [];
     for (let c = 0; c < k; c++) {
       const b = document.createElement("button");
@@ -172,8 +210,9 @@ export class Controls {
 
   renderBatch(size) {
     const { cfg, data } = this.store;
+    const d = cfg.dataset;
     const n = this.app.isCustom() ? data.train.length
-      : Math.round(cfg.dataset.samples * (1 - cfg.dataset.val_fraction));
+      : Math.round(d.samples * (1 - d.val_fraction - d.test_fraction));
     let label = String(size);
     let help = `mini-batch SGD: ${n ? Math.ceil(n / size) : "?"} steps per epoch`;
     if (size >= LIMITS.points || (n && size >= n)) {
@@ -200,10 +239,11 @@ export class Controls {
       }
       this.tool = null;
       const samples = app.isCustom() ? this.presetSamples : store.cfg.dataset.samples;
-      app.change({ dataset: { name, classes, samples } });
+      const patch = this.taskPatch(spec.task);
+      app.change({ ...patch, dataset: { ...patch.dataset, name, classes, samples } });
     });
     // Sliders: live labels while dragging, one reconfigure when released.
-    for (const id of ["classes", "samples", "noise", "val_fraction"]) {
+    for (const id of ["classes", "samples", "noise", "val_fraction", "test_fraction"]) {
       $(`#${id}`).addEventListener("input", (e) => {
         store.cfg.dataset[id] = Number(e.target.value);
         this.renderLabels();
@@ -223,11 +263,24 @@ export class Controls {
       app.change({ dataset: { seed: store.cfg.dataset.seed + 1 } });
     });
     $("#show-val").addEventListener("change", (e) => app.plot.setShowVal(e.target.checked));
+    $("#show-test").addEventListener("change", (e) => app.plot.setShowTest(e.target.checked));
+  }
+
+  // The config's change for a switch to `task`: its dataset's task, and a loss that fits it.
+  taskPatch(task) {
+    const { training, dataset } = this.store.cfg;
+    if (task === dataset.task) return {};
+    const losses = task === "regression" ? this.store.options.regression_losses
+      : this.store.options.losses;
+    const loss = losses.includes(training.loss) ? training.loss : DEFAULT_LOSS[task];
+    return { training: { loss }, dataset: { task } };
   }
 
   configureDataset() {
     const { app, store } = this;
-    if (app.isCustom() && store.points) {
+    const d = store.cfg.dataset;
+    d.test_fraction = Math.min(d.test_fraction, Math.round((MAX_HELD_OUT - d.val_fraction) * 100) / 100);
+    if (app.isCustom() && store.points && d.task === "classification") {
       const k = store.cfg.dataset.classes;
       const dropped = store.points.filter((p) => p[2] >= k).length;
       if (dropped) {
@@ -239,15 +292,32 @@ export class Controls {
   }
 
   // ---- drawing your own data -------------------------------------------------------------------
-  // Start drawing: the current data (what the user sees) becomes the editable custom dataset.
-  toCustom() {
+  // Start drawing: from an empty plane, or (the "keep" box ticked, or `keep`) from the preset's
+  // points, every one of them (training, validation and test), as the editable custom dataset.
+  toCustom(keep = false) {
     const { app, store } = this;
     if (app.isCustom()) return;
     this.presetSamples = store.cfg.dataset.samples;
-    if (!store.points) app.setPoints([...store.data.train, ...store.data.val].map((p) => [...p]));
-    const k = Math.max(store.cfg.dataset.classes, ...store.points.map((p) => p[2] + 1), 2);
-    this.tool = "add";
+    const { train, val, test } = store.data;
+    keep = keep || $("#keep-points").checked;
+    app.setPoints(keep ? [...train, ...val, ...test].map((p) => [...p]) : []);
+    const regression = store.cfg.dataset.task === "regression";
+    const k = regression ? store.cfg.dataset.classes
+      : Math.max(store.cfg.dataset.classes, ...store.points.map((p) => p[2] + 1), 2);
+    if (!this.tool) this.tool = "add";
     app.change({ dataset: { name: "custom", classes: Math.min(k, LIMITS.classes) } });
+  }
+
+  // The drawing's points switch task: a class becomes a value (first class -1, the others +1),
+  // a value a class (positive: the second class).
+  switchTask(task) {
+    const { app, store } = this;
+    const patch = this.taskPatch(task);
+    if (!patch.dataset) return;
+    const convert = task === "regression" ? (c) => (c === 0 ? -1 : 1) : (v) => (v > 0 ? 1 : 0);
+    app.setPoints(store.points.map(([x, y, c]) => [x, y, convert(c)]));
+    if (task === "classification" && this.tool === "drag") this.tool = "add";
+    app.change(patch);
   }
 
   bindDrawing() {
@@ -261,6 +331,18 @@ export class Controls {
     $("#tool-erase").addEventListener("click", () => {
       this.tool = this.tool === "erase" ? "add" : "erase";
       if (!app.isCustom()) return this.toCustom();
+      this.renderSwatches();
+    });
+    on($("#draw-task"), "click", "button", (_, b) => this.switchTask(b.dataset.task));
+    $("#draw-value").addEventListener("input", () => {
+      this.tool = "add";
+      this.renderLabels();
+      if (!app.isCustom()) return this.toCustom();
+      this.renderSwatches();
+    });
+    $("#tool-drag").addEventListener("click", () => {
+      this.tool = this.tool === "drag" ? "add" : "drag";
+      if (!app.isCustom()) return this.toCustom(true); // dragging needs the points to drag
       this.renderSwatches();
     });
     $("#btn-clear").addEventListener("click", () => {
@@ -321,6 +403,7 @@ export class Controls {
     for (const key of ["learning_rate", "weight_decay"]) {
       $(`#${key}`).addEventListener("change", (e) => app.setOnTheFly(key, Number(e.target.value)));
     }
+    $("#speed-select").addEventListener("change", (e) => app.setSpeed(Number(e.target.value)));
     for (const key of ["optimizer", "loss"]) {
       $(`#${key}`).addEventListener("change", (e) => {
         app.change({ training: { [key]: e.target.value } });

@@ -3,7 +3,7 @@
 // activations, losses, optimizers and features there are) and the default config come from the
 // server: the `options` of every `configured` message and DEFAULTS (boot.js). No DOM state here.
 import { DEFAULTS, LIMITS as SETTINGS } from "./boot.js";
-import { classCss } from "./palette.js";
+import { CLASS_RGB, classCss } from "./palette.js";
 
 export const LIMITS = {
   layers: SETTINGS.max_hidden_layers,
@@ -37,15 +37,24 @@ export const DATASETS = {
   spiral: { label: "Spiral", title: "Interleaved spiral arms, one per class" },
   moons: { label: "Moons", title: "Two interleaving half moons" },
   blobs: { label: "Blobs", title: "k gaussian blobs, one per class", classes: 4 }, // from 2: 4
+  plane: { label: "Plane", title: "Regression: a tilted plane, value (x + y) / 2" },
+  gaussians: { label: "Bumps", title: "Regression: a sum of Gaussian bumps, up and down" },
   custom: { label: "Draw", title: "Draw your own: click or drag on the plot" },
 };
+export const TASKS = { classification: "Classes", regression: "Values" };
 
 export const ACTIVATIONS = {
   linear: "Linear", sigmoid: "Sigmoid", tanh: "Tanh", relu: "ReLU", leaky_relu: "Leaky ReLU",
   prelu: "PReLU", rrelu: "RReLU",
 };
 export const OPTIMIZERS = { sgd: "SGD", momentum: "Momentum", adam: "Adam" };
-export const LOSSES = { cross_entropy: "Cross-entropy", mse: "L2 (MSE)", l1: "L1", hinge: "Hinge" };
+export const LOSSES = {
+  cross_entropy: "Cross-entropy", mse: "L2 (MSE)", l1: "L1", hinge: "Hinge", huber: "Huber",
+};
+// Play's speed, in optimizer steps per frame (frames come `options.frames_per_s` a second); 0 is
+// full speed, as fast as the server trains. Like a video's playback speed: it changes nothing a
+// step computes.
+export const SPEEDS = [1, 3, 10, 30, 100, 300, 0];
 
 // The label of `value` in one of the tables above (the value itself for one the page lacks).
 export const labelOf = (table, value) => table[value]?.label ?? table[value] ?? value;
@@ -93,6 +102,13 @@ function sketch(name) {
       const c = i % 2, a = Math.PI * u;
       const x = c ? 1 - Math.cos(a) : Math.cos(a), y = c ? 0.5 - Math.sin(a) : Math.sin(a);
       pts.push([0.6 * (x - 0.5) + 0.05 * gauss(r), 0.6 * (y - 0.25) + 0.05 * gauss(r), c]);
+    } else if (name === "plane") {
+      const x = 2 * u - 1, y = 2 * r() - 1;
+      pts.push([x, y, (x + y) / 2]);
+    } else if (name === "gaussians") {
+      const x = 2 * u - 1, y = 2 * r() - 1;
+      const bump = (cx, cy, h) => h * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 0.12);
+      pts.push([x, y, bump(-0.4, 0.4, 1) + bump(0.45, -0.3, -1) + bump(0.3, 0.55, 0.7)]);
     } else if (name === "blobs") {
       const c = i % 4, a = (c * Math.PI) / 2 + Math.PI / 4;
       pts.push([0.55 * Math.cos(a) + 0.13 * gauss(r), 0.55 * Math.sin(a) + 0.13 * gauss(r), c]);
@@ -111,8 +127,9 @@ export function drawPresetIcon(canvas, name) {
     ? [[-0.5, 0.5, 0], [-0.3, 0.6, 0], [-0.6, 0.25, 0], [0.45, -0.45, 1], [0.6, -0.2, 1],
       [0.25, -0.6, 1], [0.55, 0.5, 2], [0.35, 0.6, 2]]
     : sketch(name);
+  const regression = name === "plane" || name === "gaussians";
   for (const [x, y, c] of pts) {
-    ctx.fillStyle = classCss(c);
+    ctx.fillStyle = regression ? valueCss(c, 1) : classCss(c);
     ctx.beginPath();
     ctx.arc(((x + 1) / 2) * n, ((1 - y) / 2) * n, n / 22, 0, 2 * Math.PI);
     ctx.fill();
@@ -155,12 +172,24 @@ export function mergeConfig(partial) {
   return out;
 }
 
-// Drawn points from a link: [x, y, label] triples in the plane with labels the server takes.
-export function cleanPoints(list) {
+// Drawn points from a link: [x, y, label] triples in the plane with labels the server takes
+// (a regression's: [x, y, value]; the server bounds the value, `options.max_value`).
+export function cleanPoints(list, task = "classification") {
   if (!Array.isArray(list)) return null;
+  const target = task === "regression"
+    ? () => true
+    : (v) => Number.isInteger(v) && v >= 0 && v < LIMITS.classes;
   const ok = list.filter((p) => Array.isArray(p) && p.length === 3
     && p.every((v) => typeof v === "number" && Number.isFinite(v))
-    && Math.abs(p[0]) <= 1 && Math.abs(p[1]) <= 1 && Number.isInteger(p[2])
-    && p[2] >= 0 && p[2] < LIMITS.classes);
+    && Math.abs(p[0]) <= 1 && Math.abs(p[1]) <= 1 && target(p[2]));
   return ok.slice(0, LIMITS.points);
 }
+
+// A value's colour on the diverging ramp of the regression map: orange below zero, white at
+// zero, blue above, full at ±top (the two class colours, as in the neuron maps).
+export function valueRgb(value, top) {
+  const t = Math.max(-1, Math.min(1, value / (top || 1)));
+  const end = t < 0 ? CLASS_RGB[0] : CLASS_RGB[1];
+  return end.map((v) => Math.round(255 + (v - 255) * Math.abs(t)));
+}
+export const valueCss = (value, top) => `rgb(${valueRgb(value, top).join(", ")})`;

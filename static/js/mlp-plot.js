@@ -1,6 +1,11 @@
 // The big square plot of the MLP playground: the decision map (a G x G uint8 grid scaled by CSS)
 // under a crisp overlay of the data points, plus drawing (add / erase points) with the pointer.
 import { CLASS_RGB, classCss } from "./palette.js";
+import { valueCss } from "./mlp-data.js";
+
+// The points' canvas overhangs the plot by this many CSS pixels on every side, so that a point
+// on the edge (x or y = ±1) is drawn whole, not cut in half by the plot's border.
+export const PLOT_PAD = 10;
 
 const WHITE = [255, 255, 255];
 const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
@@ -59,9 +64,10 @@ export function paintLut(canvas, data, w, h, lut) {
 }
 
 // Paint the decision map: for 2 classes P(class 1) on the orange-blue ramp; for k classes the
-// winning class's colour by confidence.
+// winning class's colour by confidence; a regression's value (0 / 255 = the ends of its range,
+// symmetric about zero) on the same ramp, white at zero.
 export function paintOutput(canvas, output, outputClass, g, k) {
-  if (k <= 2) {
+  if (k <= 2 || !outputClass) {
     paintLut(canvas, output, g, g, OUTPUT_LUT);
     return;
   }
@@ -73,10 +79,12 @@ export function paintOutput(canvas, output, outputClass, g, k) {
 
 // Grid cell centres span [-1, 1], so a G-cell canvas must overhang the plot by half a cell on
 // each side for the cells to sit under the points they describe.
+// The plot itself does not clip (the points overhang it), so each map clips its own overhang.
 function alignGrid(canvas, cells) {
   const pad = 50 / (cells - 1);
   canvas.style.left = canvas.style.top = `-${pad}%`;
   canvas.style.width = canvas.style.height = `${100 + 2 * pad}%`;
+  canvas.style.clipPath = `inset(${(100 * pad) / (100 + 2 * pad)}%)`;
 }
 
 export class PlotView {
@@ -92,7 +100,11 @@ export class PlotView {
     this.overlay = root.querySelector(".mlp-points");
     this.train = [];
     this.val = [];
+    this.test = [];
     this.showVal = true;
+    this.showTest = false;
+    this.valueTop = null; // a regression: the |value| of full colour; null: classes
+    this.grabbed = null; // the point being dragged (drag tool): [x, y, value] and where it began
     this.tool = null; // null (no drawing), "add" or "erase"
     this.drawClass = 0;
     this.dragging = false;
@@ -143,10 +155,27 @@ export class PlotView {
     this.large.hidden = false;
   }
 
-  setPoints(train, val) {
+  setPoints(train, val, test = []) {
     this.train = train;
     this.val = val;
+    this.test = test;
     this.drawPoints();
+  }
+
+  // Points coloured by value (a regression; `top`: the |value| of full colour), or by class (null).
+  setValueScale(top) {
+    if (top === this.valueTop) return;
+    this.valueTop = top;
+    this.drawPoints();
+  }
+
+  setShowTest(show) {
+    this.showTest = show;
+    this.drawPoints();
+  }
+
+  colour(c) {
+    return this.valueTop === null ? classCss(c) : valueCss(c, this.valueTop);
   }
 
   setShowVal(show) {
@@ -159,6 +188,13 @@ export class PlotView {
     this.drawClass = drawClass;
     this.overlay.dataset.tool = tool || "none";
     this.drawPoints();
+  }
+
+  // The plot's square in the overlay's CSS pixels: the overlay less its overhang.
+  inner() {
+    const rect = this.overlay.getBoundingClientRect();
+    const size = Math.max(1, rect.width - 2 * PLOT_PAD);
+    return { left: rect.left + PLOT_PAD, top: rect.top + PLOT_PAD, size };
   }
 
   sizeOverlay() {
@@ -176,25 +212,27 @@ export class PlotView {
     const n = this.overlay.width;
     const unit = n / (this.overlay.getBoundingClientRect().width || n);
     ctx.clearRect(0, 0, n, n);
+    const m = PLOT_PAD * unit; // the overhang: the plot's square is [m, n - m]
+    const px = (x) => m + ((x + 1) / 2) * (n - 2 * m);
+    const py = (y) => m + ((1 - y) / 2) * (n - 2 * m);
     // Faint axes through the origin.
     ctx.strokeStyle = "rgba(0, 0, 0, 0.12)";
     ctx.lineWidth = unit;
     ctx.beginPath();
-    ctx.moveTo(n / 2, 0);
-    ctx.lineTo(n / 2, n);
-    ctx.moveTo(0, n / 2);
-    ctx.lineTo(n, n / 2);
+    ctx.moveTo(n / 2, m);
+    ctx.lineTo(n / 2, n - m);
+    ctx.moveTo(m, n / 2);
+    ctx.lineTo(n - m, n / 2);
     ctx.stroke();
     const r = 4 * unit;
-    const px = (x) => ((x + 1) / 2) * n;
-    const py = (y) => ((1 - y) / 2) * n;
+    const values = this.valueTop !== null;
     ctx.lineWidth = 1.2 * unit;
     for (const [x, y, c] of this.train) {
       ctx.beginPath();
       ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
-      ctx.fillStyle = classCss(c);
+      ctx.fillStyle = this.colour(c);
       ctx.fill();
-      ctx.strokeStyle = "#fff";
+      ctx.strokeStyle = values ? "rgba(16, 24, 40, 0.6)" : "#fff"; // a value's white needs a rim
       ctx.stroke();
     }
     if (this.showVal) {
@@ -204,9 +242,35 @@ export class PlotView {
         ctx.arc(px(x), py(y), r - 0.5 * unit, 0, 2 * Math.PI);
         ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
         ctx.fill();
-        ctx.strokeStyle = classCss(c);
+        ctx.strokeStyle = values ? "rgba(16, 24, 40, 0.6)" : this.colour(c);
         ctx.stroke();
+        if (values) { // the value in the middle, the ring says "held out"
+          ctx.beginPath();
+          ctx.arc(px(x), py(y), r - 2 * unit, 0, 2 * Math.PI);
+          ctx.fillStyle = this.colour(c);
+          ctx.fill();
+        }
       }
+    }
+    if (this.showTest) { // the exam's points: where they are, never what (grey crosses)
+      ctx.strokeStyle = "rgba(52, 64, 84, 0.75)";
+      ctx.lineWidth = 1.5 * unit;
+      const a = 3 * unit;
+      ctx.beginPath();
+      for (const [x, y] of this.test) {
+        ctx.moveTo(px(x) - a, py(y) - a);
+        ctx.lineTo(px(x) + a, py(y) + a);
+        ctx.moveTo(px(x) + a, py(y) - a);
+        ctx.lineTo(px(x) - a, py(y) + a);
+      }
+      ctx.stroke();
+    }
+    if (this.grabbed) { // the dragged point's value beside it
+      const [x, y, v] = this.grabbed.point;
+      ctx.font = `600 ${12 * unit}px system-ui, sans-serif`;
+      ctx.fillStyle = "#101828";
+      ctx.textAlign = x > 0.5 ? "right" : "left";
+      ctx.fillText(v.toFixed(2), px(x) + (x > 0.5 ? -10 : 10) * unit, py(y) - 6 * unit);
     }
     if (this.picked) {
       const [x, y] = this.picked;
@@ -218,7 +282,8 @@ export class PlotView {
     }
     if (this.tool === "erase" && this.pointer) {
       ctx.beginPath();
-      ctx.arc(px(this.pointer[0]), py(this.pointer[1]), this.eraseRadius() * n / 2, 0, 2 * Math.PI);
+      ctx.arc(px(this.pointer[0]), py(this.pointer[1]), (this.eraseRadius() * (n - 2 * m)) / 2, 0,
+        2 * Math.PI);
       ctx.strokeStyle = "rgba(0, 0, 0, 0.55)";
       ctx.setLineDash([4 * unit, 3 * unit]);
       ctx.lineWidth = 1.5 * unit;
@@ -229,24 +294,35 @@ export class PlotView {
 
   // Eraser radius in data units: 14 CSS pixels.
   eraseRadius() {
-    return (14 / (this.overlay.getBoundingClientRect().width || 400)) * 2;
+    return (14 / this.inner().size) * 2;
   }
 
   // How near (data units) a click must be to a point to pick it: 12 CSS pixels.
   pickRadius() {
-    return (12 / (this.overlay.getBoundingClientRect().width || 400)) * 2;
+    return (12 / this.inner().size) * 2;
   }
 
   toData(e) {
-    const rect = this.overlay.getBoundingClientRect();
-    const x = ((e.clientX - rect.left) / rect.width) * 2 - 1;
-    const y = 1 - ((e.clientY - rect.top) / rect.height) * 2;
+    const { left, top, size } = this.inner();
+    const x = ((e.clientX - left) / size) * 2 - 1;
+    const y = 1 - ((e.clientY - top) / size) * 2;
     return [Math.max(-1, Math.min(1, x)), Math.max(-1, Math.min(1, y))];
   }
 
   apply([x, y]) {
     if (this.tool === "add") this.handlers.add(x, y, this.drawClass);
     else this.handlers.erase(x, y, this.eraseRadius());
+  }
+
+  // The drag tool (a regression's drawing): the point nearest [x, y] within reach, or null.
+  nearest([x, y]) {
+    let best = null;
+    let reach = this.pickRadius();
+    for (const p of [...this.train, ...(this.showVal ? this.val : [])]) {
+      const d = Math.hypot(p[0] - x, p[1] - y);
+      if (d <= reach) [best, reach] = [p, d];
+    }
+    return best;
   }
 
   // The next click on the plot picks a point (for the walk-through), whatever the tool.
@@ -270,10 +346,26 @@ export class PlotView {
       return;
     }
     e.preventDefault();
+    if (this.tool === "drag") {
+      const point = this.nearest(this.toData(e));
+      if (!point) return;
+      this.grabbed = { point: [...point], from: point, y: e.clientY };
+    }
     this.overlay.setPointerCapture(e.pointerId);
     this.dragging = true;
     this.last = this.toData(e);
-    this.apply(this.last);
+    if (this.tool !== "drag") this.apply(this.last);
+  }
+
+  // Dragging a point up or down raises or lowers its value: the plot's height is the whole
+  // range the values may take, [-max, max].
+  dragValue(e) {
+    const g = this.grabbed;
+    const max = this.handlers.maxValue();
+    const value = g.from[2] + ((g.y - e.clientY) / this.inner().size) * 2 * max;
+    g.point[2] = Math.round(Math.max(-max, Math.min(max, value)) * 100) / 100;
+    this.handlers.drag?.(g.from, g.point[2]);
+    this.drawPoints();
   }
 
   move(e) {
@@ -281,6 +373,10 @@ export class PlotView {
     this.handlers.look?.(this.pointer);
     if (!this.dragging) {
       if (this.tool === "erase") this.drawPoints();
+      return;
+    }
+    if (this.grabbed) {
+      this.dragValue(e);
       return;
     }
     const p = this.pointer;
@@ -295,6 +391,7 @@ export class PlotView {
   up(e) {
     if (!this.dragging) return;
     this.dragging = false;
+    this.grabbed = null;
     if (this.overlay.hasPointerCapture(e.pointerId)) {
       this.overlay.releasePointerCapture(e.pointerId);
     }

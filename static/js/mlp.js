@@ -8,6 +8,7 @@ import { LineChart } from "./charts.js";
 import { decodeState, saveState } from "./state.js";
 import { $, showError, toast, fmt, pct, rafThrottle } from "./ui.js";
 import { LIMITS, cleanPoints, mergeConfig } from "./mlp-data.js";
+import { renderExam, renderValueLegend, valueTop } from "./mlp-exam.js";
 import { classCss, SERIES } from "./palette.js";
 import { PlotView } from "./mlp-plot.js";
 import { NetworkView } from "./mlp-network.js";
@@ -33,13 +34,15 @@ const UNSENT = -1; // `expect` while the page's setup cannot be sent (a drawing 
 const saved = decodeState(location.hash) || {};
 const store = new Store({
   cfg: mergeConfig(saved.config), // what the user asks for
-  points: cleanPoints(saved.points), // the user's drawn points (custom dataset), or null
+  points: cleanPoints(saved.points, saved.config?.dataset?.task), // drawn points (custom), or null
   accepted: null, // the config of the run the server holds (its last `configured` / `updated`)
   options: null, // the values each choice takes, from the server
-  data: { train: [], val: [] }, // the server's split of the current dataset
+  data: { train: [], val: [], test: [] }, // the server's split of the current dataset
   model: null, // size and placement of the server's network
   notes: [],
   play: "paused", // playing, paused, diverged or finished
+  why: "", // what the server said with the last state (a divergence: how the loss rose)
+  exam: null, // the last `exam_result` of this run (cleared by a configure)
   metrics: null,
   frame: null, // the last `mlp` binary frame
   hover: null, // getter of the hovered neuron's map, or null
@@ -55,8 +58,13 @@ if (store.points?.length) store.cfg.dataset.name = "custom"; // a link with poin
 if (store.cfg.dataset.name === "custom" && !store.points) store.points = [];
 
 const isCustom = () => store.cfg.dataset.name === "custom";
+const isRegression = () => store.cfg.dataset.task === "regression";
 const classesUsed = (pts) => new Set(pts.map((p) => p[2])).size;
-const trainable = () => !isCustom() || classesUsed(store.points) >= 2;
+// A drawing trains with two classes or more (a regression: two points or more).
+const trainable = () => !isCustom()
+  || (isRegression() ? store.points.length >= 2 : classesUsed(store.points) >= 2);
+const NOT_TRAINABLE = () => (isRegression() ? "Draw two points or more first."
+  : "Draw points of at least two classes first.");
 
 function share() {
   const state = { config: store.cfg, view: store.view };
@@ -100,6 +108,13 @@ function setOnTheFly(key, value) {
   sock.send({ type: "set", training: { [key]: value } });
 }
 
+// Play's speed too (steps per frame; 0: full speed): it changes nothing a step computes.
+function setSpeed(stepsPerFrame) {
+  store.cfg.play.steps_per_frame = stepsPerFrame;
+  share();
+  sock.send({ type: "set", play: { steps_per_frame: stepsPerFrame } });
+}
+
 // JSON with the keys of every object sorted, and so the same for equal configs however built
 // (the boot block's defaults come with sorted keys, the server's messages in field order).
 const canonical = (value) => JSON.stringify(value, (key, v) => (v && typeof v === "object"
@@ -109,7 +124,7 @@ const canonical = (value) => JSON.stringify(value, (key, v) => (v && typeof v ==
 // session, a shared link, a reload after a change), send it; ws.js calls this once per connect.
 function resync(configured) {
   const same = canonical(configured.config) === canonical(store.cfg)
-    && (!isCustom() || canonical([...configured.data.train, ...configured.data.val].sort())
+    && (!isCustom() || canonical(allPoints(configured.data).sort())
       === canonical([...store.points].sort()));
   if (same) {
     store.set({ expect: configured.request }); // take it: it is this page's setup
@@ -122,6 +137,8 @@ function resync(configured) {
   share();
   return configureMessage();
 }
+
+const allPoints = (data) => [...data.train, ...data.val, ...(data.test ?? [])];
 
 const sock = new LabSocket("mlp", { resync });
 mountCodePanel(sock);
@@ -143,6 +160,7 @@ sock.on("configured", (msg) => {
     metrics: null,
     frame: null, // the old run's picture: the new run's first frame follows
     answered: msg.request,
+    exam: null,
   });
   share();
 });
@@ -155,23 +173,45 @@ sock.on("error", () => {
   share();
 });
 
-// A `set` took effect: the learning rate and weight decay the run now uses.
+// A `set` took effect: the learning rate, weight decay and speed the run now uses.
 sock.on("updated", (msg) => {
   store.accepted = msg.config;
   const { cfg } = store;
   for (const key of ["learning_rate", "weight_decay"]) cfg.training[key] = msg.config.training[key];
+  cfg.play.steps_per_frame = msg.config.play.steps_per_frame;
   store.set({ cfg });
   share();
 });
 
-sock.on("state", (msg) => store.set({ play: msg.state }));
+sock.on("state", (msg) => store.set({ play: msg.state, why: msg.message ?? "" }));
 
+// The last good weights are back (a `State` "paused" follows): the step counter goes on, so the
+// curve keeps the blow-up and drops back at the next point.
+sock.on("restored", (msg) => {
+  toast(`Back to the weights of step ${msg.step.toLocaleString("en-US")} (training loss `
+    + `${fmt(msg.loss, 4)}). Lower the learning rate, then play on.`);
+});
+
+sock.on("exam_result", (exam) => store.set({ exam }));
+
+// A diverged run's numbers stay: the blow-up on the curve is the lesson.
 sock.on("metrics", (m) => {
-  if (store.play === "diverged") return; // the run was thrown away: its numbers mean nothing
-  if (store.metrics && m.step < store.metrics.step) chart.clear();
-  if (m.train_loss !== null) chart.push(m.step, [m.train_loss, m.val_loss]);
+  if (store.metrics && m.step < store.metrics.step) clearChart();
+  if (m.train_loss !== null) {
+    chart.push(m.step, [m.train_loss, m.val_loss]);
+    // What the curve holds, for the curious and tests: its highest training loss and last step.
+    const el = $("#chart");
+    el.dataset.peak = String(Math.max(Number(el.dataset.peak ?? 0), m.train_loss));
+    el.dataset.last = String(m.step);
+  }
   store.set({ metrics: m });
 });
+
+function clearChart() {
+  chart.clear();
+  delete $("#chart").dataset.peak;
+  delete $("#chart").dataset.last;
+}
 
 sock.on("frame:mlp", (frame) => store.set({ frame }));
 
@@ -183,6 +223,16 @@ const chart = new LineChart($("#chart"), {
 
 const setPoints = (points) => store.set({ points });
 const plot = new PlotView($("#plot"), {
+  // The drag tool: a drawn point's value pulled up or down (the outlier demo).
+  drag(from, value) {
+    const near = (p) => Math.abs(p[0] - from[0]) < 1e-3 && Math.abs(p[1] - from[1]) < 1e-3;
+    const i = store.points.findIndex(near);
+    if (i < 0) return;
+    const points = [...store.points];
+    points[i] = [points[i][0], points[i][1], value];
+    setPoints(points);
+  },
+  maxValue: () => store.options?.max_value ?? 1,
   add(x, y, c) {
     if (store.points.length >= LIMITS.points) {
       if (!store.warnedFull) showError(`At most ${LIMITS.points} points.`);
@@ -208,7 +258,9 @@ const network = new NetworkView($("#network"), {
   hover: (hover) => store.set({ hover }),
 });
 
-const controls = new Controls({ store, isCustom, change, setPoints, setOnTheFly, plot, network });
+const controls = new Controls({
+  store, isCustom, change, setPoints, setOnTheFly, setSpeed, plot, network,
+});
 initBackprop({ store, sock, network, plot, change, share });
 
 // ---- render: the page from the store ---------------------------------------------------------------
@@ -224,9 +276,19 @@ function render(changed) {
   if (touched(changed, "cfg", "points", "data")) {
     // The drawing as it is being edited; the server's split of the data once it answers.
     $("#empty-hint").hidden = trainable();
+    $("#empty-what").textContent = isRegression()
+      ? "Click or drag to add points of the value set below."
+      : "Click or drag to add points of the selected class.";
+    $("#empty-need").textContent = isRegression() ? "Two points or more are needed to train."
+      : "Two classes or more are needed to train.";
+    const shown = isCustom() ? store.points : allPoints(store.data);
+    plot.setValueScale(isRegression() ? valueTop(shown) : null);
     if (isCustom() && (changed.has("points") || !trainable())) plot.setPoints(store.points, []);
-    else if (changed.has("data")) plot.setPoints(store.data.train, store.data.val);
+    else if (changed.has("data")) {
+      plot.setPoints(store.data.train, store.data.val, store.data.test ?? []);
+    }
   }
+  if (touched(changed, "exam", "data", "cfg")) renderExam(store);
   if (touched(changed, "model")) renderModel();
   if (touched(changed, "notes")) {
     $("#notes").replaceChildren(...store.notes.map((text) => {
@@ -237,7 +299,7 @@ function render(changed) {
   }
   if (touched(changed, "play")) renderPlay();
   if (touched(changed, "play", "cfg", "points")) {
-    network.setStale(store.play === "diverged" || !trainable()); // grey: nothing live to show
+    network.setStale(!trainable()); // grey: nothing live to show
   }
   if (touched(changed, "metrics")) renderMetrics();
   if (touched(changed, "hover", "looking")) renderHover();
@@ -268,24 +330,28 @@ function renderPlay() {
   $("#btn-play").setAttribute("aria-label", play === "playing" ? "Pause" : "Play");
   $("#diverged").hidden = !diverged;
   $("#plot").classList.toggle("diverged", diverged);
-  if (diverged) store.set({ metrics: null });
+  if (diverged && store.why) {
+    $("#diverged-why").textContent = `${store.why[0].toUpperCase()}${store.why.slice(1)}.`;
+  }
 }
 
 function renderMetrics() {
   const m = store.metrics;
-  if (!m) chart.clear();
+  if (!m) clearChart();
   $("#epoch").textContent = m ? m.epoch.toLocaleString("en-US") : "0";
   $("#step").textContent = m ? m.step.toLocaleString("en-US") : "0";
   $("#train-loss").textContent = fmt(m?.train_loss, 4);
   $("#val-loss").textContent = fmt(m?.val_loss, 4);
   $("#train-acc").textContent = pct(m?.train_accuracy);
   $("#val-acc").textContent = pct(m?.val_accuracy);
+  for (const el of document.querySelectorAll(".mlp-acc")) el.hidden = isRegression(); // no accuracy
   const rate = m?.epochs_per_s ? `${m.epochs_per_s.toFixed(0)} epochs/s · ` : "";
   $("#speed").textContent = rate + engine();
 }
 
-// The frame the page may draw: none while diverged or with nothing to train on.
-const liveFrame = () => (store.play !== "diverged" && trainable() ? store.frame : null);
+// The frame the page may draw: none with nothing to train on. (A diverged run's weights are
+// kept, and drawn: its map shows what the blow-up did.)
+const liveFrame = () => (trainable() ? store.frame : null);
 
 // The decision map and the neuron maps, at most once an animation frame.
 const drawFrame = rafThrottle(() => {
@@ -293,9 +359,10 @@ const drawFrame = rafThrottle(() => {
   if (!frame) plot.blank();
   else {
     const m = frame.meta;
-    plot.drawOutput(frame.arrays.output.data, frame.arrays.output_class.data, m.grid, m.classes);
+    plot.drawOutput(frame.arrays.output.data, frame.arrays.output_class?.data, m.grid, m.classes);
     network.update(frame);
   }
+  renderValueLegend(frame);
   renderHover(); // a hovered neuron's map, or the read-out, follows the new frame
 });
 
@@ -317,6 +384,13 @@ function renderHover() {
   const g = frame.meta.grid;
   const i = Math.round(((1 - y) / 2) * (g - 1)) * g + Math.round(((x + 1) / 2) * (g - 1));
   const v = frame.arrays.output.data[i] / 255;
+  if (frame.meta.task === "regression") {
+    const [lo, hi] = frame.meta.output_range;
+    const value = lo + v * (hi - lo);
+    $("#hover-title").textContent = `(${x.toFixed(2)}, ${y.toFixed(2)}) → ${value.toFixed(2)}`;
+    $("#hover-title").style.color = "";
+    return;
+  }
   // 2 classes: v is P(class 2); k classes: v is the winner's probability.
   const k = frame.meta.classes;
   const cls = k > 2 ? frame.arrays.output_class.data[i] : v >= 0.5 ? 1 : 0;
@@ -329,12 +403,12 @@ function renderHover() {
 // ---- transport -------------------------------------------------------------------------------------
 function togglePlay() {
   if (store.play === "playing") return sock.send({ type: "pause" });
-  if (!trainable()) return showError("Draw points of at least two classes first.");
+  if (!trainable()) return showError(NOT_TRAINABLE());
   sock.send({ type: "play" });
 }
 $("#btn-play").addEventListener("click", togglePlay);
 $("#btn-step").addEventListener("click", () => {
-  if (!trainable()) return showError("Draw points of at least two classes first.");
+  if (!trainable()) return showError(NOT_TRAINABLE());
   sock.send({ type: "step", steps: 1 });
 });
 $("#btn-reset").addEventListener("click", () => {
@@ -342,6 +416,11 @@ $("#btn-reset").addEventListener("click", () => {
   sock.send({ type: "reset" });
 });
 $("#btn-lower-lr").addEventListener("click", () => controls.lowerLearningRate());
+$("#btn-restore").addEventListener("click", () => sock.send({ type: "restore" }));
+$("#btn-exam").addEventListener("click", () => {
+  if (!trainable()) return showError(NOT_TRAINABLE());
+  sock.send({ type: "exam" });
+});
 document.addEventListener("keydown", (e) => {
   if (e.code !== "Space" || e.target.closest("input, select, textarea, button")) return;
   e.preventDefault();

@@ -9,7 +9,7 @@ import pytest
 
 from ml_core.datasets2d import DATASETS
 from ml_core.features import FEATURES
-from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS
+from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS, REGRESSION_LOSSES
 
 
 def _is(kind):
@@ -57,7 +57,8 @@ def test_configure_reports_full_config_model_and_data(ws_connect, settings):
     model = reply["model"]
     assert model["layers"] == [3, 8, 8, 3] and model["device"] == "cpu"
     assert model["parameters"] == (3 * 8 + 8) + (8 * 8 + 8) + (8 * 3 + 3)
-    assert len(reply["data"]["train"]) == 240 and len(reply["data"]["val"]) == 60
+    assert len(reply["data"]["train"]) == 180 and len(reply["data"]["val"]) == 60
+    assert len(reply["data"]["test"]) == 60  # the default test share, 0.2
     assert {p[2] for p in reply["data"]["train"]} == {0, 1, 2}
     assert all(abs(p[0]) <= 1 and abs(p[1]) <= 1 for p in reply["data"]["train"])
 
@@ -139,6 +140,16 @@ def test_step_reports_metrics_and_a_frame(ws_connect):
         ({"type": "points", "points": "all of them"}, "points"),
         ({"type": "set", "training": {"optimizer": "adam"}}, "optimizer"),
         ({"type": "set", "training": {"learning_rate": -1}}, "learning_rate"),
+        ({"type": "set"}, "nothing to change"),
+        ({"type": "set", "play": {"steps_per_frame": 10**6}}, "steps_per_frame"),
+        (
+            {"type": "configure", "config": {"dataset": {"name": "plane"},
+                                             "training": {"loss": "hinge"}}},
+            "choose from mse, l1, huber",
+        ),
+        ({"type": "points", "points": [[0, 0, 0.5]]}, "labels are 0, 1, 2"),
+        ({"type": "points", "points": [[0, 0, 11]]}, "points"),
+        ({"type": "exam", "now": True}, "now"),
         ({"type": "step", "steps": 20_000}, "at most 10000 steps"),
         ({"type": "warp"}, "unknown message type"),
     ],
@@ -165,7 +176,7 @@ def test_garbage_text_is_an_error_not_a_crash(ws_connect):
 
 def test_points_make_a_custom_dataset(ws_connect):
     client = ws_connect("mlp")
-    client.configure({"dataset": {"name": "custom", "val_fraction": 0.0}})
+    client.configure({"dataset": {"name": "custom", "val_fraction": 0.0, "test_fraction": 0.0}})
     points = [[-0.5, -0.5, 0], [-0.6, -0.4, 0], [0.5, 0.5, 1], [0.6, 0.4, 2]]
     client.send({"type": "points", "points": points})
     reply = client.wait_for("configured")
@@ -174,7 +185,7 @@ def test_points_make_a_custom_dataset(ws_connect):
     assert sorted(map(tuple, reply["data"]["train"])) == sorted(map(tuple, points))
     # the drawing survives a change of the network
     again = client.configure(
-        {"dataset": {"name": "custom", "val_fraction": 0.0}, "model": {"hidden": [3]}}
+        {"dataset": {"name": "custom", "val_fraction": 0.0, "test_fraction": 0.0}, "model": {"hidden": [3]}}
     )
     assert len(again["data"]["train"]) == 4
     client.send({"type": "points", "points": []})
@@ -189,7 +200,7 @@ def test_one_configure_carries_the_drawn_points(ws_connect, settings):
         {
             "type": "configure",
             "config": {
-                "dataset": {"name": "custom", "val_fraction": 0.0},
+                "dataset": {"name": "custom", "val_fraction": 0.0, "test_fraction": 0.0},
                 "model": {"hidden": [3]},
             },
             "points": points,
@@ -215,7 +226,7 @@ def test_one_configure_carries_the_drawn_points(ws_connect, settings):
         error = client.wait_for(lambda m: _is("error")(m) or _is("configured")(m))
         assert error["type"] == "error"
         assert says in error["message"]
-    kept = client.configure({"dataset": {"name": "custom", "val_fraction": 0.0}})
+    kept = client.configure({"dataset": {"name": "custom", "val_fraction": 0.0, "test_fraction": 0.0}})
     assert len(kept["data"]["train"]) == 4  # refused drawings left the old one in place
     assert kept["request"] is None
 
@@ -224,6 +235,9 @@ def test_configured_lists_the_options_of_the_core(ws_connect, settings):
     options = ws_connect("mlp").initial["options"]
     assert options["activations"] == list(ACTIVATIONS)
     assert options["losses"] == list(LOSSES)
+    assert options["regression_losses"] == list(REGRESSION_LOSSES)
+    assert options["tasks"] == ["classification", "regression"]
+    assert options["frames_per_s"] == settings.fps
     assert options["optimizers"] == list(OPTIMIZERS)
     assert options["features"] == list(FEATURES)
     datasets = {d["name"]: d for d in options["datasets"]}
@@ -233,11 +247,14 @@ def test_configured_lists_the_options_of_the_core(ws_connect, settings):
         DATASETS["spiral"].max_classes, settings.mlp.max_classes
     )
     assert datasets["custom"]["max_classes"] == settings.mlp.max_classes
+    assert datasets["plane"]["task"] == "regression"
+    assert datasets["circle"]["task"] == "classification"
+    assert datasets["custom"]["task"] is None  # either
 
 
 def test_metrics_report_every_number(ws_connect):
     client = ws_connect("mlp")
-    client.configure({"dataset": {"val_fraction": 0.0}})
+    client.configure({"dataset": {"val_fraction": 0.0, "test_fraction": 0.0}})
     client.send({"type": "step", "steps": 3})
     m = _metrics(client, lambda m: m["step"] > 0)
     assert set(m) == {
@@ -273,18 +290,28 @@ def test_a_huge_learning_rate_reports_diverged_as_valid_json(ws_connect):
     client.configure(
         {"model": {"hidden": [8] * 6, "activation": "linear"}, "training": {"learning_rate": 10}}
     )
+    start = _metrics(client)["train_loss"]
     client.send({"type": "play"})
     state = client.wait_for(lambda m: _is("state")(m) and m["state"] == "diverged")
-    assert state["message"] == "diverged — lower the learning rate"
+    assert state["message"].startswith("diverged — lower the learning rate: the training loss")
     json.dumps(client.seen, default=lambda f: None, allow_nan=False)  # nothing NaN came through
     metrics = _metrics(client)
     assert all(v is None or np.isfinite(v) for k, v in metrics.items() if k != "type")
-    # lower the rate and go on
+    assert metrics["step"] > 0  # the run stands where it blew up: nothing was reset
+    assert metrics["train_loss"] is None or metrics["train_loss"] > 5 * start
+    # the last good weights back, a lower rate, and on
+    client.send({"type": "restore"})
+    restored = client.wait_for("restored")
+    assert restored["step"] == 0 and restored["now"] == metrics["step"]
+    assert client.wait_for("state")["state"] == "paused"
+    back = _metrics(client)
+    assert back["step"] == metrics["step"]
+    assert back["train_loss"] == pytest.approx(start)
     client.send({"type": "set", "training": {"learning_rate": 0.01}})
     assert client.wait_for("updated")["config"]["training"]["learning_rate"] == 0.01
     client.send({"type": "step", "steps": 3})
-    m = _metrics(client, lambda m: m["step"] > 0)
-    assert m["step"] == 3
+    m = _metrics(client, lambda m: m["step"] > metrics["step"])
+    assert m["step"] == metrics["step"] + 3
     assert np.isfinite(m["train_loss"])
 
 
@@ -439,3 +466,123 @@ def test_explain_before_any_data_is_refused_while_playing_goes_on(ws_connect):
     since = client.seen[next(i for i, m in enumerate(client.seen) if m is playing) + 1 :]
     assert not any(_is("state")(m) for m in since)  # never paused
     client.send({"type": "pause"})
+
+
+# ---- play's speed, reconnecting after on-the-fly changes, the exam, regression -------------------
+def _state(client, state):
+    return client.wait_for(lambda m: _is("state")(m) and m["state"] == state)
+
+
+def test_play_keeps_to_the_speed_it_is_set_to(ws_connect, settings):
+    client = ws_connect("mlp")
+    client.configure({"play": {"steps_per_frame": 2}})
+    client.send({"type": "play"})
+    _state(client, "playing")
+    first = _metrics(client, lambda m: m["step"] > 0)
+    last = _metrics(client, lambda m: m["step"] >= first["step"] + 2 * settings.fps)  # ~1 s
+    client.send({"type": "pause"})
+    _state(client, "paused")
+    took = [m for m in client.seen if _is("metrics")(m)]
+    per_frame = [b["step"] - a["step"] for a, b in zip(took, took[1:], strict=False)]
+    assert max(per_frame) <= 6  # a couple of steps a frame, never a burst
+    assert last["step"] - first["step"] < 10 * settings.fps
+    # Full speed, on the fly: far more steps a frame, and no reset.
+    client.send({"type": "set", "play": {"steps_per_frame": 0}})
+    assert client.wait_for("updated")["config"]["play"]["steps_per_frame"] == 0
+    client.send({"type": "play"})
+    fast = _metrics(client, lambda m: m["step"] > last["step"] + 2000, timeout=30)
+    client.send({"type": "pause"})
+    assert fast["step"] > last["step"]
+
+
+@pytest.mark.parametrize("playing", [True, False], ids=["playing", "paused"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"training": {"learning_rate": 0.1}},
+        {"training": {"weight_decay": 0.001}},
+        {"play": {"steps_per_frame": 3}},
+    ],
+    ids=["learning_rate", "weight_decay", "speed"],
+)
+def test_a_reconnect_gets_the_config_as_set_on_the_fly(ws_connect, change, playing):
+    first = ws_connect("mlp")
+    first.configure({"dataset": {"name": "moons"}})
+    first.send({"type": "play"})
+    _metrics(first, lambda m: m["step"] > 20)
+    first.send({"type": "set", **change})
+    updated = first.wait_for("updated")["config"]
+    if not playing:
+        first.send({"type": "pause"})
+        _state(first, "paused")
+    step = _metrics(first)["step"]
+    first.close()
+    second = ws_connect("mlp", session=first.session)
+    assert second.initial["config"] == updated  # what a reload compares its own setup with
+    section, values = next(iter(change.items()))
+    for key, value in values.items():
+        assert second.initial["config"][section][key] == value
+    assert _metrics(second)["step"] >= step  # the same run, not a new one
+    if playing:
+        second.send({"type": "pause"})
+
+
+def test_the_exam_marks_the_test_points_only_when_asked(ws_connect):
+    client = ws_connect("mlp")
+    reply = client.configure({"training": {"learning_rate": 0.3}, "play": {"steps_per_frame": 0}})
+    assert len(reply["data"]["test"]) == 100
+    client.send({"type": "step", "steps": 2000})
+    _metrics(client, lambda m: m["step"] == 2000)
+    assert not any(_is("exam_result")(m) for m in client.seen)
+    client.send({"type": "exam"})
+    exam = client.wait_for("exam_result")
+    assert (exam["step"], exam["points"], exam["exams"]) == (2000, 100, 1)
+    assert exam["accuracy"] > 0.8
+    assert 0 < exam["loss"] < 0.7
+    client.send({"type": "exam"})
+    assert client.wait_for("exam_result")["exams"] == 2  # every look is counted
+    again = client.configure({"dataset": {"test_fraction": 0.0}})
+    assert again["data"]["test"] == []
+    assert any("No test set" in n for n in again["notes"])
+    client.send({"type": "exam"})
+    empty = client.wait_for("exam_result")
+    assert (empty["points"], empty["accuracy"], empty["exams"]) == (0, None, 1)
+
+
+def test_a_regression_streams_its_values_and_takes_drawn_values(ws_connect):
+    client = ws_connect("mlp")
+    reply = client.configure({"dataset": {"name": "plane"}, "play": {"steps_per_frame": 0}})
+    assert reply["config"]["dataset"]["task"] == "regression"
+    assert reply["config"]["training"]["loss"] == "mse"
+    assert reply["model"]["layers"] == [2, 4, 2, 1]
+    assert reply["model"]["tensors"][-1]["name"] == "identity"
+    assert any(isinstance(p[2], float) for p in reply["data"]["train"])
+    assert any("L2" in n for n in reply["notes"])
+    client.send({"type": "step", "steps": 1000})
+    m = _metrics(client, lambda m: m["step"] == 1000)
+    assert m["train_loss"] < 0.01
+    assert m["train_accuracy"] is None
+    frame = client.frame("mlp")
+    assert frame.meta["task"] == "regression"
+    lo, hi = frame.meta["output_range"]
+    assert (lo, hi) == (-1.0, 1.0)
+    assert "output_class" not in frame.arrays
+    g = frame.meta["grid"]
+    value = lambda r, c: lo + frame.arrays["output"][r, c] / 255 * (hi - lo)  # noqa: E731
+    assert value(g // 4, 3 * g // 4) == pytest.approx(0.5, abs=0.1)  # (0.5, 0.5): (x + y) / 2
+    assert value(3 * g // 4, g // 4) == pytest.approx(-0.5, abs=0.1)
+    # Drawn points with values; one far off widens the colour scale to reach it.
+    points = [[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5], [0.5, -0.5, 0.0], [-0.5, 0.5, 4.0]]
+    drawn = client.configure(
+        {"dataset": {"name": "custom", "task": "regression", "val_fraction": 0, "test_fraction": 0}}
+        | {"play": {"steps_per_frame": 0}},
+    )
+    assert drawn["data"]["train"] == []
+    client.send({"type": "points", "points": points})
+    reply = client.wait_for("configured")
+    assert sorted(map(tuple, reply["data"]["train"])) == sorted(map(tuple, points))
+    assert client.frame("mlp").meta["output_range"] == [-4.0, 4.0]
+    client.send({"type": "explain", "index": 0, "point": reply["data"]["train"][0]})
+    walk = client.wait_for("explanation")
+    assert walk["task"] == "regression"
+    assert walk["loss"]["target"] == [pytest.approx(reply["data"]["train"][0][2])]

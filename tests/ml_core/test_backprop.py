@@ -16,7 +16,15 @@ import pytest
 import torch
 
 from ml_core.backprop import Explanation
-from ml_core.mlp import ACTIVATIONS, LOSSES, OPTIMIZERS, build_mlp, load_parameters, loss_fn
+from ml_core.mlp import (
+    ACTIVATIONS,
+    LOSSES,
+    OPTIMIZERS,
+    REGRESSION_LOSSES,
+    build_mlp,
+    load_parameters,
+    loss_fn,
+)
 from ml_core.mlp_config import DataConfig, ModelConfig, PlaygroundConfig, TrainConfig
 from ml_core.mlp_run import MLPRun
 from ml_core.training import ADAM_BETAS, make_optimizer
@@ -47,7 +55,7 @@ def reference_module(run: MLPRun) -> torch.nn.Module:
     if run.engine.name == "reference":
         model = copy.deepcopy(run.engine.model)
     else:
-        model = build_mlp(run.config.model, run.classes, seed=0)
+        model = build_mlp(run.config.model, run.classes, seed=0, task=run.task)
         load_parameters(model, run.engine.parameters())
     return model.double().eval()
 
@@ -66,7 +74,7 @@ class Reference:
         prelu = run.config.model.activation == "prelu"
         self.params = trainable(model, prelu)
         x = torch.from_numpy(run.train_features[index : index + 1]).double()  # (1, F)
-        label = torch.tensor([int(run.train_y[index])])
+        label = torch.tensor([run.train_y[index].item()])  # a class, or a regression's value
         self.inputs, self.z, self.u, self.a = [], [], [], []
         a = x
         for j, linear in enumerate(model.linears):
@@ -82,7 +90,7 @@ class Reference:
             self.u.append(u)
             self.a.append(a)
         self.logits = self.z[-1]
-        self.loss = loss_fn(run.config.training.loss, self.logits, label)
+        self.loss = loss_fn(run.config.training.loss, self.logits, label, run.task)
         self.loss.backward()
 
     def derivative(self, j: int) -> torch.Tensor:
@@ -126,7 +134,7 @@ def check_walk(run: MLPRun, index: int) -> Explanation:
     hidden = len(run.config.model.hidden)
     assert len(walk.layers) == hidden + 1
     close(walk.x, run.train_features[index])
-    assert walk.label == int(run.train_y[index])
+    assert walk.label == pytest.approx(run.train_y[index].item())
     # forward
     for j, layer in enumerate(walk.layers):
         linear = ref.model.linears[j]
@@ -142,10 +150,15 @@ def check_walk(run: MLPRun, index: int) -> Explanation:
     loss = walk.loss
     assert loss.value == pytest.approx(ref.loss.item(), rel=1e-6)
     close(loss.logits, ref.logits[0])
-    probabilities = ref.logits[0].sigmoid() if run.classes == 2 else ref.logits[0].softmax(0)
-    close(loss.probabilities, probabilities)
-    target = torch.nn.functional.one_hot(torch.tensor(walk.label), run.classes).double()
-    close(loss.target, target[1:] if run.classes == 2 else target)
+    if run.task == "regression":  # the prediction is the output itself
+        close(loss.probabilities, ref.logits[0])
+        close(loss.target, [walk.label])
+        assert loss.grad_probabilities is None
+    else:
+        probabilities = ref.logits[0].sigmoid() if run.classes == 2 else ref.logits[0].softmax(0)
+        close(loss.probabilities, probabilities)
+        target = torch.nn.functional.one_hot(torch.tensor(walk.label), run.classes).double()
+        close(loss.target, target[1:] if run.classes == 2 else target)
     if loss.grad_probabilities is not None:
         p = probabilities.detach().requires_grad_()
         t = target[1:] if run.classes == 2 else target
@@ -205,6 +218,20 @@ def test_every_number_of_the_walk_equals_autograd(activation, loss, optimizer, c
     run = trained_run(model, training, classes)
     for index in (0, 7):
         check_walk(run, index)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("loss", REGRESSION_LOSSES)
+@pytest.mark.parametrize("activation", ["tanh", "relu", "prelu"])
+def test_the_walk_of_a_regression_point_equals_autograd(activation, loss, optimizer):
+    model = ModelConfig(hidden=(5, 3), activation=activation)
+    training = TrainConfig(optimizer=optimizer, loss=loss, learning_rate=0.05, weight_decay=0.01)
+    data = DataConfig(name="gaussians", samples=80)
+    run = MLPRun(PlaygroundConfig(dataset=data, model=model, training=training))
+    run.step(23)
+    for index in (0, 7):
+        walk = check_walk(run, index)
+        assert walk.task == "regression"
 
 
 @pytest.mark.parametrize(

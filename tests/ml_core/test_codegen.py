@@ -419,3 +419,9 @@ def test_drawn_data_without_points_has_no_script():
         mlp_script(config, [])
     with pytest.raises(ScriptError, match="no points yet"):
         perceptron_script(PerceptronConfig.model_validate({"dataset": {"name": "custom"}}), [], [])
+
+
+def test_a_regression_has_no_script_yet():
+    config = PlaygroundConfig.model_validate({"dataset": {"name": "plane"}})
+    with pytest.raises(ScriptError, match="a regression cannot be exported"):
+        mlp_script(config)

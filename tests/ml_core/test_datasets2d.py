@@ -11,9 +11,12 @@ import torch
 from ml_core import datasets2d
 from ml_core.features import FEATURES, canonical, feature_matrix
 
+CLASSIFICATION = [n for n, spec in datasets2d.DATASETS.items() if spec.task == "classification"]
+REGRESSION = [n for n, spec in datasets2d.DATASETS.items() if spec.task == "regression"]
 CASES = [
     (name, classes)
-    for name, spec in datasets2d.DATASETS.items()
+    for name in CLASSIFICATION
+    for spec in [datasets2d.DATASETS[name]]
     for classes in sorted({spec.min_classes, spec.max_classes, min(3, spec.max_classes)})
 ]
 
@@ -26,6 +29,33 @@ def test_every_dataset_has_the_shared_shape(name, classes):
     assert np.abs(xy).max() <= 1.0
     counts = np.bincount(labels, minlength=classes)
     assert len(counts) == classes and counts.max() - counts.min() <= 1  # balanced
+
+
+@pytest.mark.parametrize("name", REGRESSION)
+def test_regression_datasets_give_a_value_a_point(name):
+    xy, values = datasets2d.generate(name, 301, 0.0, 5, seed=4)  # classes are ignored
+    assert xy.shape == (301, 2) and xy.dtype == np.float32
+    assert values.shape == (301,) and values.dtype == np.float32
+    assert np.abs(xy).max() <= 1.0
+    assert np.abs(values).max() <= 1.0
+    assert values.std() > 0.2  # not flat
+
+
+def test_the_plane_is_x_plus_y_over_two_with_noise_on_the_value():
+    xy, values = datasets2d.generate("plane", 400, 0.0, 2, seed=0)
+    np.testing.assert_allclose(values, (xy[:, 0] + xy[:, 1]) / 2, atol=1e-6)
+    noisy_xy, noisy = datasets2d.generate("plane", 400, 0.2, 2, seed=0)
+    residual = noisy - (noisy_xy[:, 0] + noisy_xy[:, 1]) / 2
+    assert residual.std() == pytest.approx(0.2 * datasets2d.NOISE_SCALE, rel=0.2)
+
+
+def test_the_gaussians_rise_at_their_bumps_and_fall_at_the_others():
+    xy, values = datasets2d.generate("gaussians", 4000, 0.0, 2, seed=0)
+    for bx, by, sign in datasets2d.BUMPS:
+        near = np.hypot(xy[:, 0] - bx, xy[:, 1] - by) < 0.05
+        assert near.any()
+        assert (np.sign(values[near]) == sign).all()
+        assert np.abs(values[near]).min() > 0.8
 
 
 @pytest.mark.parametrize("name", list(datasets2d.DATASETS))
@@ -93,21 +123,33 @@ def test_bad_requests_say_what_is_wrong(name, samples, noise, classes, message):
 
 
 def test_split_is_disjoint_complete_and_seeded():
-    train, val = datasets2d.split(100, 0.3, seed=5)
-    assert len(val) == 30 and len(train) == 70
-    assert sorted(np.concatenate([train, val]).tolist()) == list(range(100))
-    again = datasets2d.split(100, 0.3, seed=5)
+    train, val, test = datasets2d.split(100, 0.3, seed=5, test_fraction=0.2)
+    assert (len(train), len(val), len(test)) == (50, 30, 20)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(100))
+    again = datasets2d.split(100, 0.3, seed=5, test_fraction=0.2)
     assert np.array_equal(train, again[0])
-    assert not np.array_equal(val, datasets2d.split(100, 0.3, seed=6)[1])
+    assert np.array_equal(test, again[2])
+    assert not np.array_equal(val, datasets2d.split(100, 0.3, seed=6, test_fraction=0.2)[1])
 
 
-def test_split_keeps_a_training_point_and_allows_no_validation():
-    train, val = datasets2d.split(1, 0.9, seed=0)
-    assert len(train) == 1 and len(val) == 0
-    train, val = datasets2d.split(10, 0.0, seed=0)
-    assert len(train) == 10 and len(val) == 0
+def test_a_test_share_taken_from_validation_leaves_the_training_points():
+    two_way = datasets2d.split(500, 0.5, seed=0)
+    three_way = datasets2d.split(500, 0.3, seed=0, test_fraction=0.2)
+    assert np.array_equal(two_way[0], three_way[0])
+    assert len(two_way[2]) == 0
+
+
+def test_split_keeps_a_training_point_and_allows_no_held_out_points():
+    train, val, test = datasets2d.split(1, 0.5, seed=0, test_fraction=0.4)
+    assert (len(train), len(val), len(test)) == (1, 0, 0)
+    train, val, test = datasets2d.split(3, 0.5, seed=0, test_fraction=0.4)
+    assert (len(train), len(val), len(test)) == (1, 2, 0)  # the test part shrinks first
+    train, val, test = datasets2d.split(10, 0.0, seed=0)
+    assert (len(train), len(val), len(test)) == (10, 0, 0)
     with pytest.raises(ValueError, match="val_fraction"):
         datasets2d.split(10, 1.0, seed=0)
+    with pytest.raises(ValueError, match="test_fraction"):
+        datasets2d.split(10, 0.5, seed=0, test_fraction=0.5)
 
 
 def test_drawn_points_are_checked():
@@ -126,6 +168,15 @@ def test_drawn_points_are_checked():
         datasets2d.from_points([[0, 0, 1], [0, 1]])
     with pytest.raises(ValueError, match="finite"):
         datasets2d.from_points([[float("nan"), 0, 0]])
+
+
+def test_drawn_regression_points_carry_a_value():
+    xy, values = datasets2d.from_points([[0.5, -0.5, 0.25], [0, 0, -7.5]], "regression")
+    assert values.dtype == np.float32
+    assert values.tolist() == [0.25, -7.5]
+    assert datasets2d.from_points([], "regression")[1].dtype == np.float32
+    with pytest.raises(ValueError, match="values lie in"):
+        datasets2d.from_points([[0, 0, datasets2d.MAX_VALUE + 1]], "regression")
 
 
 def test_feature_maps_match_their_formulas():

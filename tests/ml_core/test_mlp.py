@@ -14,10 +14,13 @@ from ml_core.datasets2d import CUSTOM, DATASETS
 from ml_core.features import FEATURES
 from ml_core.mlp import (
     ACTIVATIONS,
+    ALL_LOSSES,
+    HUBER_DELTA,
     LEAKY_SLOPE,
     LOSSES,
     OPTIMIZERS,
     PRELU_INIT,
+    REGRESSION_LOSSES,
     RRELU_LOWER,
     RRELU_UPPER,
     build_mlp,
@@ -27,7 +30,7 @@ from ml_core.mlp import (
     predictions,
     probabilities,
 )
-from ml_core.mlp_config import ModelConfig, PlaygroundConfig
+from ml_core.mlp_config import DataConfig, ModelConfig, PlaygroundConfig
 from ml_core.training import OPTIMIZERS as ALL_OPTIMIZERS
 from ml_core.training import make_optimizer, set_hyperparameters
 
@@ -158,6 +161,31 @@ def test_losses_match_a_nested_loop(name, classes):
     assert got == pytest.approx(_loop_loss(name, logits, labels), rel=1e-5)
 
 
+@pytest.mark.parametrize("name", REGRESSION_LOSSES)
+def test_regression_losses_match_a_loop_on_the_output_itself(name):
+    gen = torch.Generator().manual_seed(1)
+    outputs = torch.randn(15, 1, generator=gen) * 2
+    targets = torch.randn(15, generator=gen)
+    total = 0.0
+    for y, t in zip(outputs[:, 0].tolist(), targets.tolist(), strict=True):
+        e = y - t
+        if name == "mse":
+            total += e * e
+        elif name == "l1":
+            total += abs(e)
+        else:  # huber: squared inside |e| < delta, linear beyond
+            total += 0.5 * e * e if abs(e) < HUBER_DELTA else HUBER_DELTA * (abs(e) - HUBER_DELTA / 2)
+    got = float(loss_fn(name, outputs, targets, "regression"))
+    assert got == pytest.approx(total / 15, rel=1e-5)
+
+
+def test_a_regression_has_one_output_whatever_the_classes():
+    config = ModelConfig(hidden=(3,))
+    assert config.layer_sizes(4, "regression") == (2, 3, 1)
+    model = build_mlp(config, classes=4, seed=0, task="regression")
+    assert model(torch.zeros(5, 2)).shape == (5, 1)
+
+
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown loss"):
         loss_fn("huber", torch.zeros(2, 1), torch.zeros(2, dtype=torch.long))
@@ -205,7 +233,8 @@ def test_the_config_takes_its_choices_from_the_core_registries():
     schema = PlaygroundConfig.model_json_schema()
     assert _enum(schema, "ModelConfig", "activation") == list(ACTIVATIONS)
     assert _enum(schema, "ModelConfig", "features") == list(FEATURES)
-    assert _enum(schema, "TrainConfig", "loss") == list(LOSSES)
+    assert _enum(schema, "TrainConfig", "loss") == list(ALL_LOSSES)
+    assert set(ALL_LOSSES) == set(LOSSES) | set(REGRESSION_LOSSES)
     assert _enum(schema, "TrainConfig", "optimizer") == list(OPTIMIZERS)
     assert _enum(schema, "DataConfig", "name") == [*DATASETS, CUSTOM]
     for name in ACTIVATIONS:  # every registered activation builds a network that runs
@@ -251,3 +280,32 @@ def test_config_normalises_features_and_checks_what_sections_share():
             {"model": {"batch_norm": True}, "training": {"batch_size": 1}}
         )
     assert PlaygroundConfig.model_validate({"dataset": {"name": "custom", "classes": 5}})
+
+
+def test_the_task_follows_the_dataset_and_a_regression_defaults_to_l2():
+    plane = PlaygroundConfig.model_validate({"dataset": {"name": "plane"}})
+    assert plane.task == "regression"
+    assert plane.training.loss == "mse"
+    assert PlaygroundConfig(dataset=DataConfig(name="gaussians")).training.loss == "mse"
+    drawn = PlaygroundConfig.model_validate({"dataset": {"name": "custom", "task": "regression"}})
+    assert drawn.training.loss == "mse"
+    huber = {"dataset": {"name": "plane"}, "training": {"loss": "huber"}}
+    assert PlaygroundConfig.model_validate(huber).training.loss == "huber"
+    assert PlaygroundConfig().task == "classification"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"dataset": {"name": "plane"}, "training": {"loss": "cross_entropy"}}, "choose from mse"),
+        ({"training": {"loss": "huber"}}, "does not fit a classification"),
+        ({"dataset": {"name": "plane", "task": "classification"}}, "is a regression dataset"),
+        ({"dataset": {"name": "circle", "task": "regression"}}, "regression takes plane"),
+        ({"dataset": {"val_fraction": 0.5, "test_fraction": 0.5}}, "at most 0.9"),
+        ({"dataset": {"test_fraction": 0.6}}, "test_fraction"),
+        ({"play": {"steps_per_frame": -1}}, "steps_per_frame"),
+    ],
+)
+def test_a_config_of_mixed_tasks_or_splits_is_refused(data, message):
+    with pytest.raises(ValidationError, match=message):
+        PlaygroundConfig.model_validate(data)

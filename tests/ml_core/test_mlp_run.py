@@ -96,7 +96,7 @@ def test_configs_outside_the_fast_path_train_on_the_reference_path(model):
 
 
 def test_batch_norm_merges_a_lone_last_point():
-    data = DataConfig(name="circle", samples=21, val_fraction=0.0)
+    data = DataConfig(name="circle", samples=21, val_fraction=0.0, test_fraction=0.0)
     s = make_run(data, ModelConfig(batch_norm=True))
     assert s.batches == [(0, 10), (10, 21)]  # 21 = 10 + 11, not 10 + 10 + 1
     assert s.step(5) == 5
@@ -179,7 +179,7 @@ def test_k_classes_give_the_top_probability_and_its_class():
 
 def test_custom_points_set_the_classes_and_an_empty_plane_does_not_train():
     points = [[-0.5, -0.5, 0], [0.5, 0.5, 2], [0.5, -0.5, 1], [-0.5, 0.5, 0]]
-    s = make_run(DataConfig(name="custom", val_fraction=0.0), points=points)
+    s = make_run(DataConfig(name="custom", val_fraction=0.0, test_fraction=0.0), points=points)
     assert s.config.dataset.classes == 3
     assert s.config.model.layer_sizes(s.classes)[-1] == 3
     assert s.n_train == 4
@@ -225,3 +225,51 @@ def test_numpy_and_module_evaluation_agree(model, fast):
     np.testing.assert_allclose(sa.neurons, sb.neurons, rtol=1e-4, atol=1e-5)
     assert (sa.output_class != sb.output_class).mean() < 0.01  # ties at the boundary only
     assert sa.prelu == pytest.approx(sb.prelu)
+
+
+# ---- slowed play, the test set, regression's table ------------------------------------------------
+def test_slowed_play_trains_the_steps_its_speed_comes_to():
+    s = make_run()
+    assert s.train_paced(0.1, 100, budget_s=1.0) == 10
+    assert s.train_paced(0.015, 100, budget_s=1.0) == 1  # 1.5 steps: one now, half carried
+    assert s.train_paced(0.005, 100, budget_s=1.0) == 1  # 0.5 + 0.5
+    assert s.steps == 12
+    # A slice that cannot fit its steps drops the rest: the speed is a most, never a backlog.
+    assert s.train_paced(1.0, 10**6, budget_s=0.0) >= 1
+    assert s.train_paced(0.001, 100, budget_s=1.0) == 0
+
+
+def test_the_test_set_is_held_out_and_marked_only_on_request():
+    s = make_run(DataConfig(samples=500, val_fraction=0.3, test_fraction=0.2))
+    assert (s.n_train, s.n_val, s.n_test) == (250, 150, 100)
+    train_epochs(s, 100)
+    assert s.exams == 0
+    m = s.metrics()
+    assert not any("test" in key for key in m)
+    exam = s.exam()
+    assert (exam.step, exam.points, s.exams) == (s.steps, 100, 1)
+    # Independently: the module with the run's weights on the test points' features.
+    reference = build_mlp(s.config.model, classes=2, seed=0).eval()
+    load_parameters(reference, s.engine.parameters())
+    x = feature_matrix(torch.from_numpy(s.test_xy), s.config.model.features)
+    with torch.no_grad():
+        logits = reference(x)
+    labels = torch.from_numpy(s.test_y)
+    assert exam.accuracy == pytest.approx(((logits[:, 0] > 0).long() == labels).float().mean())
+    assert exam.loss == pytest.approx(
+        torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels.float()).item(),
+        rel=1e-5,
+    )
+    assert s.exam().step == exam.step
+    assert s.exams == 2
+    empty = make_run(DataConfig(val_fraction=0.2, test_fraction=0.0))
+    assert empty.exam().points == 0
+    assert empty.exam().accuracy is None
+
+
+def test_a_regressions_tensor_table_ends_with_its_value():
+    s = make_run(DataConfig(name="plane"), ModelConfig(hidden=(3,)), TrainConfig(loss="l1"))
+    rows = s.describe()["tensors"]
+    assert rows[-1]["name"] == "identity"
+    assert rows[-1]["output"][1] == {"name": "prediction", "size": 1}
+    assert s.describe()["layers"] == [2, 3, 1]
