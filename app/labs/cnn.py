@@ -32,6 +32,7 @@ from app.schemas.cnn import (
     CNNMetrics,
     Describe,
     Drop,
+    DropSuspects,
     Inspect,
     Prediction,
     Refresh,
@@ -46,7 +47,7 @@ from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import ArchitectureError
 from ml_core.cnn_compare import Comparison
 from ml_core.cnn_config import CNNConfig
-from ml_core.cnn_inspect import Probe
+from ml_core.cnn_inspect import Probe, suspects
 from ml_core.cnn_run import CNNRun
 from ml_core.image_datasets import DatasetError, ImageDataset, LoadOptions, load, prepare_image
 from ml_core.images import ImageError, load_sample, to_array
@@ -83,7 +84,7 @@ class DatasetCache:
 class CNNLab(InsideViews, Lab):
     name = "cnn"
     config_model = CNNConfig
-    messages = (Inspect, SelectImage, Drop, Restore, Test, AugmentPreview, Describe, Refresh,
+    messages = (Inspect, SelectImage, Drop, DropSuspects, Restore, Test, AugmentPreview, Describe, Refresh,
                 *INSIDE_MESSAGES)
     title = "CNN"
     summary = "Train a CNN and see what it learns."
@@ -165,12 +166,28 @@ class CNNLab(InsideViews, Lab):
         return [frames.maps_frame(self._run, self.probe, self.limits, self.model_id)]
 
     def on_drop(self, request: Drop) -> list[Message]:
+        return self._drop("drop", request.ids)
+
+    def on_drop_suspects(self, request: DropSuspects) -> list[Message]:
+        s = self._run
+        if request.count >= len(s.data.active()):
+            raise LabError("drop_suspects: that would leave no training images")
         try:
-            count = self._run.drop(request.ids)
+            ids = suspects(s, request.count).tolist()
         except ValueError as exc:
-            raise LabError(f"drop: {exc}") from None
+            raise LabError(f"drop_suspects: {exc}") from None
+        return self._drop("drop_suspects", ids)
+
+    def _drop(self, what: str, ids: list[int]) -> list[Message]:
+        s = self._run
+        s.evaluate_if_stale()  # the figure to beat: the model as it was when dropped
+        before = s.evaluation
+        try:
+            count = s.drop(ids)
+        except ValueError as exc:
+            raise LabError(f"{what}: {exc}") from None
         self._restart_twin()
-        return [replies.dropped(self._run, count)]
+        return [replies.dropped(s, count, s.data.flipped_among(ids), before)]
 
     def on_restore(self, request: Restore) -> list[Message]:
         self._run.restore()
@@ -246,6 +263,10 @@ class CNNLab(InsideViews, Lab):
         s = self.run
         start = time.thread_time()
         out: list[Message] = []
+        if not streaming:  # paused, stepped or finished: every figure catches up with the weights
+            runs = self.comparison.runs.values() if self.comparison is not None else (s,)
+            if [r.evaluate_if_stale() for r in runs].count(True):
+                out.append(self.metrics())  # after the host's: the validation numbers are new
         # Only play mode is throttled: after a step, a command or the last epoch, always draw.
         if not streaming or s.finished() or s.steps == self._pictured_step or self.budget.allows():
             out.append(frames.kernels_frame(s, self.limits))
