@@ -118,7 +118,7 @@ def test_label_noise_holds_training_accuracy_below_validation(digits):
 
 
 @pytest.mark.slow
-def test_the_default_net_learns_the_shapes(digits):
+def test_the_default_net_learns_the_shapes():
     """The shapes generalise: the default net passes 90% validation accuracy in 5 epochs (about
     25 s on one core), without the gap between training and validation of a memorised set."""
     shapes = load("shapes", LoadOptions())
@@ -129,3 +129,30 @@ def test_the_default_net_learns_the_shapes(digits):
     val_acc = run.evaluate_val().accuracy
     assert val_acc >= 0.9
     assert train_acc - val_acc < 0.05
+
+
+@pytest.mark.slow
+def test_fewer_shapes_are_learnt_by_heart():
+    """The page's overfitting exhibit: with 1,000 shapes the default net fits its training images
+    while validation lags far behind."""
+    shapes = load("shapes", LoadOptions(samples=1000))
+    run = CNNRun(CNNConfig(dataset="shapes", samples=1000, epochs=15), shapes, CPU)
+    while not run.finished():
+        run.train_step()
+    train_acc = run.read_train_metrics()[1]
+    val_acc = run.evaluate_val().accuracy
+    assert train_acc >= 0.95
+    assert val_acc <= train_acc - 0.1
+
+
+@pytest.mark.slow
+def test_dropping_the_suspects_and_retraining_raises_validation(digits):
+    run = CNNRun(CNNConfig(label_noise=0.3, epochs=12), digits, CPU)
+    while not run.finished():
+        run.train_step()
+    before = run.evaluate_val().accuracy
+    run.drop(suspects(run, int(run.data.flipped.sum())).tolist())
+    while not run.finished():
+        run.train_step()
+    after = run.evaluate_val().accuracy
+    assert after >= before + 0.02
