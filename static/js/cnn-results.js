@@ -134,7 +134,7 @@ export class Results {
       note.hidden = false;
       note.innerHTML = `Overall accuracy is <b>${pct(ev.accuracy)}</b>, but class <b>${esc(ev.classes[worst])}</b> ` +
         `is right only <b>${pct(ev.per_class_accuracy[worst])}</b> of the time.` +
-        (shrunk ? " It was shrunk by the class-imbalance control: try the weighted loss or augmentation." : "");
+        (shrunk ? " It was shrunk by the class-imbalance control: try the weighted loss or oversampling." : "");
     } else note.hidden = true;
     this.remedyNote(ev);
     this.dropNote(ev);

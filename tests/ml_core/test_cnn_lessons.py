@@ -114,6 +114,8 @@ def test_label_noise_holds_training_accuracy_below_validation(digits):
             ev = run.evaluate_val()
             seen.append((run.read_train_metrics()[1], ev.accuracy))
     for train_acc, val_acc in seen:
+        assert train_acc < 0.76  # "no higher than about 70%"
+        assert val_acc > 0.85  # "around 90%"
         assert train_acc < val_acc - 0.1
 
 
@@ -125,7 +127,7 @@ def test_the_default_net_learns_the_shapes():
     run = CNNRun(CNNConfig(dataset="shapes", epochs=5), shapes, CPU)
     while not run.finished():
         run.train_step()
-    train_acc = run.read_train_metrics()[1]
+    train_acc = run.evaluate_train()[1]  # the training images, in eval mode as validation
     val_acc = run.evaluate_val().accuracy
     assert val_acc >= 0.9
     assert train_acc - val_acc < 0.05
@@ -139,7 +141,7 @@ def test_fewer_shapes_are_learnt_by_heart():
     run = CNNRun(CNNConfig(dataset="shapes", samples=1000, epochs=15), shapes, CPU)
     while not run.finished():
         run.train_step()
-    train_acc = run.read_train_metrics()[1]
+    train_acc = run.evaluate_train()[1]  # the training images, in eval mode as validation
     val_acc = run.evaluate_val().accuracy
     assert train_acc >= 0.95
     assert val_acc <= train_acc - 0.1
@@ -155,4 +157,4 @@ def test_dropping_the_suspects_and_retraining_raises_validation(digits):
     while not run.finished():
         run.train_step()
     after = run.evaluate_val().accuracy
-    assert after >= before + 0.02
+    assert after >= before + 0.01
