@@ -42,7 +42,7 @@ from app.schemas.cnn import (
     Test,
 )
 from app.schemas.cnn_inside import INSIDE_MESSAGES
-from app.schemas.common import Configure
+from app.schemas.common import ClientMessage, Configure
 from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import ArchitectureError
 from ml_core.cnn_compare import Comparison
@@ -96,6 +96,7 @@ class CNNLab(InsideViews, Lab):
         self.compute_limits = replies.compute_limits(self.limits)
         self.model_id = 0  # which model the pictures show: counts rebuilds and resets
         self._steps_to_go = 0  # of the step command in progress
+        self._answered = False  # the next complete frame follows a lab message (see ``frame``)
         self._reset_inside()
         self.datasets = DatasetCache(self.limits)
         self.probe = Probe()
@@ -227,7 +228,12 @@ class CNNLab(InsideViews, Lab):
         """What play and step train: the run, or it and its twin while comparing."""
         return self.comparison if self.comparison is not None else self._run
 
+    def handle(self, message: ClientMessage) -> list[Message]:
+        self._answered = True
+        return super().handle(message)
+
     def train(self, budget_s: float) -> None:
+        self._answered = False  # whatever frame a message was owed has gone by
         start = time.thread_time()
         try:
             self._trainer.train_for(budget_s)
@@ -242,6 +248,7 @@ class CNNLab(InsideViews, Lab):
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
         self._steps_to_go -= steps
+        self._answered = False
         self._trainer.train_steps(steps, validate=self._steps_to_go <= 0)
 
     def finished(self) -> bool:
@@ -263,7 +270,10 @@ class CNNLab(InsideViews, Lab):
         s = self.run
         start = time.thread_time()
         out: list[Message] = []
-        if not streaming:  # paused, stepped or finished: every figure catches up with the weights
+        answered, self._answered = self._answered, False
+        # Paused or finished: every figure catches up with the weights. Not after a lab message:
+        # while playing, some come many times a second (activation maximisation's slices).
+        if not streaming and not answered:
             runs = self.comparison.runs.values() if self.comparison is not None else (s,)
             if [r.evaluate_if_stale() for r in runs].count(True):
                 out.append(self.metrics())  # after the host's: the validation numbers are new
