@@ -78,7 +78,7 @@ def test_a_finished_run_shows_its_last_epoch(page):
 
 
 @pytest.mark.slow
-def test_the_imbalance_remedies_show_the_shrunk_class_lifted(page):
+def test_the_imbalance_remedies_show_the_shrunk_class_lifted(page, tmp_path):
     """Issue 10.8: class 3 shrunk, then the weighted loss and oversampling, each figure kept."""
     open_lab(page)
     page.click("#imbalance-classes button[data-k='3']")
@@ -103,10 +103,11 @@ def test_the_imbalance_remedies_show_the_shrunk_class_lifted(page):
     assert figures["no remedy"] < 70, figures
     assert figures["weighted loss"] >= figures["no remedy"] + 10, figures
     assert figures["oversampling"] >= figures["no remedy"] + 10, figures
+    page.locator(".cnn-eval").screenshot(path=tmp_path / "cnn-remedies.png")
 
 
 @pytest.mark.slow
-def test_label_noise_and_dropping_every_suspected_flip(page):
+def test_label_noise_and_dropping_every_suspected_flip(page, tmp_path):
     """Issue 10.8 and 10.10: with 30% of the labels flipped training accuracy stays below
     validation; "drop" takes all the suspects, ranked by loss over the whole training set."""
     open_lab(page)
@@ -139,6 +140,7 @@ def test_label_noise_and_dropping_every_suspected_flip(page):
     before, now = (float(v) for v in re.findall(r"([\d.]+)%", result)[-2:])
     assert before == percent(val_before)
     assert now > before
+    page.locator(".cnn-hardest").screenshot(path=tmp_path / "cnn-suspects.png")
 
 
 @pytest.mark.slow
@@ -176,6 +178,7 @@ def test_the_own_image_panel_shows_one_picture_at_a_time(page, tmp_path):
     page.wait_for_function("document.querySelector('#own-pred').textContent.includes('seven.png')")
     page.wait_for_function("document.querySelector('#own-photo').naturalWidth === 120")
     assert page.is_visible("#own-photo-box")
+    page.locator(".cnn-own").screenshot(path=tmp_path / "cnn-own-photo.png")
     assert max(page.evaluate(PIXELS, "#pad")[0::4]) == 0  # no red left: no white ink
     # a refused upload: the message, and no result of another picture left standing
     page.set_input_files(
