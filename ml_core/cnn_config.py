@@ -65,6 +65,9 @@ class CNNConfig(Strict):
     label_noise: float = Field(0.0, ge=0, le=0.9, description="Share of training labels flipped.")
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     weighted_loss: bool = False
+    oversample: bool = Field(
+        False, description="Draw each batch so that every class comes up equally often."
+    )
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> CNNConfig:

@@ -142,6 +142,11 @@ class RunData:
             raise ValueError("that would leave no training images")
         return newly
 
+    def flipped_among(self, ids: list[int]) -> int:
+        """How many of these training images (dataset ids) had their label flipped by noise."""
+        position = {int(i): p for p, i in enumerate(self.train_ids)}
+        return int(sum(self.flipped[position[i]] for i in ids if i in position))
+
     def restore(self) -> None:
         self.dropped[:] = False
 

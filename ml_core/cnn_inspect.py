@@ -168,6 +168,18 @@ def hardest(run: CNNRun, limit: int) -> Hardest | None:
     )
 
 
+def suspects(run: CNNRun, count: int) -> np.ndarray:
+    """Dataset ids of the ``count`` active training images with the highest loss the last time
+    they were trained on, ranked over the whole training split (not only the gallery's few): the
+    likeliest mislabelled ones. Raises ValueError until every one of them has a loss."""
+    active = torch.from_numpy(run.data.active()).to(run.device)
+    losses = run.sample_loss[active]
+    if torch.isnan(losses).any():
+        raise ValueError("train a whole epoch first: every training image needs its loss")
+    top = active[torch.argsort(losses, descending=True)[:count]]
+    return run.data.train_ids[top.cpu().numpy()]
+
+
 def augment_preview(
     run: CNNRun, count: int, generator: torch.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -159,6 +159,9 @@ class CNNRun:
         active = data.active()
         weights = class_weights(data.train_labels[active], len(self.classes))
         self.loss_weights = torch.from_numpy(weights).to(self.device) if c.weighted_loss else None
+        # oversampling: each image drawn with its class's weight, so every class equally often
+        labels = torch.from_numpy(data.train_labels[active])
+        self.draw_weights = torch.from_numpy(weights)[labels] if c.oversample else None
         self.batches = torch.Generator().manual_seed(c.seed)  # batch order
         self.augment_rng = torch.Generator(self.device).manual_seed(c.seed)
         self.active = torch.from_numpy(active).to(self.device)
@@ -210,7 +213,12 @@ class CNNRun:
         """One minibatch; True when it completed an epoch."""
         checkpoint()  # a closed session stops here, within one step
         if self.order is None:
-            perm = torch.randperm(len(self.active), generator=self.batches).to(self.device)
+            n = len(self.active)
+            if self.draw_weights is None:
+                perm = torch.randperm(n, generator=self.batches).to(self.device)
+            else:  # an epoch is as many draws as images, with replacement
+                perm = torch.multinomial(self.draw_weights, n, True, generator=self.batches)
+                perm = perm.to(self.device)
             self.order, self.position = self.active[perm], 0
         idx = self.order[self.position : self.position + self.config.batch_size]
         self.position += len(idx)
@@ -327,6 +335,14 @@ class CNNRun:
             y.cpu().numpy(),
         )
 
+    def evaluate_if_stale(self) -> bool:
+        """A validation pass unless the last one saw these very weights (or none was trained):
+        paused or finished, the figures then describe the model as it is. True if it ran."""
+        if self.steps == 0 or (self.evaluation is not None and self.evaluation.step == self.steps):
+            return False
+        self.evaluate_val()
+        return True
+
     def evaluate_val(self) -> Evaluation:
         """A validation pass: the new ``evaluation``, timed for the budget, a point of history."""
         start = time.thread_time()
@@ -366,6 +382,8 @@ class CNNRun:
             "mean": self.data.mean.flatten().tolist(),
             "std": self.data.std.flatten().tolist(),
             "step": self.steps,
+            "epoch": self.epoch,
+            "samples_seen": self.samples_seen,
         }
         return to_bytes(self.model, "cnn", self.config.model_dump(mode="json"), extra)
 
@@ -395,7 +413,30 @@ class CNNRun:
         self.reset()
         load_weights(self.model, {k: v.to(self.device) for k, v in tensors.items()})
         self.data.set_statistics(*stats)
+        self._restore_counters(extra)
+        self.last_train = self.evaluate_train()
         self.evaluate_val()
+
+    def _restore_counters(self, extra: dict) -> None:
+        """Where the saved run had got to: its step and epoch (0 in files without them)."""
+        def count(key: str) -> int | float:
+            value = extra.get(key, 0)
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            return value if ok and np.isfinite(value) and 0 <= value <= 2**53 else 0
+
+        self.steps, self.samples_seen = int(count("step")), int(count("samples_seen"))
+        self.epochs_done = int(count("epoch"))
+
+    def evaluate_train(self) -> tuple[float | None, float | None]:
+        """(loss, accuracy) on the training images trained on (their labels as trained, after
+        noise), in eval mode: what a loaded model, which has no running training figures, shows."""
+        idx = self.active
+        if len(idx) == 0:
+            return None, None
+        p = self.predict(self.data.x_train[idx])
+        y = self.data.y_train[idx]
+        loss = finite(F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item())
+        return loss, float((p.argmax(1) == y).float().mean())
 
     def step_losses(self, steps: int) -> list[float]:
         """``steps`` minibatches as ``train_step`` makes them, with each one's loss (before its

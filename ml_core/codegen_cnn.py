@@ -15,7 +15,7 @@ from ml_core.cnn import ACTIVATION_LAYERS, infer_shapes
 from ml_core.cnn_config import CNNConfig
 from ml_core.cnn_data import split_indices
 from ml_core.codegen import OPTIMIZER_CODE, ScriptError, render, sources
-from ml_core.image_datasets import make_shapes
+from ml_core.image_datasets import SHAPES_COUNT, make_shapes
 from ml_core.pitfalls import augment, class_weights, flip_labels, imbalance
 
 CNN_ACTIVATION_CODE = {
@@ -98,6 +98,7 @@ def cnn_script(
         dropout=any(b.dropout > 0 for b in config.architecture.blocks)
         or any(f.dropout > 0 for f in config.architecture.fc),
         shapes_source=sources(make_shapes) if config.dataset == "shapes" else "",
+        shapes_count=SHAPES_COUNT,
         split_source=sources(split_indices),
         pitfall_source=sources(imbalance, flip_labels, class_weights),
         augment_source=sources(augment, skip=("AugmentConfig",)) if aug.active else "",

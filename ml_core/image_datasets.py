@@ -6,7 +6,10 @@ with one signature, ``loader(options) -> ImageDataset``, found by name in ``DATA
 - ``digits``: scikit-learn's 8x8 handwritten digits, optionally upscaled (bilinear) 2-4x.
 - ``faces``: scikit-image's ``lfw_subset``: 100 faces and 100 non-faces, 25x25 grey.
 - ``shapes``: generated 32x32 RGB circles / squares / triangles / stripes of random colour, size,
-  angle and position on a noisy background: only convolutional features separate them.
+  angle and position on a noisy background: only convolutional features separate them. Shapes
+  fill a good part of the image and there are 6,000 of them (generated data is free): the default
+  net then passes 90% validation in a few epochs. With small shapes (a 5-pixel radius) and 2,000
+  images it learnt its 1,600 training images by heart and stayed near 60% on the others.
 - ``mnist``, ``fashion_mnist``: IDX files; ``cifar10``: the python pickled batches, read with an
   unpickler that admits nothing but the documented structure (a dict of numpy uint8 data, a list
   of labels), so a doctored file cannot run code.
@@ -80,7 +83,7 @@ class ImageDataset:
 @dataclass
 class LoadOptions:
     data_dir: Path = Path("data")
-    samples: int | None = None  # None: all (shapes: 2000)
+    samples: int | None = None  # None: all (shapes: SHAPES_COUNT)
     max_samples: int = 20_000
     upscale: int = 1
     seed: int = 0
@@ -135,6 +138,8 @@ def load_faces(options: LoadOptions) -> ImageDataset:
 
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "stripes")
+SHAPES_COUNT = 6000  # images generated unless ``samples`` says otherwise
+SHAPE_RADIUS = (0.28, 0.42)  # of the side: the radius of a shape's bounding circle
 
 
 def make_shapes(count: int, seed: int = 0, side: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +152,7 @@ def make_shapes(count: int, seed: int = 0, side: int = 32) -> tuple[np.ndarray, 
     for start in range(0, count, 1000):  # chunks bound the (n, side, side) temporaries
         y = labels[start : start + 1000]
         n = len(y)
-        r = rng.uniform(0.16, 0.34, n) * side  # radius of the shape's bounding circle
+        r = rng.uniform(*SHAPE_RADIUS, n) * side  # radius of the shape's bounding circle
         cx, cy = (rng.uniform(r + 1, side - r - 1) for _ in range(2))
         theta = rng.uniform(0, 2 * np.pi, n)
         dx = coords[None, None, :] - cx[:, None, None]  # (n, 1, side)
@@ -178,7 +183,7 @@ def make_shapes(count: int, seed: int = 0, side: int = 32) -> tuple[np.ndarray, 
 
 
 def load_shapes(options: LoadOptions) -> ImageDataset:
-    count = min(options.samples or 2000, options.max_samples)
+    count = min(options.samples or SHAPES_COUNT, options.max_samples)
     images, labels = make_shapes(count, seed=options.seed)
     return ImageDataset(
         "shapes", "Generated shapes (32×32 colour)", images, labels, list(SHAPE_CLASSES)

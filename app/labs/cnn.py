@@ -32,6 +32,7 @@ from app.schemas.cnn import (
     CNNMetrics,
     Describe,
     Drop,
+    DropSuspects,
     Inspect,
     Prediction,
     Refresh,
@@ -41,12 +42,12 @@ from app.schemas.cnn import (
     Test,
 )
 from app.schemas.cnn_inside import INSIDE_MESSAGES
-from app.schemas.common import Configure
+from app.schemas.common import ClientMessage, Configure
 from ml_core.checkpoint import CheckpointError, from_bytes
 from ml_core.cnn import ArchitectureError
 from ml_core.cnn_compare import Comparison
 from ml_core.cnn_config import CNNConfig
-from ml_core.cnn_inspect import Probe
+from ml_core.cnn_inspect import Probe, suspects
 from ml_core.cnn_run import CNNRun
 from ml_core.image_datasets import DatasetError, ImageDataset, LoadOptions, load, prepare_image
 from ml_core.images import ImageError, load_sample, to_array
@@ -83,7 +84,7 @@ class DatasetCache:
 class CNNLab(InsideViews, Lab):
     name = "cnn"
     config_model = CNNConfig
-    messages = (Inspect, SelectImage, Drop, Restore, Test, AugmentPreview, Describe, Refresh,
+    messages = (Inspect, SelectImage, Drop, DropSuspects, Restore, Test, AugmentPreview, Describe, Refresh,
                 *INSIDE_MESSAGES)
     title = "CNN"
     summary = "Train a CNN and see what it learns."
@@ -95,6 +96,7 @@ class CNNLab(InsideViews, Lab):
         self.compute_limits = replies.compute_limits(self.limits)
         self.model_id = 0  # which model the pictures show: counts rebuilds and resets
         self._steps_to_go = 0  # of the step command in progress
+        self._answered = False  # the next complete frame follows a lab message (see ``frame``)
         self._reset_inside()
         self.datasets = DatasetCache(self.limits)
         self.probe = Probe()
@@ -165,12 +167,28 @@ class CNNLab(InsideViews, Lab):
         return [frames.maps_frame(self._run, self.probe, self.limits, self.model_id)]
 
     def on_drop(self, request: Drop) -> list[Message]:
+        return self._drop("drop", request.ids)
+
+    def on_drop_suspects(self, request: DropSuspects) -> list[Message]:
+        s = self._run
+        if request.count >= len(s.data.active()):
+            raise LabError("drop_suspects: that would leave no training images")
         try:
-            count = self._run.drop(request.ids)
+            ids = suspects(s, request.count).tolist()
         except ValueError as exc:
-            raise LabError(f"drop: {exc}") from None
+            raise LabError(f"drop_suspects: {exc}") from None
+        return self._drop("drop_suspects", ids)
+
+    def _drop(self, what: str, ids: list[int]) -> list[Message]:
+        s = self._run
+        s.evaluate_if_stale()  # the figure to beat: the model as it was when dropped
+        before = s.evaluation
+        try:
+            count = s.drop(ids)
+        except ValueError as exc:
+            raise LabError(f"{what}: {exc}") from None
         self._restart_twin()
-        return [replies.dropped(self._run, count)]
+        return [replies.dropped(s, count, s.data.flipped_among(ids), before)]
 
     def on_restore(self, request: Restore) -> list[Message]:
         self._run.restore()
@@ -210,7 +228,12 @@ class CNNLab(InsideViews, Lab):
         """What play and step train: the run, or it and its twin while comparing."""
         return self.comparison if self.comparison is not None else self._run
 
+    def handle(self, message: ClientMessage) -> list[Message]:
+        self._answered = True
+        return super().handle(message)
+
     def train(self, budget_s: float) -> None:
+        self._answered = False  # whatever frame a message was owed has gone by
         start = time.thread_time()
         try:
             self._trainer.train_for(budget_s)
@@ -225,6 +248,7 @@ class CNNLab(InsideViews, Lab):
         if steps > self.limits.max_steps:
             raise LabError(f"step: at most {self.limits.max_steps} steps at once")
         self._steps_to_go -= steps
+        self._answered = False
         self._trainer.train_steps(steps, validate=self._steps_to_go <= 0)
 
     def finished(self) -> bool:
@@ -246,6 +270,13 @@ class CNNLab(InsideViews, Lab):
         s = self.run
         start = time.thread_time()
         out: list[Message] = []
+        answered, self._answered = self._answered, False
+        # Paused or finished: every figure catches up with the weights. Not after a lab message:
+        # while playing, some come many times a second (activation maximisation's slices).
+        if not streaming and not answered:
+            runs = self.comparison.runs.values() if self.comparison is not None else (s,)
+            if [r.evaluate_if_stale() for r in runs].count(True):
+                out.append(self.metrics())  # after the host's: the validation numbers are new
         # Only play mode is throttled: after a step, a command or the last epoch, always draw.
         if not streaming or s.finished() or s.steps == self._pictured_step or self.budget.allows():
             out.append(frames.kernels_frame(s, self.limits))

@@ -112,6 +112,7 @@ def maps_frame(run: CNNRun, probe: Probe, limits: CNNSettings, model: int) -> Bi
     meta = {
         "model": model,
         "step": run.steps,
+        "epoch": round(run.epoch, 3),
         "source": probe.source,
         "index": probe.index,
         "label": probe.label(run),
@@ -131,7 +132,8 @@ def gallery_frame(run: CNNRun, limits: CNNSettings) -> BinaryFrame | None:
     if g is None:
         return None
     meta = {
-        "step": run.steps,
+        "step": run.evaluation.step,
+        "epoch": round(run.evaluation.epoch, 3),
         "total_wrong": g.total_wrong,
         "val": len(run.data.val_ids),
         "indices": g.indices.tolist(),
@@ -149,6 +151,7 @@ def hardest_frame(run: CNNRun, limits: CNNSettings) -> BinaryFrame | None:
         return None
     meta = {
         "step": run.steps,
+        "epoch": round(run.epoch, 3),
         "ids": h.ids.tolist(),
         "labels": h.labels.tolist(),
         "preds": h.preds.tolist(),

@@ -43,6 +43,7 @@ def channels_frame(run: CNNRun, tops: ChannelTops, model: int) -> BinaryFrame:
     meta = {
         "model": model,
         "step": run.evaluation.step if run.evaluation else run.steps,
+        "epoch": round(run.evaluation.epoch if run.evaluation else run.epoch, 3),
         "block": tops.block,
         "conv": conv.index,
         "layer": tops.layer,

@@ -166,6 +166,7 @@ def metrics(run: CNNRun, best_val: float | None) -> CNNMetrics:
         val_loss=ev.loss if ev else None,
         val_acc=ev.accuracy if ev else None,
         val_step=ev.step if ev else None,
+        val_epoch=round(ev.epoch, 3) if ev else None,
         best_val_acc=best_val,
         images_per_s=round(run.samples_seen / run.train_time, 1) if run.train_time else None,
         elapsed_s=round(run.train_time, 2),
@@ -193,10 +194,15 @@ def test_result(ev: Evaluation, classes: list[str]) -> EvaluationMessage:
     return evaluation(ev, classes, TestResultMessage)
 
 
-def dropped(run: CNNRun, count: int) -> Dropped:
+def dropped(run: CNNRun, count: int, flipped: int = 0,
+            before: Evaluation | None = None) -> Dropped:
+    """``before``: the validation pass of the model just dropped, to compare the retrained one."""
     counts = run.data.train_counts()
     return Dropped(
         dropped=count,
+        flipped=flipped,
+        val_before=before.accuracy if before else None,
+        val_epoch=round(before.epoch, 3) if before else None,
         total_dropped=int(run.data.dropped.sum()),
         train=sum(counts),
         train_counts=counts,

@@ -40,6 +40,14 @@ class Drop(ClientMessage):
     ids: list[int] = Field(min_length=1, max_length=1000)
 
 
+class DropSuspects(ClientMessage):
+    """Leave out the ``count`` training images with the highest loss, ranked over the whole
+    training split, and restart training."""
+
+    type: Literal["drop_suspects"]
+    count: int = Field(ge=1, le=1_000_000)
+
+
 class Test(ClientMessage):
     """Evaluate on the held-out test split (the final exam)."""
 
@@ -160,6 +168,7 @@ class CNNMetrics(Metrics):
     val_loss: float | None
     val_acc: float | None
     val_step: int | None = Field(description="The step of the validation pass val_* come from.")
+    val_epoch: float | None = Field(description="The epoch of that validation pass.")
     best_val_acc: float | None
     images_per_s: float | None
     elapsed_s: float
@@ -198,6 +207,11 @@ class Dropped(ServerMessage):
 
     type: Literal["dropped"] = "dropped"
     dropped: int = Field(description="Images newly dropped by this message.")
+    flipped: int = Field(0, description="How many of the images named had a flipped label.")
+    val_before: float | None = Field(
+        None, description="Validation accuracy just before the drop (null: none yet)."
+    )
+    val_epoch: float | None = Field(None, description="The epoch of that validation pass.")
     total_dropped: int
     train: int
     train_counts: list[int]

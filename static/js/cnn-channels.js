@@ -53,7 +53,7 @@ export class Channels {
     const root = $("#channels");
     root.dataset.layer = m.name;
     root.dataset.step = m.step;
-    $("#channels-caption").textContent = `${m.name} after validation at step ${m.step}: each square is the ` +
+    $("#channels-caption").textContent = `${m.name} after validation at epoch ${m.epoch.toFixed(1)}: each square is the ` +
       `${m.field}×${m.field}-pixel field one pixel of the map sees, cut from the validation image where the channel peaks.`;
     if (root.children.length !== channels || root.dataset.conv !== String(m.conv)) {
       root.dataset.conv = m.conv;

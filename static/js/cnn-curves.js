@@ -39,11 +39,15 @@ export class Curves {
     $("#step").textContent = fmtInt(m.step);
     $("#train-acc").textContent = pct(m.train_acc);
     $("#val-acc").textContent = pct(m.val_acc);
+    // the validation numbers come from one pass: say which epoch's weights it saw
+    $("#val-at").textContent = m.val_epoch === null ? "" : `at epoch ${m.val_epoch.toFixed(1)}`;
     $("#speed").textContent = m.images_per_s ? fmtInt(Math.round(m.images_per_s)) : "–";
     $("#progress").style.width = `${Math.min(100, (100 * (m.epoch || 0)) / (m.epochs || 1))}%`;
     const gap = m.train_acc !== null && m.val_acc !== null ? m.train_acc - m.val_acc : null;
     $("#gap").textContent = gap === null ? "–" : `${gap >= 0 ? "+" : ""}${(gap * 100).toFixed(1)} pt`;
     $("#gap").classList.toggle("bad", gap !== null && gap > 0.05);
+    $("#gap").title = "Training accuracy (the batches since the last update) minus validation accuracy" +
+      (m.val_epoch === null ? "" : ` (at epoch ${m.val_epoch.toFixed(1)})`) + ": a growing gap is overfitting";
     this.gapNote(m, gap);
     if (m.step === 0 && m.train_loss === null) return;
     const fresh = m.val_step !== null && m.val_step !== this.lastValStep;

@@ -23,6 +23,10 @@ export class Results {
     this.gallery = null;           // the last cnn.gallery frame
     this.zoom = null;              // {layer, k}: the enlarged feature map
     this.flippedIds = null;
+    this.dropBefore = null;        // the last drop's reply: validation before it, to compare
+    // Per data setup (the config without its remedies): the shrunk classes' accuracy under each
+    // remedy tried, so the page shows them side by side. Kept across configures on purpose.
+    this.remedies = new Map();
 
     // Messages before the page's first `configured` (left from a previous connection of the
     // session) belong to no run the page shows: they are skipped.
@@ -85,6 +89,11 @@ export class Results {
       this.updateDrop();
     });
     $("#btn-restore").addEventListener("click", () => sock.send({ type: "restore" }));
+    $("#btn-drop-suspects").addEventListener("click", () => {
+      const count = Number($("#suspects-count").value);
+      if (count >= 1) sock.send({ type: "drop_suspects", count });
+    });
+    sock.on("dropped", (m) => this.dropped(m));
   }
 
   // A new configuration: forget the selections and empty every panel.
@@ -104,8 +113,13 @@ export class Results {
     $("#eval-note").hidden = true;
     $("#gallery").innerHTML = '<p class="cnn-empty muted">Train to see the mistakes.</p>';
     $("#hardest").innerHTML = '<p class="cnn-empty muted">Train to see which images are hardest.</p>';
+    $("#hardest-caption").textContent = "";
+    $("#gallery-caption").textContent = "";
     $("#test-result").textContent = "";
     $("#gap-note").hidden = true;
+    $("#suspects").hidden = true;
+    $("#suspects-result").textContent = "";
+    this.dropBefore = null;
     this.updateDrop();
   }
 
@@ -120,8 +134,58 @@ export class Results {
       note.hidden = false;
       note.innerHTML = `Overall accuracy is <b>${pct(ev.accuracy)}</b>, but class <b>${esc(ev.classes[worst])}</b> ` +
         `is right only <b>${pct(ev.per_class_accuracy[worst])}</b> of the time.` +
-        (shrunk ? " It was shrunk by the class-imbalance control: try the weighted loss or augmentation." : "");
+        (shrunk ? " It was shrunk by the class-imbalance control: try the weighted loss or oversampling." : "");
     } else note.hidden = true;
+    this.remedyNote(ev);
+    this.dropNote(ev);
+  }
+
+  // Class imbalance: the shrunk classes' validation accuracy with each remedy tried on this data.
+  remedyNote(ev) {
+    const config = this.live().config;
+    const shrunk = config.imbalance.classes;
+    const note = $("#remedy-note");
+    if (!shrunk.length) {
+      note.hidden = true;
+      return;
+    }
+    const { weighted_loss: weighted, oversample, ...setup } = config;
+    const key = JSON.stringify(setup);
+    if (!this.remedies.has(key)) this.remedies.set(key, new Map());
+    const tried = this.remedies.get(key);
+    const remedy = weighted && oversample ? "weighted loss + oversampling"
+      : weighted ? "weighted loss" : oversample ? "oversampling" : "no remedy";
+    tried.set(remedy, { acc: shrunk.map((k) => ev.per_class_accuracy[k]), epoch: ev.epoch });
+    const order = ["no remedy", "weighted loss", "oversampling", "weighted loss + oversampling"];
+    const rows = order.filter((r) => tried.has(r)).map((r) => {
+      const t = tried.get(r);
+      const accs = t.acc.map((a) => (a === null ? "–" : pct(a, 0))).join(" / ");
+      return `<span class="cnn-remedy${r === remedy ? " now" : ""}" data-remedy="${esc(r)}">${esc(r)}: ` +
+        `<b class="num">${accs}</b> <span class="muted">at epoch ${t.epoch.toFixed(1)}</span></span>`;
+    });
+    const names = shrunk.map((k) => esc(ev.classes[k])).join(", ");
+    note.hidden = false;
+    note.innerHTML = `Shrunk class ${names}, validation accuracy: ${rows.join(" · ")}` +
+      (tried.size < 2 ? `. Tick <i>weighted loss</i> or <i>oversample</i> and train again to compare.` : "");
+  }
+
+  // After dropping the highest-loss images: validation before the drop against the retrained net.
+  dropNote(ev) {
+    const m = this.dropBefore;
+    if (!m || m.val_before === null) return;
+    $("#suspects-result").innerHTML = this.dropSummary(m) + ` Validation accuracy: <b class="num">${pct(m.val_before, 1)}</b> ` +
+      `at epoch ${m.val_epoch.toFixed(1)} before the drop, <b class="num">${pct(ev.accuracy, 1)}</b> now ` +
+      `<span class="muted">(epoch ${ev.epoch.toFixed(1)} of the retrained net)</span>.`;
+  }
+
+  dropSummary(m) {
+    const flipped = this.live()?.dataset.flipped ? ` — ${fmtInt(m.flipped)} of them (${pct(m.flipped / Math.max(m.dropped, 1), 0)}) had flipped labels.` : ".";
+    return `Dropped ${fmtInt(m.dropped)} images${flipped}`;
+  }
+
+  dropped(m) {
+    this.dropBefore = m.dropped ? m : null;
+    $("#suspects-result").innerHTML = m.dropped ? `${this.dropSummary(m)} Train again to compare.` : "";
   }
 
   maps(f) {
@@ -135,7 +199,7 @@ export class Results {
     $("#img-index").textContent = m.source === "val" ? `val #${m.index}` : "your image";
     const right = m.label === null ? "" : m.pred === m.label ? "right" : "wrong";
     $("#maps-caption").innerHTML = (m.label !== null ? `True: <b>${esc(classes[m.label])}</b> / ` : "") +
-      `Pred: <b class="${right}">${esc(classes[m.pred])}</b> <span class="muted">(${pct(m.confidence)})</span>`;
+      `Pred: <b class="${right}">${esc(classes[m.pred])}</b> <span class="muted">(${pct(m.confidence)}) · epoch ${m.epoch.toFixed(1)}</span>`;
     renderProbs($("#maps-probs"), classes, f.arrays.probs.data, { truth: m.label });
     renderMaps($("#layers"), m.layers, (l) => f.arrays[`L${l.index}`], { colormap: $("#map-colors").value });
     this.drawZoom();
@@ -172,7 +236,7 @@ export class Results {
     const keep = pair ? m.true.map((t, k) => k).filter((k) => m.true[k] === pair[0] && m.pred[k] === pair[1]) : null;
     $("#gallery-caption").innerHTML = pair
       ? `True ${esc(classes[pair[0]])} predicted as ${esc(classes[pair[1]])} · <button type="button" class="cnn-small" id="gallery-all">show all</button>`
-      : `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong` +
+      : `${fmtInt(m.total_wrong)} of ${fmtInt(m.val)} wrong at epoch ${m.epoch.toFixed(1)}` +
         (m.total_wrong > m.true.length ? ` · ${m.true.length} most confident shown` : "") +
         (m.total_wrong ? " · click a red cell of the matrix to filter" : "");
     renderGallery($("#gallery"), f.arrays.images, (k) => ({
@@ -195,8 +259,16 @@ export class Results {
       title: `Label: ${classes[m.labels[k]]} / Pred: ${classes[m.preds[k]]}${m.flipped[k] ? " (label flipped by noise)" : ""} — click to select it for dropping`,
       data: { id: m.ids[k] },
     }), "Nothing yet.");
+    $("#hardest-caption").textContent = `each image's loss when last trained on · epoch ${m.epoch.toFixed(1)}`;
     this.flippedIds = m.ids.filter((_, k) => m.flipped[k]);
     $("#btn-select-flipped").hidden = this.flippedIds.length === 0;
+    const suspects = $("#suspects");
+    if (suspects.hidden) {  // first shown: suggest as many as the labels flipped (or 5%)
+      const ds = this.live().dataset;
+      $("#suspects-count").value = ds.flipped || Math.max(1, Math.round(ds.train * 0.05));
+      $("#suspects-count").max = Math.max(1, ds.train - 1);
+      suspects.hidden = false;
+    }
     this.updateDrop();
   }
 

@@ -19,7 +19,7 @@ export class SettingsForm {
     const c = {
       dataset: $("#dataset"), upscale: $("#upscale"), val_fraction: $("#val_fraction"),
       test_fraction: $("#test_fraction"), samples: $("#samples"), label_noise: $("#label_noise"),
-      weighted_loss: $("#weighted_loss"), optimizer: $("#optimizer"), learning_rate: $("#learning_rate"),
+      weighted_loss: $("#weighted_loss"), oversample: $("#oversample"), optimizer: $("#optimizer"), learning_rate: $("#learning_rate"),
       batch_size: $("#batch_size"), epochs: $("#epochs"), weight_decay: $("#weight_decay"), seed: $("#seed"),
     };
     this.controls = c;
@@ -55,6 +55,7 @@ export class SettingsForm {
     d.samples = c.samples.value ? Number(c.samples.value) : null;
     d.label_noise = Number(c.label_noise.value);
     d.weighted_loss = c.weighted_loss.checked;
+    d.oversample = c.oversample.checked;
     d.optimizer = c.optimizer.value;
     d.learning_rate = Number(c.learning_rate.value);
     d.batch_size = this.batchSizes[Number(c.batch_size.value)];
@@ -106,6 +107,7 @@ export class SettingsForm {
     c.samples.value = cfg.samples ?? "";
     c.label_noise.value = cfg.label_noise;
     c.weighted_loss.checked = cfg.weighted_loss;
+    c.oversample.checked = cfg.oversample;
     c.optimizer.value = cfg.optimizer;
     if (!LEARNING_RATES.includes(cfg.learning_rate)) {
       c.learning_rate.insertAdjacentHTML("beforeend", `<option value="${cfg.learning_rate}">${cfg.learning_rate}</option>`);

@@ -178,6 +178,14 @@ document.addEventListener("keydown", (e) => {
   play();
 });
 
+// The training bar sticks under the top bar: whatever the page scrolls to (scrollIntoView, focus,
+// a link) stops below the two, not under them. The bar wraps on narrow screens: follow its height.
+const trainingBar = $(".cnn-bar");
+new ResizeObserver(() => {
+  const covered = parseFloat(getComputedStyle(trainingBar).top) + trainingBar.offsetHeight + 8;
+  document.documentElement.style.scrollPaddingTop = `${Math.round(covered)}px`;
+}).observe(trainingBar);
+
 function runState(text, kind = "") {
   const el = $("#run-state");
   el.textContent = text;
@@ -311,7 +319,7 @@ $("#btn-test").addEventListener("click", () => {
 });
 sock.on("test_result", (m) => {
   $("#test-result").innerHTML = `Test accuracy <b class="num">${pct(m.accuracy, 1)}</b> ` +
-    `<span class="muted">on ${fmtInt(m.counts.reduce((a, b) => a + b, 0))} held-out images, step ${fmtInt(m.step)}</span>`;
+    `<span class="muted">on ${fmtInt(m.counts.reduce((a, b) => a + b, 0))} held-out images, epoch ${m.epoch.toFixed(1)}</span>`;
 });
 
 // ---------------------------------------------------------------- evaluation, feature maps, galleries

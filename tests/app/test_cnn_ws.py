@@ -297,3 +297,19 @@ def test_a_diverged_run_pauses_with_a_message_and_reset_recovers(ws_connect):
     client.send({"type": "step", "steps": 1})
     metrics = client.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 1)
     assert metrics["train_loss"] is not None
+
+
+def test_a_pause_validates_the_weights_as_they_are(ws_connect):
+    client = ws_connect("cnn")
+    client.configure(TINY)
+    client.send({"type": "play"})
+    client.wait_for(lambda m: m.get("type") == "metrics" and m["step"] > 30)
+    client.send({"type": "pause"})
+    client.wait_for(lambda m: m.get("type") == "state" and m["state"] == "paused")
+    # the complete frame after the pause: metrics of a validation pass of the paused weights
+    metrics = client.wait_for(lambda m: m.get("type") == "metrics" and m["val_step"] == m["step"])
+    assert metrics["val_epoch"] == metrics["epoch"]
+    client.send({"type": "refresh"})  # the evaluation shown is that pass
+    evaluation = client.wait_for("evaluation")
+    assert evaluation["step"] == metrics["step"]
+    assert evaluation["epoch"] == metrics["epoch"]

@@ -146,6 +146,7 @@ CNN_CASES: dict[str, tuple[dict, int]] = {  # config, how many training images t
             "imbalance": {"classes": [1, 2], "fraction": 0.3},
             "label_noise": 0.2,
             "weighted_loss": True,
+            "oversample": True,
             "augment": {"flip": True, "shift": 1, "rotate": 15},
             "architecture": {
                 "blocks": [{"channels": 6, "activation": "tanh", "batch_norm": False, "pool": "avg"}],
