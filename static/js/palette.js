@@ -9,6 +9,13 @@ const hex = (rgb) => `#${rgb.map((v) => v.toString(16).padStart(2, "0")).join(""
 export const CLASS_COLORS = CLASS_RGB.map(hex);
 export const classCss = (k) => `rgb(${CLASS_RGB[k % CLASS_RGB.length].join(",")})`;
 
+// The colour of text on a background [r, g, b] (0-255): black on light, white on dark. One of
+// the two always has a contrast of 4.5:1 or more (WCAG AA): the switch is at luminance 0.18.
+export function textOn(rgb) {
+  const [r, g, b] = rgb.map((c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.18 ? "#000000" : "#ffffff";
+}
+
 // Curves and numbers of the three data splits, the same on every page: training solid slate,
 // validation dashed violet, test dotted teal (told apart by dash as well as by hue).
 export const SERIES = {
