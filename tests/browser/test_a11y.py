@@ -1,0 +1,227 @@
+"""Accessibility in headless Chromium: axe-core (vendored, static/vendor) finds nothing serious or
+critical on any page, at desktop and phone width, before and after working each lab; every
+control is reached by Tab with a visible focus, and the labs run from the keyboard alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.pages import available
+from tests.browser.test_mobile import PHONE, READY, ready
+
+pytestmark = pytest.mark.browser
+
+AXE = "/static/vendor/axe-core-4.11.0.min.js"
+PAGES = [p.name for p in available()]
+SIZES = {"desktop": {"width": 1400, "height": 1000}, "phone": PHONE}
+
+# axe's serious and critical findings: rule, help text, and the first few elements it names.
+RUN_AXE = """async () => {
+  const result = await axe.run(document, { resultTypes: ['violations'] });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                   targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')), count: v.nodes.length,
+                   why: v.nodes[0].failureSummary.split('\\n').slice(1, 2).join('').trim() }));
+}"""
+
+
+# No transition or reveal animation is half way (axe would read its faded colours).
+SETTLED = """() => document.getAnimations().every((a) => a.playState !== 'running'
+  || a.effect.getTiming().iterations === Infinity)"""
+
+
+def axe_findings(page) -> list[dict]:
+    page.wait_for_function(SETTLED)
+    # A same-origin script file: the pages' CSP (script-src 'self') would allow it too.
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=AXE)
+    return page.evaluate(RUN_AXE)
+
+
+def assert_accessible(page, where: str) -> None:
+    findings = axe_findings(page)
+    report = "\n".join(
+        f"  {f['impact']} {f['id']} ({f['count']}×): {f['help']}\n      at {'; '.join(f['targets'])}"
+        f"\n      first: {f['why']}"
+        for f in findings
+    )
+    assert not findings, f"axe on {where}:\n{report}"
+
+
+def open_page(page, name: str):
+    page.goto(f"/{name}")
+    page.wait_for_function(ready(name), timeout=120_000)
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", PAGES)
+def test_axe_finds_nothing_serious(page, name, size):
+    page.set_viewport_size(SIZES[size])
+    open_page(page, name)
+    assert_accessible(page, f"/{name} at {size} size")
+
+
+def test_axe_on_the_open_navigation(page):
+    page.set_viewport_size(PHONE)
+    open_page(page, "course")
+    page.click("#nav-toggle")
+    page.wait_for_selector("#site-nav a[aria-current='page']", state="visible")
+    assert_accessible(page, "the open navigation")
+
+
+# ---- the labs once worked: a step taken, their main panels open -------------------------------
+STEP = "parseInt(document.querySelector('#step').textContent.replace(/,/g, ''))"
+# The last `configured` message the page received (it carries the playground's training points).
+RECORD_CONFIGURED = """
+const NativeSocket = window.WebSocket;
+window.WebSocket = class extends NativeSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (e) => {
+      if (typeof e.data !== "string") return;
+      const message = JSON.parse(e.data);
+      if (message.type === "configured") window.__configured = message;
+    });
+  }
+};
+"""
+
+
+def work_mlp(page):
+    page.click("#btn-step")
+    page.wait_for_function(f"{STEP} >= 1")
+    # Follow a training point through the network: the walk-through panel opens.
+    x, y, _ = page.evaluate("window.__configured.data.train[0]")
+    box = page.locator("#points").bounding_box()
+    page.mouse.click(box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"])
+    page.wait_for_selector("#walk[data-stage='input']")
+    page.click("#walk-next")
+
+
+def work_perceptron(page):
+    for _ in range(3):
+        visits = int(page.inner_text("#visits"))
+        page.click("#btn-step")
+        page.wait_for_function(f"document.querySelector('#visits').textContent == '{visits + 1}'")
+
+
+def work_descent(page):
+    page.click("#btn-step")
+    page.wait_for_function("parseInt(document.querySelector('.opt[data-kind=gd] [data-stat=steps]')"
+                           ".textContent.split(' ').at(-1)) >= 1")
+
+
+def work_cnn(page):
+    page.click("#btn-step")
+    page.wait_for_selector("#layers canvas")
+    page.wait_for_selector("#btn-play[data-state='paused']")
+    closed = page.locator("main details:not([open]) > summary").locator("visible=true")
+    for _ in range(10):  # every folded section of the page, opened one by one
+        if not closed.count():
+            break
+        closed.first.click()
+
+
+def work_convolution(page):
+    page.click("#btn-next")
+    page.click("#pool-next")
+
+
+WORK = {
+    "mlp": work_mlp, "perceptron": work_perceptron, "descent": work_descent,
+    "cnn": work_cnn, "convolution": work_convolution,
+}
+
+
+@pytest.mark.parametrize("name", WORK)
+def test_axe_after_working_the_lab(page, name):
+    page.add_init_script(RECORD_CONFIGURED)
+    open_page(page, name)
+    WORK[name](page)
+    page.wait_for_load_state("networkidle")
+    assert_accessible(page, f"/{name} after working it")
+
+
+# ---- keyboard ---------------------------------------------------------------------------------
+# The focused element and whether its focus shows: an outline or a ring (box-shadow).
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const s = getComputedStyle(el);
+  const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+  const ring = s.boxShadow !== 'none';
+  const name = el.id ? '#' + el.id : el.tagName.toLowerCase()
+    + (el.getAttribute('aria-label') ? `[aria-label="${el.getAttribute('aria-label')}"]` : '')
+    + (el.textContent.trim() ? ` "${el.textContent.trim().slice(0, 30)}"` : '');
+  return { name, id: el.id, visible: outline || ring, footer: !!el.closest('footer') };
+}"""
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_tab_reaches_every_control_with_a_visible_focus(page, name):
+    open_page(page, name)
+    page.locator("body").focus()
+    seen, hidden = [], []
+    for _ in range(600):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if focused is None:
+            continue
+        seen.append(focused["name"])
+        if not focused["visible"]:
+            hidden.append(focused["name"])
+        if focused["footer"]:  # the last control: the page let Tab through all the others
+            break
+    else:
+        pytest.fail(f"Tab never reached the footer (a keyboard trap?); last: {seen[-5:]}")
+    assert hidden == [], f"no visible focus on: {hidden[:10]}"
+    if "btn-play" in READY[name] or name in WORK:
+        controls = {"#btn-reset", "#btn-play", "#btn-step"} if name != "convolution" else set()
+        assert controls <= set(seen)
+
+
+def tab_to(page, selector: str, limit: int = 200) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement?.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+@pytest.mark.parametrize("name", ["mlp", "perceptron", "descent", "cnn"])
+def test_play_pause_step_and_reset_by_keyboard(page, name):
+    open_page(page, name)
+    page.locator("body").focus()
+    tab_to(page, "#btn-play")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#btn-play[data-state='playing']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#btn-play:not([data-state='playing'])")
+    tab_to(page, "#btn-step")
+    page.keyboard.press("Space")
+    page.wait_for_selector("#btn-play[data-state='paused']")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "btn-reset"
+    page.keyboard.press("Enter")
+
+
+# A select of each lab, changed with the arrow keys, and what shows that the lab took it.
+SELECTS = {
+    "mlp": ("#activation", "document.querySelector('#activation').value !== 'tanh'"),
+    "perceptron": ("#order", "document.querySelector('#order').selectedIndex === 1"),
+}
+
+
+@pytest.mark.parametrize("name", SELECTS)
+def test_a_select_works_by_keyboard(page, name):
+    selector, changed = SELECTS[name]
+    open_page(page, name)
+    page.locator("body").focus()
+    tab_to(page, selector)
+    before = page.input_value(selector)
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(changed)
+    assert page.input_value(selector) != before
