@@ -1,6 +1,6 @@
 // The big square plot of the MLP playground: the decision map (a G x G uint8 grid scaled by CSS)
 // under a crisp overlay of the data points, plus drawing (add / erase points) with the pointer.
-import { CLASS_RGB, classCss } from "./palette.js";
+import { CLASS_RGB, classCss, classMarker } from "./palette.js";
 
 const WHITE = [255, 255, 255];
 const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
@@ -191,7 +191,7 @@ export class PlotView {
     ctx.lineWidth = 1.2 * unit;
     for (const [x, y, c] of this.train) {
       ctx.beginPath();
-      ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
+      classMarker(ctx, c, px(x), py(y), r);
       ctx.fillStyle = classCss(c);
       ctx.fill();
       ctx.strokeStyle = "#fff";
@@ -201,7 +201,7 @@ export class PlotView {
       ctx.lineWidth = 2 * unit;
       for (const [x, y, c] of this.val) {
         ctx.beginPath();
-        ctx.arc(px(x), py(y), r - 0.5 * unit, 0, 2 * Math.PI);
+        classMarker(ctx, c, px(x), py(y), r - 0.5 * unit);
         ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
         ctx.fill();
         ctx.strokeStyle = classCss(c);

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.pages import available
-from tests.browser.test_mobile import PHONE, ready
+from tests.browser.conftest import PHONE, ready, tap_at
 
 pytestmark = pytest.mark.browser
 
@@ -230,3 +230,86 @@ def test_a_select_works_by_keyboard(page, name):
     page.keyboard.press("ArrowDown")
     page.wait_for_function(changed)
     assert page.input_value(selector) != before
+
+
+# ---- class shapes: classes told apart without colour ------------------------------------------
+# How fully the pixels of exactly colour `rgb` near the page point (x, y) of a canvas fill their
+# bounding box: a square marker fills it (1), a circle about π/4, a triangle about half.
+FILL = """([sel, x, y, rgb, reach]) => {
+  const c = document.querySelector(sel);
+  const box = c.getBoundingClientRect();
+  const cx = Math.round((x - box.left) * c.width / box.width);
+  const cy = Math.round((y - box.top) * c.height / box.height);
+  const side = 2 * reach + 1;
+  const d = c.getContext('2d').getImageData(cx - reach, cy - reach, side, side).data;
+  let n = 0, x0 = side, x1 = -1, y0 = side, y1 = -1;
+  for (let j = 0; j < side; j++) for (let i = 0; i < side; i++) {
+    const k = 4 * (j * side + i);
+    if (d[k] !== rgb[0] || d[k + 1] !== rgb[1] || d[k + 2] !== rgb[2] || d[k + 3] !== 255) continue;
+    n++; x0 = Math.min(x0, i); x1 = Math.max(x1, i); y0 = Math.min(y0, j); y1 = Math.max(y1, j);
+  }
+  return n ? n / ((x1 - x0 + 1) * (y1 - y0 + 1)) : 0;
+}"""
+ORANGE, BLUE = [245, 147, 34], [8, 119, 189]  # palette.js CLASS_RGB[0], CLASS_RGB[1]
+
+
+def test_the_playgrounds_classes_differ_in_shape_as_well_as_colour(open_at):
+    page = open_at("mlp", PHONE, touch=True)
+    page.locator("button[data-preset='custom']").tap()
+    page.locator("#btn-clear").tap()
+    page.wait_for_selector("#empty-hint", state="visible")
+    # Every drawn point for training (none held out, drawn hollow, for validation).
+    page.eval_on_selector("#val_fraction", "(e) => { e.value = 0;"
+                          " e.dispatchEvent(new Event('input')); e.dispatchEvent(new Event('change')); }")
+    page.wait_for_function("document.querySelector('#split-label').textContent.startsWith('100')")
+    page.locator(".mlp-swatch[data-class='0']").tap()
+    circle = tap_at(page, "#points", -0.5, 0.5)
+    page.wait_for_function("document.querySelector('#samples-label').textContent === '1 drawn'")
+    page.locator(".mlp-swatch[data-class='1']").tap()
+    square = tap_at(page, "#points", 0.5, -0.5)
+    page.wait_for_function("document.querySelector('#samples-label').textContent === '2 drawn'")
+    page.wait_for_selector("#mlp[data-synced='true']")
+    assert page.evaluate(FILL, ["#points", *square, BLUE, 20]) > 0.9
+    assert 0.6 < page.evaluate(FILL, ["#points", *circle, ORANGE, 20]) < 0.85
+
+
+def test_the_perceptrons_classes_differ_in_shape_as_well_as_colour(open_at):
+    page = open_at("perceptron", PHONE, touch=True)
+    page.locator("#btn-clear").tap()
+    page.wait_for_selector("#empty-hint:not([hidden])")
+    square = tap_at(page, "#canvas", 0.5, 0.5)  # +1 (blue)
+    page.wait_for_function("document.querySelector('#streak').textContent == '0/1'")
+    page.locator("#draw-class button[data-label='-1']").tap()
+    circle = tap_at(page, "#canvas", -0.5, -0.4)  # −1 (orange)
+    page.wait_for_function("document.querySelector('#streak').textContent == '0/2'")
+    assert page.evaluate(FILL, ["#canvas", *square, BLUE, 24]) > 0.9
+    assert 0.6 < page.evaluate(FILL, ["#canvas", *circle, ORANGE, 24]) < 0.85
+
+
+# Each of the palette's class markers drawn alone on a canvas: which pixels it covers.
+MARKERS = """async () => {
+  const { CLASS_SHAPES, classMarker } = await import('/static/js/palette.js');
+  return CLASS_SHAPES.map((_, k) => {
+    const c = document.createElement('canvas');
+    c.width = c.height = 40;
+    const ctx = c.getContext('2d');
+    ctx.beginPath();
+    classMarker(ctx, k, 20, 20, 10);
+    ctx.fill();
+    const d = ctx.getImageData(0, 0, 40, 40).data;
+    return Array.from({ length: 1600 }, (_, i) => (d[4 * i + 3] > 127 ? 1 : 0));
+  });
+}"""
+
+
+def test_every_class_has_its_own_marker_of_about_the_same_size(page):
+    open_page(page, "course")
+    masks = page.evaluate(MARKERS)
+    assert len(masks) == 8
+    areas = [sum(m) for m in masks]
+    for area in areas:  # about the circle's π·10² ≈ 314 pixels: no class stands out by size
+        assert 250 < area < 380, areas
+    for i in range(len(masks)):
+        for j in range(i):
+            differ = sum(a != b for a, b in zip(masks[i], masks[j], strict=True))
+            assert differ > 40, f"classes {j} and {i} look alike ({differ} pixels differ)"
