@@ -63,6 +63,15 @@ def test_axe_finds_nothing_serious(page, name, size):
     assert_accessible(page, f"/{name} at {size} size")
 
 
+@pytest.mark.csp
+def test_axe_runs_under_the_pages_content_security_policy(page):
+    # The other tests bypass the CSP (their waits use eval); axe itself needs no exception to it.
+    page.goto("/course")
+    page.wait_for_selector("a.course-lab[data-state]")
+    page.add_script_tag(url=AXE)
+    assert page.evaluate(RUN_AXE) == []
+
+
 def test_axe_on_the_open_navigation(page):
     page.set_viewport_size(PHONE)
     open_page(page, "course")
