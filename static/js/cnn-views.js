@@ -3,6 +3,7 @@
 // Each function takes a container and the data of one message or frame and redraws it.
 import { COLORMAPS, drawImage, drawTiles, fitTiles } from "./cnn-draw.js";
 import { drawGrid } from "./heatmap.js";
+import { textOn } from "./palette.js";
 
 const esc = (s) => String(s).replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]);
 const pct = (v, d = 0) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(d)}%`);
@@ -142,10 +143,9 @@ export function renderConfusion(table, ev) {
     const total = row.reduce((a, b) => a + b, 0) || 1;
     const cells = row.map((n, p) => {
       const f = n / total;
-      const bg = t === p
-        ? `rgba(26, 127, 55, ${(0.08 + 0.82 * f).toFixed(3)})`
-        : n ? `rgba(198, 40, 40, ${(0.1 + 0.85 * Math.sqrt(f)).toFixed(3)})` : "transparent";
-      const ink = (t === p ? f > 0.55 : f > 0.35) ? "#fff" : n ? "#1f2430" : "#c0c5cf";
+      const [rgb, alpha] = t === p ? [[26, 127, 55], 0.08 + 0.82 * f] : [[198, 40, 40], n ? 0.1 + 0.85 * Math.sqrt(f) : 0];
+      const bg = `rgba(${rgb.join(", ")}, ${alpha.toFixed(3)})`;
+      const ink = n ? textOn(rgb.map((c) => 255 + (c - 255) * alpha)) : "#5d667a"; // on the tint over white
       return `<td data-t="${t}" data-p="${p}" style="background:${bg};color:${ink}" title="true ${esc(ev.classes[t])}, predicted ${esc(ev.classes[p])}: ${n} of ${total}">${n}</td>`;
     }).join("");
     return `<tr><th scope="row">${esc(ev.classes[t])}</th>${cells}</tr>`;

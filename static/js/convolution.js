@@ -211,7 +211,6 @@ function segmented(id, attr, path) {
   });
   return () => $$("button", root).forEach((b) => {
     const active = b.dataset[attr] === read(path);
-    b.setAttribute("aria-pressed", String(active));
     b.setAttribute("role", "radio");
     b.setAttribute("aria-checked", String(active));
   });

@@ -50,7 +50,6 @@ function showControls(config) {
   $$("#surfaces button").forEach((b) => {
     b.setAttribute("role", "radio");
     b.setAttribute("aria-checked", String(b.dataset.surface === config.surface));
-    b.setAttribute("aria-pressed", String(b.dataset.surface === config.surface));
   });
   $("#speed").value = Math.log10(config.speed);
   $("#speed-label").textContent = `${Math.round(config.speed)} steps/s`;

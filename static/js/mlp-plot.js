@@ -1,6 +1,6 @@
 // The big square plot of the MLP playground: the decision map (a G x G uint8 grid scaled by CSS)
 // under a crisp overlay of the data points, plus drawing (add / erase points) with the pointer.
-import { CLASS_RGB, classCss } from "./palette.js";
+import { CLASS_RGB, classCss, classMarker } from "./palette.js";
 import { valueCss } from "./mlp-data.js";
 
 // The points' canvas overhangs the plot by this many CSS pixels on every side, so that a point
@@ -229,7 +229,8 @@ export class PlotView {
     ctx.lineWidth = 1.2 * unit;
     for (const [x, y, c] of this.train) {
       ctx.beginPath();
-      ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
+      if (values) ctx.arc(px(x), py(y), r, 0, 2 * Math.PI); // a value: its colour says it
+      else classMarker(ctx, c, px(x), py(y), r); // a class: its colour and its shape
       ctx.fillStyle = this.colour(c);
       ctx.fill();
       ctx.strokeStyle = values ? "rgba(16, 24, 40, 0.6)" : "#fff"; // a value's white needs a rim
@@ -239,7 +240,8 @@ export class PlotView {
       ctx.lineWidth = 2 * unit;
       for (const [x, y, c] of this.val) {
         ctx.beginPath();
-        ctx.arc(px(x), py(y), r - 0.5 * unit, 0, 2 * Math.PI);
+        if (values) ctx.arc(px(x), py(y), r - 0.5 * unit, 0, 2 * Math.PI);
+        else classMarker(ctx, c, px(x), py(y), r - 0.5 * unit);
         ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
         ctx.fill();
         ctx.strokeStyle = values ? "rgba(16, 24, 40, 0.6)" : this.colour(c);

@@ -34,7 +34,7 @@ function stats(values) {
 // A matrix (rows of numbers) as a grid, each cell tinted by its sign and size.
 function grid(rows, cls) {
   const largest = Math.max(1e-30, ...rows.flat().map(Math.abs));
-  return h("div", { class: "mlp-walk-scroll" }, h("table", { class: `mlp-tensor-grid ${cls}` },
+  return h("div", { class: "mlp-walk-scroll", tabindex: "0" }, h("table", { class: `mlp-tensor-grid ${cls}` },
     rows.map((row) => h("tr", {}, row.map((v) => {
       const cell = h("td", {}, n(v));
       const t = Math.abs(v) / largest;

@@ -367,7 +367,7 @@ function gradTable(layer, inputName, deltaName) {
   const rows = layer.grad_weights.map((row, j) => h("tr", {},
     h("th", {}, deltaName(j), " = ", n(layer.delta[j])),
     row.map((g) => h("td", {}, n(g))), h("td", {}, n(layer.grad_biases[j]))));
-  return h("div", { class: "mlp-walk-scroll" }, h("table", { class: "mlp-walk-table mlp-walk-grad" },
+  return h("div", { class: "mlp-walk-scroll", tabindex: "0" }, h("table", { class: "mlp-walk-table mlp-walk-grad" },
     head, rows));
 }
 
@@ -403,6 +403,6 @@ function updateTable(u, layer, l, e) {
   });
   layer.bias.value.forEach((_, j) => add(s("b", j + 1), layer.bias, (v) => v[j]));
   if (layer.slope) add("PReLU a", layer.slope, (v) => v[0]);
-  return h("div", { class: "mlp-walk-scroll" }, h("table", { class: "mlp-walk-table mlp-walk-update",
+  return h("div", { class: "mlp-walk-scroll", tabindex: "0" }, h("table", { class: "mlp-walk-table mlp-walk-update",
     data: { layer: l } }, h("tr", {}, cols.map((c) => h("th", {}, c))), rows));
 }

@@ -1,7 +1,7 @@
 // The perceptron lab's plot: the square [-1, 1]² (y up) with the two classes' points, the line
 // wᵀx + b = 0 with w as an arrow, the last update, and the handles of a hand-placed initial line.
 import { $ } from "./ui.js";
-import { CLASS_COLORS } from "./palette.js";
+import { CLASS_COLORS, classMarker } from "./palette.js";
 
 const POS = CLASS_COLORS[1]; // +1: blue
 const NEG = CLASS_COLORS[0]; // −1: orange
@@ -178,7 +178,7 @@ export function createPlot(canvas) {
     points.forEach(([x, y, label], i) => {
       const [px, py] = toPx(x, y);
       ctx.beginPath();
-      ctx.arc(px, py, r, 0, 2 * Math.PI);
+      classMarker(ctx, label > 0 ? 1 : 0, px, py, r); // the shapes of classes 1 and 0, as the colours
       ctx.fillStyle = label > 0 ? POS : NEG;
       ctx.fill();
       ctx.lineWidth = 0.004 * s;

@@ -3,6 +3,7 @@
 // a real feature map and its flattening, a digit's 64 numbers, dtype sizes and measured copy
 // costs; this module draws them and lets the reader slice and reshape.
 import { $, on } from "./ui.js";
+import { textOn } from "./palette.js";
 
 const TYPES = { uint8: Uint8Array, float32: Float32Array };
 const CANVAS_WIDTH = 560; // CSS pixels a drawing may take
@@ -229,6 +230,7 @@ function mountFlatten(flatten) {
   $("#flatten-kernels").textContent = flatten.kernels.join(" and ");
   const colour = colourScale(map);
   const css = (v) => `rgb(${colour(v).join(", ")})`;
+  const ink = (v) => textOn(colour(v)); // the number on a cell, readable on its tint
   const maps = $("#flatten-maps");
   for (let c = 0; c < channels; c++) {
     const block = element("figure", "flatten-map");
@@ -240,6 +242,7 @@ function mountFlatten(flatten) {
         const cell = element("span", `flatten-cell ch${c}`, String(i));
         Object.assign(cell.dataset, { i, c, r, w: x, value: String(map.data[i]) });
         cell.style.background = css(map.data[i]);
+        cell.style.color = ink(map.data[i]);
         grid.append(cell);
       }
     }
@@ -251,6 +254,7 @@ function mountFlatten(flatten) {
     const cell = element("span", `flatten-cell ch${Math.floor(i / (h * w))}`, String(i));
     Object.assign(cell.dataset, { i, value: String(v) });
     cell.style.background = css(v);
+    cell.style.color = ink(v);
     vector.append(cell);
   });
   $("#flatten-code").textContent = `torch.flatten(x)  # (channels=${channels}, height=${h}, width=${w}) → (${channels * h * w},)`;

@@ -82,7 +82,7 @@ def test_setup_links_open_their_lab_set_up(page):
 
     open_map(page)
     page.click("#gradient-descent a.course-lab[data-lab='descent']")
-    page.wait_for_selector("[data-surface='saddle'][aria-pressed='true']")
+    page.wait_for_selector("[data-surface='saddle'][aria-checked='true']")
     page.wait_for_function("location.hash.length > 3")  # the page keeps what the server holds
     config = link_state(page.url)["config"]
     assert config["surface"] == "saddle"

@@ -33,7 +33,7 @@ def open_lab(page, surface: str) -> None:
     page.click(f"#surfaces [data-surface={surface}]")
     page.wait_for_function(f"document.querySelector('#surface-title').textContent !== 'Loss surface'"
                            f" && document.querySelector('[data-surface={surface}]')"
-                           ".getAttribute('aria-pressed') === 'true'")
+                           ".getAttribute('aria-checked') === 'true'")
 
 
 def click_surface(page, fx: float, fy: float) -> None:
@@ -84,7 +84,7 @@ def test_learning_rate_change_and_shared_link(page):
     other = page.context.new_page()
     other.goto(url)
     other.wait_for_function("document.querySelector('[data-surface=valley]')?"
-                            ".getAttribute('aria-pressed') === 'true'")
+                            ".getAttribute('aria-checked') === 'true'")
     assert other.text_content(".opt[data-kind=gd] [data-out=lr]") == "1"
     other.close()
 
