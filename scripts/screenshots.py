@@ -52,6 +52,15 @@ def main() -> None:
         "convolution": ("/convolution", [], 500, None),
         "cnn": ("/cnn", ["#btn-play"], 10000, None),
         "cnn-inside": ("/cnn", ["#btn-play"], 10000, "#chart-loss"),
+        "mlp-backward": ("/" + SPIRAL, ["#btn-play"], 8000, "#view-mode"),
+        "cnn-channels": ("/cnn", ["#btn-play"], 10000, "#channels-caption"),
+        "course": ("/course", [], 500, None),
+        "tensors": ("/tensors", [], 8000, None),
+    }
+    # after playing: what to click before the picture (the backward view, a layer's top images)
+    clicks = {
+        "mlp-backward": ["#view-mode [data-mode=backward]"],
+        "cnn-channels": ["#btn-play", "#channels-show"],
     }
     only = set(sys.argv[3:])
     with sync_playwright() as pw:
@@ -74,6 +83,9 @@ def main() -> None:
                     page.locator(selector).first.click()
                     break
             page.wait_for_timeout(wait_ms)
+            for selector in clicks.get(name, []):
+                page.locator(selector).first.click()
+                page.wait_for_timeout(2500)
             if scroll_to:
                 page.locator(scroll_to).scroll_into_view_if_needed()
                 page.evaluate("window.scrollBy(0, -80)")

@@ -373,6 +373,7 @@ function renderHover() {
   if (info) {
     $("#hover-title").textContent = info.title;
     $("#hover-title").style.color = "";
+    $("#hover-title").style.borderLeftColor = "";
     return;
   }
   const frame = liveFrame();
@@ -389,6 +390,7 @@ function renderHover() {
     const value = lo + v * (hi - lo);
     $("#hover-title").textContent = `(${x.toFixed(2)}, ${y.toFixed(2)}) → ${value.toFixed(2)}`;
     $("#hover-title").style.color = "";
+    $("#hover-title").style.borderLeftColor = "";
     return;
   }
   // 2 classes: v is P(class 2); k classes: v is the winner's probability.
@@ -397,7 +399,9 @@ function renderHover() {
   const p = k > 2 ? v : Math.max(v, 1 - v);
   $("#hover-title").textContent = `(${x.toFixed(2)}, ${y.toFixed(2)}) → class ${cls + 1}, `
     + `${(100 * p).toFixed(0)}% sure`;
-  $("#hover-title").style.color = classCss(cls);
+  // ink on white for the text (a class colour is too light to read); the class as a swatch
+  $("#hover-title").style.color = "var(--ink, #101828)";
+  $("#hover-title").style.borderLeftColor = classCss(cls);
 }
 
 // ---- transport -------------------------------------------------------------------------------------

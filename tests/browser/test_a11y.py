@@ -267,10 +267,11 @@ def test_the_playgrounds_classes_differ_in_shape_as_well_as_colour(open_at):
     page.locator("button[data-preset='custom']").tap()
     page.locator("#btn-clear").tap()
     page.wait_for_selector("#empty-hint", state="visible")
-    # Every drawn point for training (none held out, drawn hollow, for validation).
-    page.eval_on_selector("#val_fraction", "(e) => { e.value = 0;"
-                          " e.dispatchEvent(new Event('input')); e.dispatchEvent(new Event('change')); }")
-    page.wait_for_function("document.querySelector('#split-label').textContent.startsWith('100')")
+    # Every drawn point for training (none held out: validation is drawn hollow, test as crosses).
+    for held_out in ("#val_fraction", "#test_fraction"):
+        page.eval_on_selector(held_out, "(e) => { e.value = 0; e.dispatchEvent(new Event('input'));"
+                              " e.dispatchEvent(new Event('change')); }")
+    page.wait_for_function("document.querySelector('#split-label').textContent.startsWith('Training 100')")
     page.locator(".mlp-swatch[data-class='0']").tap()
     circle = tap_at(page, "#points", -0.5, 0.5)
     page.wait_for_function("document.querySelector('#samples-label').textContent === '1 drawn'")
