@@ -147,6 +147,12 @@ class Student:
         await self.ws.send('{"type":"play"}')
 
     async def close(self) -> None:
+        # Pause first: a session whose socket goes keeps playing for a while (a reload must not
+        # lose a second of it), and the next class's figures would pay for this one's.
+        try:
+            await self.ws.send('{"type":"pause"}')
+        except websockets.ConnectionClosed:
+            pass
         await self.ws.close()
         self.reader.cancel()
 
@@ -163,6 +169,7 @@ async def run_class(url: str, lab: str, configure: dict, n: int, seconds: float)
     after = [(s.progress, s.frames) for s in students]
     elapsed = time.perf_counter() - t0
     await asyncio.gather(*(s.close() for s in students))
+    await asyncio.sleep(1.0)  # the pauses reach the workers before the next class starts
     rates = [(p1 - p0) / elapsed for (p0, _), (p1, _) in zip(before, after, strict=True)]
     fps = [(f1 - f0) / elapsed for (_, f0), (_, f1) in zip(before, after, strict=True)]
     return {

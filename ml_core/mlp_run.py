@@ -70,7 +70,9 @@ CHECK_EVERY = 16  # steps between two looks at the training loss, for a divergen
 # look are replayed to find the first one past the limit, however far apart the looks are.
 CHECK_EVERY_MAX = 512
 CALM = 0.5  # a loss below this share of the limit lets the looks space out,
-CLOSE_STEPS = 256  # but only this many steps after the start, a change of rate or a restore  # the whole training set, or the last mini-batch
+CLOSE_STEPS = 256  # but only this many steps after the start, a change of rate or a restore
+EVERY_STEP = 64  # and the first this many of those are looked at one by one: a blow-up there
+# may come and go between two looks 16 steps apart (a rate of 10 on the circle peaks at step 4)  # the whole training set, or the last mini-batch
 
 
 @dataclass
@@ -237,20 +239,26 @@ class MLPRun:
                 if self._batch == len(bounds):
                     self.epochs += 1
 
-    def step(self, steps: int = 1) -> int:
+    def step(self, steps: int = 1, settle: bool = True) -> int:
         """Exactly ``steps`` optimizer steps (none without training points). ``Diverged`` when
         the training loss blows up (ml_core/divergence.py): the run then stands at the first
         step past the limit, its weights as they are. The loss is looked at every
-        ``CHECK_EVERY`` steps (a forward pass over the training points each time)."""
+        ``CHECK_EVERY`` steps or more (a forward pass over the training points each time),
+        counted across calls, and (``settle``) after the last of these steps: play passes
+        ``settle=False`` for its many small calls, a ``step`` command leaves no step unlooked."""
         if not self._bounds or steps <= 0:
             return 0
         done = 0
         while done < steps:
-            block = min(self._check_every, steps - done)
-            before = self._position()
+            if self._since_check == 0:
+                self._before = self._position()
+            block = min(self._check_every - self._since_check, steps - done)
             self._advance(block)
-            self._check(before)
+            self._since_check += block
             done += block
+            if self._since_check >= self._check_every or (settle and done == steps):
+                self._since_check = 0
+                self._check(self._before)
         return steps
 
     def _check(self, before: _Position) -> None:
@@ -272,11 +280,20 @@ class MLPRun:
         if self._watch.improves(loss):
             self._watch.keep(self.steps, loss, self.engine.save_state())
         calm = self.steps >= self._close_until and loss < CALM * self._watch.limit
-        self._check_every = min(2 * self._check_every, CHECK_EVERY_MAX) if calm else CHECK_EVERY
+        if self.steps < self._every_step_until:
+            self._check_every = 1
+        elif calm:
+            self._check_every = min(2 * self._check_every, CHECK_EVERY_MAX)
+        else:
+            self._check_every = CHECK_EVERY
 
     def _look_closely(self) -> None:
-        """Look at the loss every CHECK_EVERY steps for the next CLOSE_STEPS steps."""
-        self._check_every, self._close_until = CHECK_EVERY, self.steps + CLOSE_STEPS
+        """Look at the loss after each of the next EVERY_STEP steps, then every CHECK_EVERY
+        steps up to CLOSE_STEPS (counted from here: the weights or the rate just changed)."""
+        self._check_every, self._close_until = 1, self.steps + CLOSE_STEPS
+        self._every_step_until = self.steps + EVERY_STEP
+        self._since_check = 0  # steps since the last look (from ``_before``)
+        self._before: _Position | None = None
 
     def _checked_loss(self) -> float | None:
         """The training loss now (None when a weight is not a number)."""
@@ -341,7 +358,7 @@ class MLPRun:
         left = most if most is not None else 1 << 62
         chunk, done = 1, 0
         while True:
-            done += self.step(min(chunk, left - done))
+            done += self.step(min(chunk, left - done), settle=False)
             now = time.perf_counter()
             if now - start >= budget_s or done >= left:
                 break
