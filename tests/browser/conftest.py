@@ -66,3 +66,15 @@ def tap_at(page, selector: str, x: float, y: float) -> tuple[float, float]:
     at = (box["x"] + (x + 1) / 2 * box["width"], box["y"] + (1 - y) / 2 * box["height"])
     page.touchscreen.tap(*at)
     return at
+
+
+def draw_a_one(page) -> None:
+    """A vertical stroke on the CNN page's drawing pad, then wait for the net's answer to it."""
+    page.locator("#pad").scroll_into_view_if_needed()
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 100, box["y"] + 40)
+    page.mouse.down()
+    for y in range(40, 170, 10):
+        page.mouse.move(box["x"] + 100, box["y"] + y)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#own-pred').textContent.includes('your drawing')")

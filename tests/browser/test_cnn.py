@@ -10,6 +10,8 @@ import re
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.browser.conftest import draw_a_one
+
 pytestmark = pytest.mark.browser
 
 # A canvas's pixels as a list, to tell whether a picture changed.
@@ -184,14 +186,7 @@ def test_upload_draw_and_see_probabilities_and_feature_maps(page, tmp_path):
     page.wait_for_function("document.querySelector('#img-index').textContent === 'your image'")
 
     # draw a digit on the pad: it is classified when the stroke ends
-    page.locator("#pad").scroll_into_view_if_needed()
-    box = page.locator("#pad").bounding_box()
-    page.mouse.move(box["x"] + 100, box["y"] + 40)
-    page.mouse.down()
-    for y in range(40, 170, 10):
-        page.mouse.move(box["x"] + 100, box["y"] + y)
-    page.mouse.up()
-    page.wait_for_function("document.querySelector('#own-pred').textContent.includes('your drawing')")
+    draw_a_one(page)
     wait_redrawn(page, "#own-layers canvas", first)  # the maps of the drawing
     # a bundled sample picture
     page.select_option("#sample", index=1)

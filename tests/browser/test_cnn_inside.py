@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from tests.browser.conftest import draw_a_one
 from tests.browser.test_cnn import PIXELS, REDRAWN, STEP, open_lab, pause
 
 pytestmark = pytest.mark.browser
@@ -139,14 +140,7 @@ def test_with_and_without_batch_norm_gives_two_curves(page, tmp_path):
 def test_grad_cam_on_a_drawn_digit(page, tmp_path):
     open_lab(page)
     train_steps(page, 30)
-    page.locator("#pad").scroll_into_view_if_needed()
-    box = page.locator("#pad").bounding_box()
-    page.mouse.move(box["x"] + 100, box["y"] + 40)
-    page.mouse.down()
-    for y in range(40, 170, 10):
-        page.mouse.move(box["x"] + 100, box["y"] + y)
-    page.mouse.up()
-    page.wait_for_function("document.querySelector('#own-pred').textContent.includes('your drawing')")
+    draw_a_one(page)
     page.click("#explain-show")
     page.wait_for_selector("#explain-result:not([hidden])")
     caption = page.text_content("#explain-caption")

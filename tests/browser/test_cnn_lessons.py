@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.browser.conftest import draw_a_one
 from tests.browser.test_cnn import (
     PIXELS,
     REFUSED,
@@ -162,14 +163,7 @@ def test_the_own_image_panel_shows_one_picture_at_a_time(page, tmp_path):
     open_lab(page)
     page.click("#btn-step")
     page.wait_for_function(f"{STEP} >= 10")
-    page.locator("#pad").scroll_into_view_if_needed()
-    box = page.locator("#pad").bounding_box()
-    page.mouse.move(box["x"] + 100, box["y"] + 40)
-    page.mouse.down()
-    for y in range(40, 170, 10):
-        page.mouse.move(box["x"] + 100, box["y"] + y)
-    page.mouse.up()
-    page.wait_for_function("document.querySelector('#own-pred').textContent.includes('your drawing')")
+    draw_a_one(page)
     assert page.is_hidden("#own-photo-box")  # a drawing is on the pad already
     # an upload: its photo beside what the net sees, and the pad wiped
     path = tmp_path / "seven.png"
