@@ -51,10 +51,9 @@ def serve(app) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     # The server answers at once; its workers start in the background. Tests begin once they run.
-    while not all(link.ready.is_set() for link in app.state.sessions.links):
-        if time.monotonic() > deadline:
+    for link in app.state.sessions.links:
+        if not link.ready.wait(max(0.0, deadline - time.monotonic())):
             raise RuntimeError("the workers did not start")
-        time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

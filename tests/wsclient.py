@@ -95,3 +95,14 @@ class WSClient:
 
 def _type(message) -> str:
     return message.type if isinstance(message, Frame) else message.get("type")
+
+
+def wait_until(predicate, timeout: float = 10.0, every: float = 0.02):
+    """Poll ``predicate`` until it returns something truthy (returned), or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -22,7 +22,7 @@ from safetensors.torch import save as save_tensors
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import serve
-from tests.wsclient import WSClient
+from tests.wsclient import WSClient, wait_until
 
 TINY = {"architecture": {"blocks": [{"channels": 4}, {"channels": 8}], "fc": [{"units": 16}]}}
 
@@ -92,11 +92,9 @@ def test_the_largest_net_stops_within_a_second_when_its_session_goes(in_process)
         warm.configure(widest(settings))
         warm.send({"type": "step", "steps": 1})
         warm.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 1, timeout=60)
-    while manager.get(warm.session, "cnn").connected:
-        time.sleep(0.01)
+    wait_until(lambda: not manager.get(warm.session, "cnn").connected, every=0.01)
     manager.reap()
-    while manager.key(warm.session, "cnn") in manager.sessions:
-        time.sleep(0.01)
+    wait_until(lambda: manager.key(warm.session, "cnn") not in manager.sessions, every=0.01)
     trim()
     baseline = rss_mb()
     client = WSClient(url, "cnn")
@@ -105,16 +103,11 @@ def test_the_largest_net_stops_within_a_second_when_its_session_goes(in_process)
     client.send({"type": "step", "steps": 10_000})
     host = manager.host(client.session, "cnn")
     scheduler = manager.links[0].scheduler
-    deadline = time.monotonic() + 60
-    while host.lab.run.steps < 2 and time.monotonic() < deadline:  # no frames mid-command
-        time.sleep(0.01)
+    wait_until(lambda: host.lab.run.steps >= 2, timeout=60, every=0.01)  # no frames mid-command
     assert host.pending_steps > 9000
     client.close()
-    while manager.get(client.session, "cnn").connected:
-        time.sleep(0.01)
-    deadline = time.monotonic() + 5
-    while scheduler._current is None and time.monotonic() < deadline:  # a step is running
-        time.sleep(0.005)
+    wait_until(lambda: not manager.get(client.session, "cnn").connected, every=0.01)
+    wait_until(lambda: scheduler._current is not None, timeout=5, every=0.005)  # a step runs
     began = time.monotonic()
     manager.reap()  # what the server's reaper does for a socket gone past the time to live
     key = manager.key(client.session, "cnn")

@@ -24,18 +24,7 @@ from app.schemas.common import ClientMessage, Configure, Configured, Metrics, Se
 from app.security import origin_allowed
 from app.sessions import valid_session_id
 from tests.conftest import serve
-from tests.wsclient import Frame, WSClient
-
-
-def wait_until(predicate, timeout: float = 10.0, every: float = 0.02):
-    """Poll ``predicate`` until it returns something truthy (returned), or fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
+from tests.wsclient import Frame, WSClient, wait_until
 
 
 def steady(read, quiet_s: float):

@@ -16,7 +16,7 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import serve
-from tests.wsclient import Frame, WSClient
+from tests.wsclient import Frame, WSClient, wait_until
 
 pytestmark = pytest.mark.slow
 SESSIONS = int(os.environ.get("TORCHPLAY_SOAK_SESSIONS", "100"))
@@ -38,14 +38,6 @@ def server_tasks(app) -> int:
 
 async def _count_tasks():
     return [t for t in asyncio.all_tasks() if not t.done()]
-
-
-def wait_until(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def drop_mid_stream(url: str, lab: str, config: dict) -> None:
