@@ -3,7 +3,7 @@
 // Architecture lives in cnn-builder.js; this covers every other field of the config. Values and
 // choices come from the server (the config, `configured.choices` and `.datasets`, boot.js
 // LIMITS); what is here are display labels and the steps the sliders and menus offer.
-import { $, slider, pct } from "./ui.js";
+import { $, setField, slider, pct } from "./ui.js";
 import { fmtInt } from "./cnn-builder.js";
 import { esc } from "./cnn-views.js";
 
@@ -116,7 +116,7 @@ export class SettingsForm {
     c.batch_size.value = this.batchIndex(cfg.batch_size);
     c.epochs.value = cfg.epochs;
     c.weight_decay.value = cfg.weight_decay;
-    c.seed.value = cfg.seed;
+    setField(c.seed, cfg.seed);
     $("#imbalance-classes").innerHTML = live.dataset.classes.map((name, k) =>
       `<button type="button" class="cnn-chip" data-k="${k}" aria-pressed="${cfg.imbalance.classes.includes(k)}">${esc(name)}</button>`).join("");
     $("#imbalance-fraction").value = cfg.imbalance.fraction;

@@ -2,7 +2,7 @@
 // options, shows the store's config in them, and turns what the user does into calls on the page.
 // The page (`app`, see mlp.js) owns the state; this module owns only the drawing tool (which
 // class, add or erase).
-import { $, $$, on, showError, toast } from "./ui.js";
+import { $, $$, on, setField, showError, toast } from "./ui.js";
 import { DEFAULTS } from "./boot.js";
 import {
   ACTIVATIONS, BATCH_SIZES, DATASETS, LEARNING_RATES, LIMITS, LOSSES, OPTIMIZERS, SPEEDS,
@@ -121,7 +121,7 @@ export class Controls {
     $("#samples").disabled = $("#noise").disabled = custom;
     $("#noise").value = d.noise;
     $("#val_fraction").value = d.val_fraction;
-    $("#seed").value = d.seed;
+    setField($("#seed"), d.seed);
 
     const m = cfg.model;
     $("#layer-count").textContent = m.hidden.length;

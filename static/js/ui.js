@@ -12,6 +12,14 @@ export function on(root, type, selector, handler) {
 }
 
 // A toast for errors from the server or bad input; never a console error.
+// Show `value` in a typed-in field, unless the user is typing in it: a render that a server
+// message sets off must not undo keys pressed before their Enter (or blur) sends them.
+export function setField(input, value) {
+  const typing = document.activeElement === input && input.value !== input.dataset.shown;
+  input.dataset.shown = String(value);
+  if (!typing) input.value = value;
+}
+
 export function showError(message, { timeout = 6000 } = {}) {
   toast(message, "error", timeout);
 }

@@ -172,6 +172,27 @@ def test_shared_link_restores_state(page):
     other.close()
 
 
+def test_typing_a_seed_survives_a_render_before_enter(page):
+    # A render set off by something else (here another control's change; in the wild, a server
+    # message) while the learner is typing a seed must not undo the keys before Enter sends them.
+    open_playground(page)
+    page.fill("#seed", "7")
+    page.evaluate(
+        "() => { const s = document.querySelector('#activation'); s.value = 'relu';"
+        " s.dispatchEvent(new Event('change')); }"
+    )
+    assert page.evaluate("document.activeElement.id") == "seed"
+    assert page.input_value("#seed") == "7"
+    page.press("#seed", "Enter")
+    settled(page)
+    page.click("#btn-regenerate")  # moves focus away; the field shows what the config holds
+    settled(page)
+    assert page.input_value("#seed") == "8"
+    shared = json.loads(base64.urlsafe_b64decode(page.url.split("#s=")[1] + "=="))
+    assert shared["config"]["dataset"]["seed"] == 8
+    page.console_errors.assert_none()
+
+
 def test_learning_rate_changes_without_reset(page):
     open_playground(page)
     page.click("#btn-play")
