@@ -39,7 +39,7 @@ from ml_core.divergence import Checkpoint, DivergenceWatch
 from ml_core.fastmlp import FastMLP, unsupported_reason
 from ml_core.features import feature_matrix
 from ml_core.history import MetricsHistory
-from ml_core.mlp import loss_fn, predictions, probabilities
+from ml_core.mlp import map_probability, mean_loss, predicted
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_data import plane_grid
 from ml_core.mlp_engine import Backward, Engine, Evaluation
@@ -339,11 +339,11 @@ class MLPRun:
             return None
         with np.errstate(all="ignore"):
             logits, _ = self.engine.evaluate(self.train_features)
-        loss = float(self._loss(torch.from_numpy(logits), torch.from_numpy(self.train_y)))
+        loss = self._loss(logits, self.train_y)
         return loss if np.isfinite(loss) else None
 
-    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return loss_fn(self.config.training.loss, outputs, targets, self.task)
+    def _loss(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        return mean_loss(self.config.training.loss, outputs, targets, self.task)
 
     def train_for(self, budget_s: float, most: int | None = None) -> int:
         """Play mode: train for about ``budget_s`` seconds (in chunks of whole steps), and
@@ -395,15 +395,15 @@ class MLPRun:
             self._evaluated = (self.steps, self.engine.evaluate(self._X_eval))
         return self._evaluated[1]
 
-    def _score(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple:
+    def _score(self, logits: np.ndarray, targets: np.ndarray) -> tuple:
         """(loss, accuracy) of outputs (M, n_out) against targets (M,); (None, None) for no
         points, and accuracy None for a regression (its metric is the loss)."""
         if not logits.shape[0]:
             return None, None
-        loss = float(self._loss(logits, targets))
+        loss = self._loss(logits, targets)
         acc = None
         if self.task == "classification":
-            acc = float((predictions(logits) == targets).float().mean())
+            acc = float(np.mean(predicted(logits) == targets))
         return (loss if np.isfinite(loss) else None), acc
 
     def metrics(self) -> dict:
@@ -411,8 +411,8 @@ class MLPRun:
         a regression has no accuracy). Never the test points: see ``exam``."""
         out = {"step": self.steps, "epoch": self.epochs}
         with np.errstate(all="ignore"):
-            logits = torch.from_numpy(self._evaluate()[0][: self.n_train + self.n_val])
-        labels = torch.from_numpy(np.concatenate([self.train_y, self.val_y]))
+            logits = self._evaluate()[0][: self.n_train + self.n_val]
+        labels = np.concatenate([self.train_y, self.val_y])
         for part, sl in (("train", slice(0, self.n_train)), ("val", slice(self.n_train, None))):
             out[f"{part}_loss"], out[f"{part}_accuracy"] = self._score(logits[sl], labels[sl])
         self.history.record(out)
@@ -423,8 +423,8 @@ class MLPRun:
         each look at the test set is one more decision it may have leaked into."""
         self.exams += 1
         with np.errstate(all="ignore"):
-            logits = torch.from_numpy(self.engine.evaluate(self._X_test)[0])  # (n_test, n_out)
-        loss, acc = self._score(logits, torch.from_numpy(self.test_y))
+            logits = self.engine.evaluate(self._X_test)[0]  # (n_test, n_out)
+        loss, acc = self._score(logits, self.test_y)
         return Exam(self.steps, self.epochs, self.n_test, loss, acc)
 
     def snapshot(self) -> Snapshot:
@@ -432,20 +432,19 @@ class MLPRun:
         with np.errstate(all="ignore"):
             logits, hiddens = self._evaluate()
         n, g2, t = self.n_train + self.n_val, self.grid * self.grid, self.thumb
-        plane = torch.from_numpy(logits[n : n + g2])  # (G², n_out)
+        plane = logits[n : n + g2]  # (G², n_out)
         if self.task == "regression":
             output, output_class = plane[:, 0], None
-        elif (probs := probabilities(plane)).dim() == 1:
-            output, output_class = probs, (plane[:, 0] > 0).long()
-        else:
-            output, output_class = probs.max(dim=1)
+        else:  # the predicted class and its probability (``probabilities``, in NumPy)
+            with np.errstate(all="ignore"):
+                output, output_class = map_probability(plane), predicted(plane)
         thumbs = [self._X_eval[n + g2 :], *(h[n + g2 :] for h in hiddens)]  # (T², ·) each
         units = np.concatenate(thumbs, axis=1)  # (T², n_features + sum(hidden))
         shape = (self.grid, self.grid)
         params = self.engine.parameters()
         return Snapshot(
-            output=output.reshape(shape).float().numpy(),
-            output_class=None if output_class is None else output_class.reshape(shape).numpy(),
+            output=output.reshape(shape).astype(np.float32),
+            output_class=None if output_class is None else output_class.reshape(shape),
             neurons=np.ascontiguousarray(units.T).reshape(-1, t, t),
             weights=params.weights,
             biases=params.biases,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ml_core.datasets2d import CUSTOM, DATASETS
@@ -27,6 +30,9 @@ from ml_core.mlp import (
     count_parameters,
     loss_fn,
     make_activation,
+    map_probability,
+    mean_loss,
+    predicted,
     predictions,
     probabilities,
 )
@@ -309,3 +315,43 @@ def test_the_task_follows_the_dataset_and_a_regression_defaults_to_l2():
 def test_a_config_of_mixed_tasks_or_splits_is_refused(data, message):
     with pytest.raises(ValidationError, match=message):
         PlaygroundConfig.model_validate(data)
+
+
+# The NumPy losses the metrics and the divergence watch read equal torch's, wherever the
+# outputs are: moderate, huge (a diverging run), or exactly on a hinge's margin.
+LOGIT = st.floats(-60, 60, allow_nan=False, width=32) | st.sampled_from([0.0, 1.0, -1.0, 1e4, -1e4])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), name=st.sampled_from(LOSSES), classes=st.sampled_from([2, 3, 5]))
+def test_numpy_losses_equal_torchs(data, name, classes):
+    n_out = 1 if classes == 2 else classes
+    m = data.draw(st.integers(1, 12))
+    logits = np.array(data.draw(st.lists(LOGIT, min_size=m * n_out, max_size=m * n_out)), np.float32)
+    logits = logits.reshape(m, n_out)
+    labels = np.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=m, max_size=m)))
+    want = float(loss_fn(name, torch.from_numpy(logits).double(), torch.from_numpy(labels)))
+    assert mean_loss(name, logits, labels) == pytest.approx(want, rel=1e-6, abs=1e-9)
+    torch_preds = predictions(torch.from_numpy(logits)).numpy()
+    assert (predicted(logits) == torch_preds).all()  # ties: both take the first largest
+    probs = probabilities(torch.from_numpy(logits).double()).numpy()
+    shown = probs if n_out == 1 else probs.max(axis=1)
+    np.testing.assert_allclose(map_probability(logits.astype(np.float64)), shown, rtol=1e-6, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), name=st.sampled_from(REGRESSION_LOSSES))
+def test_numpy_regression_losses_equal_torchs(data, name):
+    m = data.draw(st.integers(1, 12))
+    values = st.floats(-100, 100, allow_nan=False, width=32)
+    outputs = np.array(data.draw(st.lists(values, min_size=m, max_size=m)), np.float32)[:, None]
+    targets = np.array(data.draw(st.lists(values, min_size=m, max_size=m)), np.float32)
+    want = float(loss_fn(name, torch.from_numpy(outputs).double(), torch.from_numpy(targets).double(), "regression"))
+    assert mean_loss(name, outputs, targets, "regression") == pytest.approx(want, rel=1e-6, abs=1e-9)
+
+
+def test_a_numpy_loss_of_diverged_outputs_is_not_a_number():
+    logits = np.array([[np.nan], [1.0]], np.float32)
+    assert np.isnan(mean_loss("cross_entropy", logits, np.array([0, 1])))
+    with pytest.raises(ValueError, match="unknown loss"):
+        mean_loss("huber", logits, np.array([0, 1]))
