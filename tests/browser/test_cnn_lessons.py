@@ -84,10 +84,10 @@ def test_the_imbalance_remedies_show_the_shrunk_class_lifted(page, tmp_path):
     open_lab(page)
     page.click("#imbalance-classes button[data-k='3']")
     set_range(page, "#imbalance-fraction", 0.05)
-    set_epochs(page, 10)
+    set_epochs(page, 3)  # the note's workings; the lift itself at 10 epochs: test_cnn_lessons.py
     apply(page)
     last = "(r) => document.querySelector(`#remedy-note [data-remedy='${r}']`)?.textContent" \
-        ".includes('epoch 10.0')"
+        ".includes('epoch 3.0')"
     play_to_the_end(page)
     page.wait_for_function(last, arg="no remedy")
     for box, remedy in (("#weighted_loss", "weighted loss"), ("#oversample", "oversampling")):
@@ -101,6 +101,8 @@ def test_the_imbalance_remedies_show_the_shrunk_class_lifted(page, tmp_path):
         r: percent(page.text_content(f"#remedy-note [data-remedy='{r}'] b"))
         for r in ("no remedy", "weighted loss", "oversampling")
     }
+    # Each run's figure is kept beside the others, for class 3 of this data: after 3 epochs
+    # the shrunk class is still mostly wrong without a remedy, and either remedy lifts it.
     assert figures["no remedy"] < 70, figures
     assert figures["weighted loss"] >= figures["no remedy"] + 10, figures
     assert figures["oversampling"] >= figures["no remedy"] + 10, figures
@@ -146,7 +148,8 @@ def test_label_noise_and_dropping_every_suspected_flip(page, tmp_path):
 
 @pytest.mark.slow
 def test_the_default_net_learns_the_shapes(page):
-    """Issue 10.9: on the shapes the default net stopped near 61% validation."""
+    """Issue 10.9: on the shapes the default net stopped near 61% validation. The page's claim
+    ("passes 90% in a few epochs"), through the page's own defaults, as the learner sees it."""
     open_lab(page)
     page.select_option("#dataset", "shapes")
     page.wait_for_function("document.querySelector('#counts').textContent.includes('32×32')")
