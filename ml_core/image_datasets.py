@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,17 +99,29 @@ def _subsample(images: np.ndarray, labels: np.ndarray, options: LoadOptions):
     return images[keep], labels[keep]
 
 
-def load_digits(options: LoadOptions) -> ImageDataset:
-    from sklearn.datasets import load_digits as sk_digits
+@functools.lru_cache(maxsize=1)
+def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as ``sklearn.datasets.load_digits`` returns them: pixels (1797, 64)
+    float64 in 0..16, row by row, and labels (1797,). Read from the file scikit-learn ships
+    (datasets/data/digits.csv.gz), without importing scikit-learn: its import (scipy.stats and
+    all) took two of the seconds a worker's first CNN session waited."""
+    spec = importlib.util.find_spec("sklearn")  # locates the package; runs none of it
+    if spec is None or spec.origin is None:
+        raise DatasetError("the digits ship with scikit-learn, which is not installed")
+    with gzip.open(Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz") as file:
+        rows = np.loadtxt(file, delimiter=",")
+    return rows[:, :-1], rows[:, -1].astype(np.int64)
 
-    digits = sk_digits()
-    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None]  # (N, 1, 8, 8)
+
+def load_digits(options: LoadOptions) -> ImageDataset:
+    pixels, targets = sklearn_digits()
+    images = torch.from_numpy(pixels.reshape(-1, 1, 8, 8).astype(np.float32) / 16.0)  # (N, 1, 8, 8)
     if options.upscale > 1:
         images = F.interpolate(
             images, scale_factor=options.upscale, mode="bilinear", align_corners=False
         )
     images = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    images, labels = _subsample(images, digits.target.astype(np.int64), options)
+    images, labels = _subsample(images, targets, options)
     side = 8 * options.upscale
     return ImageDataset(
         "digits",

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ml_core.features import LABELS
-from ml_core.image_datasets import LoadOptions, load
+from ml_core.image_datasets import LoadOptions, load, sklearn_digits
 from ml_core.images import load_sample
 from ml_core.kernels import preset_kernel
 from ml_core.mlp_config import PlaygroundConfig
@@ -131,9 +131,7 @@ def feature_map() -> dict:
 
 def digit_row() -> torch.Tensor:
     """A digit as scikit-learn stores it in ``digits.data``: one row of 64 numbers (0-16)."""
-    from sklearn.datasets import load_digits
-
-    return torch.from_numpy(load_digits().data[0].astype(np.float32))
+    return torch.from_numpy(sklearn_digits()[0][0].astype(np.float32))
 
 
 # ---- dtypes and devices -------------------------------------------------------------------------

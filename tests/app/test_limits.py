@@ -14,11 +14,12 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from app.config import Settings
-from app.labs.base import Lab, LabError
+from app.labs.base import LabError
 from app.main import create_app
-from app.schemas.common import ClientMessage, Configure, Configured, Metrics
+from app.schemas.common import ClientMessage
 from ml_core.training import checkpoint
 from tests.conftest import serve
+from tests.labs import CountingLab
 from tests.wsclient import WSClient
 
 
@@ -26,22 +27,12 @@ class Nap(ClientMessage):
     type: Literal["nap"]
 
 
-class SleepyLab(Lab):
+class SleepyLab(CountingLab):
     """Counts steps; ``wait`` (a REST-style call) takes as long as it is told."""
 
     name = "sleepy"
     title = "Sleepy"
     messages = (Nap,)
-
-    def configure(self, request: Configure) -> Configured:
-        self.count = 0
-        return Configured(lab=self.name, config={})
-
-    def step(self, steps: int) -> None:
-        self.count += steps
-
-    def metrics(self) -> Metrics:
-        return Metrics(step=self.count)
 
     def on_nap(self, message: Nap) -> list:
         return []

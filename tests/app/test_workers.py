@@ -12,11 +12,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from app.config import Settings
-from app.labs.base import Lab
 from app.main import create_app
-from app.schemas.common import ClientMessage, Configure, Configured, Metrics
+from app.schemas.common import ClientMessage
 from ml_core.training import checkpoint
 from tests.conftest import serve
+from tests.labs import CountingLab
 from tests.wsclient import Frame, WSClient
 
 
@@ -24,22 +24,12 @@ class Hang(ClientMessage):
     type: Literal["hang"]
 
 
-class SlowLab(Lab):
+class SlowLab(CountingLab):
     """Counts steps; a ``hang`` message starts work that never ends by itself."""
 
     name = "slow"
     title = "Slow"
     messages = (Hang,)
-
-    def configure(self, request: Configure) -> Configured:
-        self.count = 0
-        return Configured(lab=self.name, config={})
-
-    def step(self, steps: int) -> None:
-        self.count += steps
-
-    def metrics(self) -> Metrics:
-        return Metrics(step=self.count)
 
     def on_hang(self, message: Hang) -> list:
         while True:  # honours the cancel token, as every long loop in ml_core does

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ml_core.dataset_files import DatasetError, read_cifar_batch, read_idx
-from ml_core.image_datasets import LoadOptions, availability, load, make_shapes
+from ml_core.image_datasets import LoadOptions, availability, load, make_shapes, sklearn_digits
 
 
 def write_idx(path, array: np.ndarray, code: int = 0x08, gz: bool = False) -> None:
@@ -46,6 +46,15 @@ def cifar_batch(rng, n=12) -> tuple[bytes, np.ndarray, np.ndarray]:
         b"filenames": [f"img_{i}.png".encode() for i in range(n)],
     }
     return pickle.dumps(batch, protocol=2), images, np.array(labels)
+
+
+def test_the_digits_are_scikit_learns_read_without_importing_it():
+    pixels, labels = sklearn_digits()
+    from sklearn.datasets import load_digits as sk_digits  # the reference (tests may import it)
+
+    reference = sk_digits()
+    np.testing.assert_array_equal(pixels, reference.data)
+    np.testing.assert_array_equal(labels, reference.target)
 
 
 def test_digits_are_8x8_grey_with_ten_balanced_classes_and_upscale():
