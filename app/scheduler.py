@@ -313,9 +313,11 @@ class Scheduler:
         # between): the frames due can go now, rather than a cohort turn later.
         self._apply_commands()
         for i, host in enumerate(members):
+            if host.closed:  # by a command just applied, or the leader stopped by its budget
+                continue
             if i in diverged:
                 self._diverged(host, diverged[i])
-            elif not host.closed:
+            else:
                 self._guarded(host, host.after_slice)
             if host is not leader and host.sid in self._order:
                 self._order.remove(host.sid)

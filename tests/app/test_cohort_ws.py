@@ -84,8 +84,10 @@ def room(settings):
 
 
 def test_sessions_of_one_network_play_together_and_each_gets_its_frame(room):
+    slowed = {**circle(5), "play": {"steps_per_frame": 2}}  # paced: plays at its own speed
     configs = {
-        "a": circle(1), "b": circle(2, 0.1), "c": circle(3, 0.3), "d": circle(4, hidden=[8])
+        "a": circle(1), "b": circle(2, 0.1), "c": circle(3, 0.3), "d": circle(4, hidden=[8]),
+        "e": slowed,
     }
     for sid, config in configs.items():
         room.open(sid, config)
@@ -94,11 +96,12 @@ def test_sessions_of_one_network_play_together_and_each_gets_its_frame(room):
     first = scheduler._next_host()
     assert first.sid == "a"
     scheduler._turn(first)
-    assert scheduler.together == {3: 1}  # a, b and c: one shape; d has another
+    assert scheduler.together == {3: 1}  # a, b and c: one shape; d has another, e is slowed
     steps = room.run("a").steps
     assert steps > 0
     assert [room.run(sid).steps for sid in "abc"] == [steps] * 3
     assert room.run("d").steps == 0
+    assert room.run("e").steps == 0
     for sid in "abc":
         assert [m["step"] for m in room.frames(sid)] == [steps]
         played = room.run(sid).engine.flat
