@@ -11,9 +11,9 @@ Everything else stays each member's own and comes out as if it had been stepped 
 (tests/ml_core/test_cohort.py): its data, its shuffle (a new permutation from its own generator
 at each of its epoch starts, wherever the others are in theirs), its counters and last batch,
 and its divergence watch (``MLPRun.step``): the steps go in blocks that end where any member's
-look at the loss is due; after each block the stacked state is written back into the members'
-engines and the members due run their own ``_check``. A member that diverges there stands where
-it would alone and leaves; the others go on.
+look at the loss is due; after each block the members due are written back (engine state and
+counters: plain runs again) and run their own ``_check``; the others stay stacked until the call
+ends. A member that diverges there stands where it would alone and leaves; the others go on.
 
 Members must share ``signature``: a ``FastMLP`` engine (no batch norm, dropout or RReLU) without
 learnt slopes (PReLU), and the same layer sizes, activation, task, loss, optimizer, batch size
@@ -91,6 +91,7 @@ class Cohort:
         """Stack the members' parameters, optimizer state and data; buffers for S members."""
         self.runs = runs
         S, f32 = len(runs), np.float32
+        self.unsaved = [0] * S  # steps each member took since its last write-back
         engines = [run.engine for run in runs]
         self.P = np.stack([e.flat for e in engines])  # (S, P) every member's parameters
         self.G = np.zeros_like(self.P)  # their gradients
@@ -147,10 +148,15 @@ class Cohort:
             self.pos[s] = 0
         self.until_epoch = nb - int(self.pos.max())
 
-    def _write_back(self, steps: int) -> None:
-        """The stacked state and ``steps`` more steps into every member."""
+    def _write_back(self, members: list[int] | range) -> None:
+        """The stacked state and the steps taken since the last write-back into ``members``
+        (indices): their engines and counters, so that they are plain runs again."""
         nb, bounds = len(self.bounds), self.bounds
-        for s, run in enumerate(self.runs):
+        for s in members:
+            run, steps = self.runs[s], self.unsaved[s]
+            if not steps:
+                continue
+            self.unsaved[s] = 0
             engine, at = run.engine, int(self.pos[s])
             engine.flat[:] = self.P[s]
             if self.optimizer != "sgd":
@@ -168,7 +174,7 @@ class Cohort:
 
     # --- steps ------------------------------------------------------------------------------
     def _advance(self, steps: int) -> None:
-        """``steps`` steps of every member (no looks at the loss), then written back."""
+        """``steps`` steps of every member (no looks at the loss), in the stacked state."""
         if steps <= 0:
             return
         with np.errstate(all="ignore"):  # overflow turns into inf, caught by the checks
@@ -185,7 +191,7 @@ class Cohort:
                 self._update()
                 self.pos += 1
                 self.until_epoch -= 1
-        self._write_back(steps)
+        self.unsaved = [n + steps for n in self.unsaved]
 
     def _backward(self) -> None:
         """Every member's gradient on its batch into G (FastMLP._backward, stacked)."""
@@ -295,26 +301,32 @@ class Cohort:
         would alone and leave the cohort)."""
         diverged: dict[MLPRun, Diverged] = {}
         left = steps
-        while left > 0 and self.runs:
-            for run in self.runs:
-                if run._since_check == 0:
-                    run._before = run._position()
-            block = min(left, *(run._check_every - run._since_check for run in self.runs))
-            self._advance(block)
-            left -= block
-            due = []
-            for run in self.runs:
-                run._since_check += block
-                if run._since_check >= run._check_every:
-                    run._since_check = 0
-                    due.append(run)
-            for run in due:
-                try:
-                    run._check(run._before)
-                except Diverged as exc:
-                    diverged[run] = exc
-            if diverged.keys() & set(self.runs):
-                self._stack([run for run in self.runs if run not in diverged])
+        try:
+            while left > 0 and self.runs:
+                for run in self.runs:  # written back at their last look (or never stepped)
+                    if run._since_check == 0:
+                        run._before = run._position()
+                block = min(left, *(run._check_every - run._since_check for run in self.runs))
+                self._advance(block)
+                left -= block
+                due = []
+                for s, run in enumerate(self.runs):
+                    run._since_check += block
+                    if run._since_check >= run._check_every:
+                        run._since_check = 0
+                        due.append(s)
+                self._write_back(due)  # only those that look now: the others go on stacked
+                for s in due:
+                    run = self.runs[s]
+                    try:
+                        run._check(run._before)
+                    except Diverged as exc:
+                        diverged[run] = exc
+                if diverged.keys() & set(self.runs):
+                    self._write_back(range(len(self.runs)))
+                    self._stack([run for run in self.runs if run not in diverged])
+        finally:  # a cancel (from a replay's checkpoint) too leaves every member consistent
+            self._write_back(range(len(self.runs)))
         return diverged
 
     def train_for(self, budget_s: float) -> dict[MLPRun, Diverged]:
