@@ -11,7 +11,7 @@ from ml_core.cohort import Cohort, signature
 from ml_core.mlp import LOSSES, REGRESSION_LOSSES
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_run import MLPRun
-from ml_core.training import Diverged
+from ml_core.training import Cancelled, Diverged
 
 CHUNKS = (40, 1, 3, 120, 7, 129)  # 300 steps: 12 epochs of 25, boundaries inside the chunks
 DATASETS = {2: ("circle", "xor", "moons"), 3: ("circle", "spiral", "blobs")}
@@ -157,3 +157,23 @@ def test_only_runs_of_one_signature_make_a_cohort():
     assert signature(MLPRun(config("circle", seed=1, activation="prelu"))) is None
     with pytest.raises(ValueError, match="one signature"):
         Cohort([circle, MLPRun(config("circle", seed=1, optimizer="adam"))])
+
+
+def test_a_cancel_inside_a_look_leaves_every_member_a_consistent_run(monkeypatch):
+    """A look may be cancelled (its replay after a blow-up calls ``checkpoint``): the members
+    still stacked then are written back with the steps they took, as if stepped alone."""
+    configs = [config("circle", seed=s) for s in (1, 2, 3)]
+    together, alone = pairs(configs, ahead=70)
+
+    def cancelled(before) -> None:
+        raise Cancelled("the session closed")
+
+    monkeypatch.setattr(together[1], "_check", cancelled)
+    with pytest.raises(Cancelled):
+        Cohort(together).step(300)
+    steps = together[0].steps - alone[0].steps
+    assert steps > 0
+    assert together[2].steps - alone[2].steps == steps  # none of its steps lost
+    for i in (0, 2):
+        alone[i].step(steps, settle=False)
+        assert_same(together[i], alone[i])
