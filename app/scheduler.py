@@ -17,7 +17,7 @@ the others go on.
 Sessions with the same network shape play together: when a session's turn would be a plain
 slice of full-speed play, the other busy sessions of this worker whose labs give the same
 ``cohort_key`` (app/labs/mlp.py; ml_core/cohort.py) are stepped with it in one stacked call for
-about a quantum each (a class's 12 circle nets take a step in the NumPy calls one of them did),
+about a quantum each (a class's 12 circle nets take a step in about as many NumPy calls as one),
 then each gets its frame when due; they go to the back of the round robin, so each session gets
 about the training of one turn a round, as alone. A divergence pauses only its own session.
 """
