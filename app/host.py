@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import torch
@@ -211,9 +211,27 @@ class Host:
         else:
             until_frame = self.next_frame - now if self.connected and self.frame_sent else quantum
             lab.train(min(max(until_frame, quantum / 8), quantum))
-        if lab.finished():
+        self.after_slice()
+
+    def after_slice(self) -> None:
+        """A lab that has nothing left to train stops playing, with a complete frame."""
+        if self.lab is not None and self.lab.finished():
             self.set_state("finished")
             self.make_frame(streaming=False, now=time.monotonic())
+
+    def cohort_key(self, now: float) -> Hashable | None:
+        """What this session's play can be stepped together with others by (app/scheduler.py);
+        None: it plays alone. Only a plain slice of full-speed play (nothing waiting, no paused
+        play for want of a watcher) of a lab that has a ``cohort_key`` joins a cohort."""
+        lab = self.lab
+        if lab is None or not self.playing or lab.paced:
+            return None
+        if self.calls or self.inbox or self.control or self.pending_steps:
+            return None
+        if not self.connected and now - self.detached_at > self.settings.disconnect_pause_s:
+            return None
+        key = getattr(lab, "cohort_key", None)
+        return None if key is None else key()
 
     def make_frame(self, streaming: bool, now: float, interval: float | None = None) -> None:
         """Metrics + the lab's frame, sent after the host's replies (complete unless streaming).

@@ -14,8 +14,12 @@ Each turn runs under a ``CancelToken`` (ml_core.training): a watchdog cancels wo
 closing a session cancels its current work, so a runaway session is stopped with a message and
 the others go on.
 
-The loop is one place that could later step several sessions with the same network shape in one
-batched call: it already sees every busy session of a worker at once.
+Sessions with the same network shape play together: when a session's turn would be a plain
+slice of full-speed play, the other busy sessions of this worker whose labs give the same
+``cohort_key`` (app/labs/mlp.py; ml_core/cohort.py) are stepped with it in one stacked call for
+about a quantum each (a class's 12 circle nets take a step in about as many NumPy calls as one),
+then each gets its frame when due; they go to the back of the round robin, so each session gets
+about the training of one turn a round, as alone. A divergence pauses only its own session.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class Scheduler:
         self._current: tuple[Host, float] | None = None  # the host whose work runs, deadline
         self._call_token: tuple[int, CancelToken] | None = None  # the REST call running now
         self.interval = 1.0 / settings.fps
+        self.together: collections.Counter[int] = collections.Counter()  # cohort turns by size
 
     # ---- the web side's entry point (any thread) --------------------------------------------
     def put(self, command: object) -> None:
@@ -267,7 +272,15 @@ class Scheduler:
                 self._guarded(host, lambda: host.step_chunk(quantum))
                 forced = not host.pending_steps  # the frame after the last step is complete
             elif host.playing:
+                members = self._cohort(host, time.monotonic())
+                if len(members) > 1:
+                    self._play_together(members, quantum)
+                    return
                 self._guarded(host, lambda: host.play_slice(quantum))
+        self._frame(host, forced)
+
+    def _frame(self, host: Host, forced: bool) -> None:
+        """The end of a turn: a complete frame after a command, else a streaming one if due."""
         if host.lab is not None and host.state != "diverged":
             now = time.monotonic()
             if forced:
@@ -275,6 +288,41 @@ class Scheduler:
             elif host.playing and host.frame_due(now):
                 host.make_frame(streaming=True, now=now, interval=self._frame_interval())
         host.flush()
+
+    def _cohort(self, host: Host, now: float) -> list[Host]:
+        """``host`` and the other sessions whose play can be stepped together with its own."""
+        key = host.cohort_key(now)
+        if key is None:
+            return [host]
+        others = (h for h in self.hosts.values() if h is not host and h.cohort_key(now) == key)
+        return [host, *others]
+
+    def _play_together(self, members: list[Host], quantum: float) -> None:
+        """One slice of play for every member in one stacked call: about a quantum each, the
+        cost of a stacked step measured as it goes (ml_core/cohort.py). The others then go to
+        the back of the round robin: they had their slice of this round."""
+        leader, diverged = members[0], {}
+
+        def play() -> None:
+            labs = [h.lab for h in members]
+            diverged.update(leader.lab.train_together(labs, quantum * len(members)))
+
+        self._guarded(leader, play)  # a bug or a cancel stops the leader; the others go on
+        self.together[len(members)] += 1
+        # The acks that came while they trained (turns of their own would have let them in
+        # between): the frames due can go now, rather than a cohort turn later.
+        self._apply_commands()
+        for i, host in enumerate(members):
+            if host.closed:  # by a command just applied, or the leader stopped by its budget
+                continue
+            if i in diverged:
+                self._diverged(host, diverged[i])
+            else:
+                self._guarded(host, host.after_slice)
+            if host is not leader and host.sid in self._order:
+                self._order.remove(host.sid)
+                self._order.append(host.sid)
+            self._frame(host, forced=False)
 
     def _run_call(self, host: Host, call: Call) -> None:
         if host.lab is None:
@@ -319,10 +367,7 @@ class Scheduler:
         try:
             self._timed(host, action)
         except Diverged as exc:
-            host.set_state("diverged", str(exc))
-            host.pending_steps = 0
-            if host.lab is not None:
-                host.make_frame(streaming=False, now=time.monotonic())
+            self._diverged(host, exc)
         except LabError as exc:
             host.pending_steps = 0
             if host.playing:  # a lab that refuses to play (or a slice that failed) stops playing
@@ -336,6 +381,13 @@ class Scheduler:
                 host.set_state("paused")
             host.pending_steps = 0
             host.reply(Error(message=f"internal error: {type(exc).__name__}"))
+
+    def _diverged(self, host: Host, exc: Diverged) -> None:
+        """Training blew up: the session pauses as "diverged", with a complete frame."""
+        host.set_state("diverged", str(exc))
+        host.pending_steps = 0
+        if host.lab is not None:
+            host.make_frame(streaming=False, now=time.monotonic())
 
     def _stop(self, host: Host, reason: str) -> None:
         """A session that ran past a budget: stopped with a message; the worker goes on."""

@@ -351,10 +351,7 @@ class MLPRun:
         if not self._bounds or most == 0:
             return 0
         start = time.perf_counter()
-        if self._rate and start - self._rate[-1][0] > 0.5:
-            self._rate.clear()  # we were paused: start measuring the speed afresh
-        if not self._rate:
-            self._rate.append((start, self.steps))
+        self._rate_begin(start)
         left = most if most is not None else 1 << 62
         chunk, done = 1, 0
         while True:
@@ -364,10 +361,20 @@ class MLPRun:
                 break
             per_step = (now - start) / done
             chunk = max(1, min(256, int((budget_s - (now - start)) / per_step / 2)))
+        self._rate_end(now)
+        return done
+
+    def _rate_begin(self, start: float) -> None:
+        """A slice of play starts (for ``epochs_per_s``; ml_core/cohort.py calls it too)."""
+        if self._rate and start - self._rate[-1][0] > 0.5:
+            self._rate.clear()  # we were paused: start measuring the speed afresh
+        if not self._rate:
+            self._rate.append((start, self.steps))
+
+    def _rate_end(self, now: float) -> None:
         self._rate.append((now, self.steps))
         while len(self._rate) > 2 and now - self._rate[1][0] > 1.0:
             self._rate.popleft()  # keep about the last second
-        return done
 
     def train_paced(self, elapsed_s: float, steps_per_s: float, budget_s: float) -> int:
         """Slowed play: the steps that ``elapsed_s`` seconds at ``steps_per_s`` come to (a

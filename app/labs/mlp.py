@@ -40,11 +40,12 @@ from app.schemas.mlp import (
     RestoreMessage,
     SetMessage,
 )
+from ml_core.cohort import Cohort, signature
 from ml_core.datasets2d import CUSTOM
 from ml_core.device import describe
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_run import MLPRun
-from ml_core.training import finite
+from ml_core.training import Diverged, finite
 
 PACED_SLICE_S = 0.02  # slowed play: the most one slice trains (a slow engine plays slower)
 
@@ -206,6 +207,23 @@ class MLPLab(Lab):
 
     def finished(self) -> bool:
         return self.run is None or self.run.n_train == 0
+
+    # ---- playing together (app/scheduler.py: a class's sessions of one net on one worker) ----
+    def cohort_key(self) -> tuple | None:
+        """Sessions whose labs give equal keys can play in one stacked call (ml_core/cohort.py):
+        full-speed play of a network the fast engine trains; None: this one plays alone."""
+        if self.run is None or self.paced:
+            return None
+        key = signature(self.run)
+        return None if key is None else (self.name, key)
+
+    @staticmethod
+    def train_together(labs: list[MLPLab], budget_s: float) -> dict[int, Diverged]:
+        """Play for labs of one ``cohort_key``: about ``budget_s`` seconds for them all, each
+        lab's run stepped as alone; the labs (by index) whose training diverged."""
+        runs = [lab.run for lab in labs]
+        diverged = Cohort(runs).train_for(budget_s)
+        return {i: diverged[run] for i, run in enumerate(runs) if run in diverged}
 
     # ---- what the page draws ---------------------------------------------------------------
     def metrics(self) -> MLPMetrics:
