@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32")
+_LITTLE = sys.byteorder == "little"  # native arrays are the wire's byte order already
 
 
 def _align(n: int) -> int:
@@ -37,13 +39,16 @@ class BinaryFrame:
         entries, chunks, offset = [], [], 0
         for name, array in self.arrays.items():
             array = np.ascontiguousarray(array)
-            if array.dtype.name not in DTYPES:
+            dtype = array.dtype.name
+            if dtype not in DTYPES:
                 raise TypeError(f"array {name!r} has dtype {array.dtype}; use one of {DTYPES}")
-            data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+            if not _LITTLE or array.dtype.byteorder == ">":
+                array = array.astype(array.dtype.newbyteorder("<"))
+            data = array.tobytes()
             entries.append(
                 {
                     "name": name,
-                    "dtype": array.dtype.name,
+                    "dtype": dtype,
                     "shape": list(array.shape),
                     "offset": offset,
                     "nbytes": len(data),
@@ -90,8 +95,11 @@ def quantise(values, lo=0.0, hi=1.0) -> np.ndarray:
     lo = np.asarray(lo, dtype=np.float32)
     span = np.maximum(np.asarray(hi, dtype=np.float32) - lo, 1e-12)
     with np.errstate(invalid="ignore", over="ignore"):
-        q = np.clip(np.rint((values - lo) * (255.0 / span)), 0, 255)
-    return np.nan_to_num(q, nan=0.0).astype(np.uint8)
+        q = np.asarray((values - lo) * (255.0 / span))  # a new array (0-d for a number)
+        np.rint(q, out=q)
+        np.fmax(q, 0.0, out=q)  # fmax and fmin take the number over a NaN: NaN becomes 0
+        np.fmin(q, 255.0, out=q)
+    return q.astype(np.uint8)
 
 
 def absmax(values, axis=None):

@@ -179,6 +179,7 @@ class SessionManager:
         self._call_ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.restarts = 0  # workers replaced after dying (health, tests)
+        self.stopping = False  # shutting down: a worker that ends now is not replaced
 
     # ---- workers ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -220,7 +221,7 @@ class SessionManager:
                     self._fail_calls(session, "the session was stopped: reload the page")
                     if session.websocket is not None:
                         asyncio.ensure_future(_say_and_close(session))
-        elif isinstance(event, WorkerDied):
+        elif isinstance(event, WorkerDied) and not self.stopping:
             self._replace(link)
 
     def _replace(self, dead: Link) -> None:
@@ -278,6 +279,7 @@ class SessionManager:
                 self._calls.pop(call_id, None)
 
     def stop(self) -> None:
+        self.stopping = True
         for link in self.links:
             link.stop()
         for future, _ in self._calls.values():

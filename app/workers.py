@@ -17,11 +17,13 @@ memory (``torch.cuda.set_per_process_memory_fraction``), so one worker cannot st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -144,7 +146,18 @@ class ProcessLink(Link):
             name=f"torchplay-worker-{self.index}",
             daemon=True,
         )
-        self.process.start()
+        try:
+            self.process.start()
+        except Exception:  # e.g. the fork server is gone: as if it started and died at once
+            log.exception("worker %d: could not start", self.index)
+            self.process = None
+            parent.close()
+            self.ready.set()  # nobody waits for a start that will not come
+            if self.alive:
+                self.alive = False
+                with contextlib.suppress(RuntimeError):  # the loop has closed: shutting down
+                    loop.call_soon_threadsafe(on_event, self, WorkerDied(self.index))
+            return
         child.close()
         threading.Thread(target=self._read, args=(on_event, loop), daemon=True,
                          name=f"worker-{self.index}-read").start()
@@ -232,6 +245,12 @@ def worker_main(conn: Connection, settings: Settings, lab_paths: dict[str, str],
     """A worker process: one scheduler for its sessions, fed by the pipe."""
     from ml_core.device import pick_device
 
+    # Orders come from the web process: a Ctrl-C or `kill` of the whole process group (a
+    # terminal, a process manager) must not kill the workers under it while it shuts down in
+    # order, nor look to it like workers that died (it would start new ones). Without a web
+    # process the pipe ends, and so does the worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(settings.torch_threads)
     labs = {name: load_lab(path) for name, path in lab_paths.items()}
     dev = pick_device(device)

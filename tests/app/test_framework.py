@@ -128,6 +128,8 @@ def test_binary_frame_round_trip():
 def test_quantiser():
     assert quantise(np.array([0.0, 0.5, 1.0, 2.0, math.nan]), 0, 1).tolist() == [0, 128, 255, 255, 0]
     assert quantise(np.array([-2.0, 0.0, 2.0]), -2, 2).tolist() == [0, 128, 255]
+    assert quantise(np.array([math.inf, -math.inf]), 0, 1).tolist() == [255, 0]  # diverged
+    assert quantise(np.float32(0.25), 0, 1).tolist() == 64  # a number too
     # A tensor is quantised the same way as the array it holds.
     values = np.array([-3.0, -0.5, 0.0, 0.25, 7.0, math.nan], dtype=np.float32)
     assert quantise(torch.from_numpy(values), -1, 1).tolist() == quantise(values, -1, 1).tolist()

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Literal
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -17,7 +22,9 @@ from app.schemas.common import ClientMessage
 from ml_core.training import checkpoint
 from tests.conftest import serve
 from tests.labs import CountingLab
-from tests.wsclient import Frame, WSClient
+from tests.wsclient import Frame, WSClient, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Hang(ClientMessage):
@@ -134,3 +141,56 @@ def test_closing_a_session_stops_its_work_at_once(budgeted):
         time.sleep(0.01)
     assert time.monotonic() - began < 1, "the session is gone within a second"
     client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "terminate"])
+def test_a_signal_to_the_whole_process_group_shuts_the_server_down_in_order(sig, tmp_path):
+    # Ctrl-C in the terminal of `make run` (or a process manager's kill) reaches the web process
+    # and its workers at once. The workers leave their stopping to the web process: it must not
+    # see them die and start new ones (it did, and then waited a minute for a start that the
+    # gone fork server never made).
+    port = _free_port()
+    env = {**os.environ, "TORCHPLAY_PORT": str(port), "TORCHPLAY_WORKERS": "2"}
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(url + "/api/health"), timeout=90)
+        with WSClient(url, "mlp") as client:
+            client.configure({})
+            client.send({"type": "step", "steps": 3})
+            client.wait_for(lambda m: m.get("type") == "metrics" and m["step"] == 3, timeout=60)
+            os.killpg(process.pid, sig)
+            assert process.wait(timeout=20) is not None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    wait_until(lambda: not _group_alive(process.pid), timeout=20)  # workers and fork server too
+    text = log.read_text()
+    assert "died" not in text, text[-2000:]
+    assert "Traceback" not in text, text[-2000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
