@@ -42,6 +42,11 @@ NORMED = {
     "model": {"hidden": [6], "batch_norm": True, "dropout": 0.2, "activation": "prelu"},
     "training": {"batch_size": 10},
 }
+BUMPS = {  # a regression: one real output, Huber loss
+    "dataset": {"name": "gaussians", "samples": 120, "seed": 4},
+    "model": {"hidden": [6, 4], "activation": "tanh"},
+    "training": {"loss": "huber", "batch_size": 10},
+}
 TINY_CNN = {
     "samples": 200,
     "batch_size": 16,
@@ -121,7 +126,9 @@ def test_drawn_points_travel_in_the_script_and_the_config(ws_connect, live_serve
     assert saved["config"]["dataset"]["classes"] == 3
 
 
-@pytest.mark.parametrize("raw", [XOR, NORMED], ids=["fast-engine", "batch-norm-dropout-prelu"])
+@pytest.mark.parametrize(
+    "raw", [XOR, NORMED, BUMPS], ids=["fast-engine", "batch-norm-dropout-prelu", "regression"]
+)
 def test_mlp_onnx_computes_what_the_torch_model_computes(ws_connect, live_server, settings, raw):
     client = ws_connect("mlp")
     configured = client.configure(raw, lab="mlp")
@@ -141,6 +148,18 @@ def test_mlp_onnx_computes_what_the_torch_model_computes(ws_connect, live_server
         expected = mlp_module(run)(torch.from_numpy(points)).numpy()
     np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5)
     assert logits.shape == (33, run.config.model.layer_sizes(run.classes)[-1])
+
+
+def test_a_regressions_curves_have_losses_and_no_accuracy(ws_connect, live_server):
+    client = ws_connect("mlp")
+    client.configure(BUMPS, lab="mlp")
+    metrics = step(client, 7, 7)
+    rows = csv_rows(export(live_server, "mlp", client.session, "csv"))
+    assert rows[-1]["step"] == "7"
+    assert float(rows[-1]["train_loss"]) == pytest.approx(metrics["train_loss"])
+    assert float(rows[-1]["val_loss"]) == pytest.approx(metrics["val_loss"])
+    assert {row["train_accuracy"] for row in rows} == {""}  # a regression has no accuracy
+    assert {row["val_accuracy"] for row in rows} == {""}
 
 
 def test_exports_leave_the_run_as_it_was(ws_connect, live_server):
