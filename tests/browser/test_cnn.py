@@ -384,6 +384,9 @@ def test_a_reload_resumes_the_trained_session_and_redraws_it(page):
     page.click("#btn-step")
     page.wait_for_selector("#confusion tbody td")
     page.wait_for_function(f"{STEP} === 10")
+    # the evaluation of step 10 (it follows the step's metrics, in a message of its own)
+    page.wait_for_function("document.querySelector('#eval-caption').textContent"
+                           ".endsWith('epoch ' + document.querySelector('#epoch').textContent)")
     confusion = page.locator("#confusion tbody").inner_text()
     page.reload()
     # the same session, not a new one: its step, its config, and (after the resync's refresh)
