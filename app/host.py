@@ -230,8 +230,7 @@ class Host:
             return None
         if not self.connected and now - self.detached_at > self.settings.disconnect_pause_s:
             return None
-        key = getattr(lab, "cohort_key", None)
-        return None if key is None else key()
+        return lab.cohort_key()
 
     def make_frame(self, streaming: bool, now: float, interval: float | None = None) -> None:
         """Metrics + the lab's frame, sent after the host's replies (complete unless streaming).

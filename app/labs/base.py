@@ -162,6 +162,17 @@ class Lab:
     def finished(self) -> bool:
         return False
 
+    def cohort_key(self) -> typing.Hashable | None:
+        """Labs whose keys are equal (and not None) play together: ``train_together`` steps
+        them in one call (app/scheduler.py). None, the default: this lab plays alone."""
+        return None
+
+    @staticmethod
+    def train_together(labs: list[Lab], budget_s: float) -> dict[int, Diverged]:
+        """Play for labs of one ``cohort_key``: about ``budget_s`` seconds for them all; the
+        labs (by index) whose training diverged. Only labs that give a key implement it."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Free resources when the session ends."""
 
