@@ -11,6 +11,7 @@ import torch
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from threadpoolctl import threadpool_limits
 
 from app import pages, ws
 from app.config import Settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         torch.set_num_threads(settings.torch_threads)
+        threadpool_limits(settings.torch_threads, user_api="blas")  # as a worker does
         manager = SessionManager(settings, labs, device)
         manager.start()
         app.state.sessions = manager

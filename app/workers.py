@@ -29,6 +29,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from app.config import Settings
 from app.labs.base import Lab
@@ -252,6 +253,9 @@ def worker_main(conn: Connection, settings: Settings, lab_paths: dict[str, str],
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(settings.torch_threads)
+    # NumPy's BLAS too: the fast engine's products are tiny, and OpenBLAS's helper threads spin
+    # while they wait, taking the CPU the other workers and the web process need.
+    threadpool_limits(settings.torch_threads, user_api="blas")
     labs = {name: load_lab(path) for name, path in lab_paths.items()}
     dev = pick_device(device)
     if dev.type == "cuda":
