@@ -16,6 +16,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         ws_max_size=ws_max_size(settings),
+        ws_per_message_deflate=settings.ws_compression,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
         log_level="info",

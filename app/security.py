@@ -149,8 +149,9 @@ def ws_max_size(settings: Settings) -> int:
 
 def align_uvicorn_config(settings: Settings) -> None:
     """Under ``uvicorn --factory app.main:create_app`` the factory is called from uvicorn's
-    ``Config.load``: give that config our websocket limit, as ``python -m app`` does. (uvicorn
-    reads ``config.ws_max_size`` per connection, after the factory returns.)"""
+    ``Config.load``: give that config our websocket limit and compression, as ``python -m app``
+    does. (uvicorn reads ``config.ws_max_size`` and ``ws_per_message_deflate`` per connection,
+    after the factory returns.)"""
     frame = inspect.currentframe()
     try:
         caller = frame.f_back.f_back if frame and frame.f_back else None
@@ -158,6 +159,7 @@ def align_uvicorn_config(settings: Settings) -> None:
             config = caller.f_locals.get("self")
             if type(config).__name__ == "Config" and type(config).__module__ == "uvicorn.config":
                 config.ws_max_size = ws_max_size(settings)
+                config.ws_per_message_deflate = settings.ws_compression
                 return
             caller = caller.f_back
     finally:

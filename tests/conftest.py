@@ -41,7 +41,8 @@ def _free_port() -> int:
 def serve(app) -> Iterator[str]:
     """Run ``app`` on a real uvicorn server in a thread; yield its base URL."""
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            ws="websockets-sansio", ws_per_message_deflate=False)  # as app/__main__
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import httpx
 import pytest
@@ -98,8 +99,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(command: list[str], port: int) -> subprocess.Popen:
-    env = {**os.environ, "TORCHPLAY_PORT": str(port), "TORCHPLAY_WORKERS": "0"}
+def _start(command: list[str], port: int, **extra: str) -> subprocess.Popen:
+    env = {**os.environ, "TORCHPLAY_PORT": str(port), "TORCHPLAY_WORKERS": "0", **extra}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
@@ -113,16 +114,31 @@ def _start(command: list[str], port: int) -> subprocess.Popen:
     raise RuntimeError(f"{command} did not start")
 
 
+def _compressed(port: int) -> bool:
+    """Whether the server takes the permessage-deflate a client (like a browser) offers."""
+    url = f"ws://127.0.0.1:{port}/ws?lab=functions&session={uuid.uuid4().hex}"
+    with connect(url, open_timeout=10) as ws:  # offers permessage-deflate, as browsers do
+        return "permessage-deflate" in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+
+
 @pytest.mark.slow
-def test_the_websocket_limit_is_the_same_however_the_server_starts(settings):
+def test_the_websocket_limit_and_compression_are_the_same_however_the_server_starts(settings):
     too_big = "x" * (settings.max_message_bytes + 64 * 1024)
-    for command in (
-        [sys.executable, "-m", "app"],
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", "{port}"],
+    for command, extra, compressed in (
+        ([sys.executable, "-m", "app"], {}, False),
+        ([sys.executable, "-m", "app"], {"TORCHPLAY_WS_COMPRESSION": "true"}, True),
+        (
+            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", "{port}"],
+            {},
+            False,
+        ),
     ):
         port = _free_port()
-        process = _start([part.format(port=port) for part in command], port)
+        process = _start([part.format(port=port) for part in command], port, **extra)
         try:
+            # Frames go uncompressed unless asked for: deflating each cost the web process
+            # about 0.3 ms, a class's worth of it (bench/classroom.py).
+            assert _compressed(port) is compressed, (command, extra)
             client = WSClient(f"http://127.0.0.1:{port}", "functions")
             client.send(too_big)
             with pytest.raises(ConnectionClosed) as closed:
