@@ -261,8 +261,10 @@ class Host:
             replies, self.replies = self.replies[-REPLY_LIMIT:], []
             self.emit(Out(self.sid, replies, frame))
 
-    def frame_due(self, now: float) -> bool:
-        return self.connected and self.frame_sent and now >= self.next_frame
+    def frame_due(self, now: float, early: float = 0.0) -> bool:
+        """A play-mode frame may be built: watched, the last one sent, and its time come (or
+        less than ``early`` seconds away, where the session's next chance is that far off)."""
+        return self.connected and self.frame_sent and now >= self.next_frame - early
 
     def wants_cpu(self, now: float) -> bool:
         if self.lab is None:

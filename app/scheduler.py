@@ -55,7 +55,9 @@ from ml_core.training import Cancelled, CancelToken, current_token
 
 log = logging.getLogger("torchplay.scheduler")
 
-FRAME_SHARE = 0.25  # most of a worker's time the play-mode frames of its sessions may take
+# Most of a worker's time the play-mode frames of its sessions may take. A class of 24 on two
+# cores wants both 20 frames/s and 60 epochs/s each; its frames take about half (bench/classroom.py).
+FRAME_SHARE = 0.5
 
 
 class Scheduler:
@@ -240,20 +242,29 @@ class Scheduler:
             if h.lab is not None and (h.pending_steps or (h.playing and not h.lab.paced))
         )
 
-    def _frame_interval(self) -> float:
+    def _frames_s(self) -> float:
+        """The time one frame of every watched, playing session takes: a round's frames."""
+        return sum(h.frame_cost_s for h in self.hosts.values() if h.playing and h.connected)
+
+    def _frame_interval(self, frames_s: float | None = None) -> float:
         """Time between two play-mode frames of a session: 1/fps, or longer when the frames of
         every watched, playing session would take more than FRAME_SHARE of the worker (a full
-        class then gets fewer frames each, rather than less training)."""
-        round_s = sum(
-            h.frame_cost_s for h in self.hosts.values() if h.playing and h.connected
-        )
-        return max(self.interval, round_s / FRAME_SHARE)
+        class then gets fewer frames each, and training keeps the rest)."""
+        frames_s = self._frames_s() if frames_s is None else frames_s
+        return max(self.interval, frames_s / FRAME_SHARE)
+
+    def _quantum(self, now: float) -> float:
+        """A busy session's slice of training: what is left of a frame interval once a round's
+        frames are built, shared among the busy sessions, so that each comes round again, and
+        has its frame, within one interval (a class of 12 on a worker: 12 frames and 12 slices
+        every 1/fps s, rather than 12 slices of 1/(12 fps) s and the frames on top)."""
+        frames = self._frames_s()
+        left = self._frame_interval(frames) - frames
+        return min(max(left / max(1, self._busy_count(now)), 0.001), 0.05)
 
     # ---- one turn ---------------------------------------------------------------------------
     def _turn(self, host: Host) -> None:
-        now = time.monotonic()
-        # Every busy session should come round again within one frame interval.
-        quantum = min(max(self.interval / max(1, self._busy_count(now)), 0.002), 0.05)
+        quantum = self._quantum(time.monotonic())
         while host.calls:
             call = host.calls.popleft()
             self._run_call(host, call)
@@ -279,13 +290,14 @@ class Scheduler:
                 self._guarded(host, lambda: host.play_slice(quantum))
         self._frame(host, forced)
 
-    def _frame(self, host: Host, forced: bool) -> None:
-        """The end of a turn: a complete frame after a command, else a streaming one if due."""
+    def _frame(self, host: Host, forced: bool, early: float = 0.0) -> None:
+        """The end of a turn: a complete frame after a command, else a streaming one if due
+        (or due within ``early`` seconds: the session's next turn is about twice that away)."""
         if host.lab is not None and host.state != "diverged":
             now = time.monotonic()
             if forced:
                 host.make_frame(streaming=False, now=now)
-            elif host.playing and host.frame_due(now):
+            elif host.playing and host.frame_due(now, early):
                 host.make_frame(streaming=True, now=now, interval=self._frame_interval())
         host.flush()
 
@@ -302,6 +314,7 @@ class Scheduler:
         cost of a stacked step measured as it goes (ml_core/cohort.py). The others then go to
         the back of the round robin: they had their slice of this round."""
         leader, diverged = members[0], {}
+        began = time.monotonic()
 
         def play() -> None:
             labs = [h.lab for h in members]
@@ -312,6 +325,10 @@ class Scheduler:
         # The acks that came while they trained (turns of their own would have let them in
         # between): the frames due can go now, rather than a cohort turn later.
         self._apply_commands()
+        # A member's next chance of a frame is a cohort turn away: a frame due before half of
+        # that goes now, else it would wait a whole turn (and a class's frames came at half
+        # their rate whenever the turns ran a little short of the frame interval).
+        early = (time.monotonic() - began + self._frames_s()) / 2
         for i, host in enumerate(members):
             if host.closed:  # by a command just applied, or the leader stopped by its budget
                 continue
@@ -322,7 +339,7 @@ class Scheduler:
             if host is not leader and host.sid in self._order:
                 self._order.remove(host.sid)
                 self._order.append(host.sid)
-            self._frame(host, forced=False)
+            self._frame(host, forced=False, early=early)
 
     def _run_call(self, host: Host, call: Call) -> None:
         if host.lab is None:

@@ -9,13 +9,14 @@ runs one session's turn, and the ``Out`` events it emits are what would go to ea
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from app.labs.mlp import MLPLab
-from app.scheduler import Scheduler
+from app.scheduler import FRAME_SHARE, Scheduler
 from app.wire import Ack, Attach, Inbound, Open, Out
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_run import MLPRun
@@ -148,3 +149,23 @@ def test_a_session_that_diverges_pauses_alone_and_the_others_play_on(room):
     assert scheduler.together[2] == 1  # a and c go on together
     assert room.run("a").steps > before
     assert room.run("b").steps == blown.steps
+
+
+def test_a_round_of_slices_and_frames_fits_one_frame_interval(room):
+    """Each busy session's slice is what a frame interval leaves once the round's frames are
+    built, so every session comes round, and gets its frame, once an interval; frames that would
+    take more than FRAME_SHARE of the worker stretch the interval instead (fewer frames each,
+    training keeps the rest)."""
+    for sid, seed in zip("abcd", range(4), strict=True):
+        room.open(sid, circle(seed))
+    scheduler = room.scheduler
+    interval = 1 / scheduler.settings.fps
+    for cost, frames_per_s in ((0.002, scheduler.settings.fps), (0.010, 1 / (0.040 / FRAME_SHARE))):
+        for host in scheduler.hosts.values():
+            host.frame_cost_s = cost
+        frames = 4 * cost
+        quantum = scheduler._quantum(time.monotonic())
+        round_s = 4 * quantum + frames
+        assert round_s == pytest.approx(max(interval, frames / FRAME_SHARE))
+        assert 1 / scheduler._frame_interval() == pytest.approx(frames_per_s)
+        assert frames / round_s <= FRAME_SHARE + 1e-9
