@@ -21,6 +21,7 @@ import torch
 
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32")
 _LITTLE = sys.byteorder == "little"  # native arrays are the wire's byte order already
+_NAMES = {np.dtype(name): name for name in DTYPES}  # (``dtype.name`` builds a new string)
 
 
 def _align(n: int) -> int:
@@ -39,8 +40,8 @@ class BinaryFrame:
         entries, chunks, offset = [], [], 0
         for name, array in self.arrays.items():
             array = np.ascontiguousarray(array)
-            dtype = array.dtype.name
-            if dtype not in DTYPES:
+            dtype = _NAMES.get(array.dtype.newbyteorder("="))  # either byte order
+            if dtype is None:
                 raise TypeError(f"array {name!r} has dtype {array.dtype}; use one of {DTYPES}")
             if not _LITTLE or array.dtype.byteorder == ">":
                 array = array.astype(array.dtype.newbyteorder("<"))

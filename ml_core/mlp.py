@@ -247,42 +247,53 @@ def mean_loss(
     and the divergence watch take it for every frame: on a few hundred points it costs about
     two thirds of a torch call on one thread, and a torch call with several threads on a busy
     machine costs milliseconds. NaN when the outputs are."""
+    losses = point_losses(name, logits, labels, task)
+    return float(losses.sum() / losses.size) if losses.size else float("nan")
+
+
+def point_losses(
+    name: str, logits: np.ndarray, labels: np.ndarray, task: str = "classification"
+) -> np.ndarray:
+    """Each point's share of ``mean_loss`` (M,) float64: its mean over any slice of the points
+    is that slice's loss, so one call scores the training and the validation points."""
     z = np.asarray(logits, np.float64)
-    if task == "regression":
-        e = z[:, 0] - np.asarray(labels, np.float64)
-        if name == "mse":
-            return float(np.mean(e * e))
-        if name == "l1":
-            return float(np.mean(np.abs(e)))
-        if name == "huber":
-            a, d = np.abs(e), HUBER_DELTA
-            return float(np.mean(np.where(a < d, 0.5 * e * e, d * (a - 0.5 * d))))
-        raise ValueError(f"unknown regression loss {name!r}; choose from {', '.join(REGRESSION_LOSSES)}")
-    labels = np.asarray(labels)
     with np.errstate(over="ignore", invalid="ignore"):
+        if task == "regression":
+            e = z[:, 0] - np.asarray(labels, np.float64)
+            if name == "mse":
+                return e * e
+            if name == "l1":
+                return np.abs(e)
+            if name == "huber":
+                a, d = np.abs(e), HUBER_DELTA
+                return np.where(a < d, 0.5 * e * e, d * (a - 0.5 * d))
+            raise ValueError(
+                f"unknown regression loss {name!r}; choose from {', '.join(REGRESSION_LOSSES)}"
+            )
+        labels = np.asarray(labels)
         if z.shape[1] == 1:
             z, t = z[:, 0], labels.astype(np.float64)
             if name == "cross_entropy":  # stably from the logit
-                return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+                return np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
             if name in ("mse", "l1"):
                 error = 0.5 * (1.0 + np.tanh(0.5 * z)) - t  # sigmoid(z) - t, without overflow
-                return float(np.mean(error * error if name == "mse" else np.abs(error)))
+                return error * error if name == "mse" else np.abs(error)
             if name == "hinge":
-                return float(np.mean(np.maximum(1.0 - (2.0 * t - 1.0) * z, 0.0)))
+                return np.maximum(1.0 - (2.0 * t - 1.0) * z, 0.0)
         else:
             rows = np.arange(len(z))
             shifted = z - z.max(axis=1, keepdims=True)
             if name == "cross_entropy":  # logsumexp(z) - z_y
-                return float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[rows, labels]))
-            if name in ("mse", "l1"):
+                return np.log(np.exp(shifted).sum(axis=1)) - shifted[rows, labels]
+            if name in ("mse", "l1"):  # the mean over the k outputs of each point
                 p = np.exp(shifted)
                 p /= p.sum(axis=1, keepdims=True)
                 p[rows, labels] -= 1.0  # softmax - one-hot
-                return float(np.mean(p * p if name == "mse" else np.abs(p)))
+                return (p * p if name == "mse" else np.abs(p)).mean(axis=1)
             if name == "hinge":  # sum over i != y of max(0, 1 - z_y + z_i), over k
                 margins = np.maximum(1.0 - z[rows, labels][:, None] + z, 0.0)
                 margins[rows, labels] = 0.0
-                return float(np.mean(margins.sum(axis=1) / z.shape[1]))
+                return margins.sum(axis=1) / z.shape[1]
     raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
 
 

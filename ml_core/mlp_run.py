@@ -39,7 +39,7 @@ from ml_core.divergence import Checkpoint, DivergenceWatch
 from ml_core.fastmlp import FastMLP, unsupported_reason
 from ml_core.features import feature_matrix
 from ml_core.history import MetricsHistory
-from ml_core.mlp import map_probability, mean_loss, predicted
+from ml_core.mlp import map_probability, mean_loss, point_losses, predicted
 from ml_core.mlp_config import PlaygroundConfig
 from ml_core.mlp_data import plane_grid
 from ml_core.mlp_engine import Backward, Engine, Evaluation
@@ -141,6 +141,7 @@ class MLPRun:
         self.val_xy, self.val_y = data.val_xy, data.val_y
         self.test_xy, self.test_y = data.test_xy, data.test_y
         self.n_train, self.n_val, self.n_test = len(data.train_y), len(data.val_y), len(data.test_y)
+        self._labels = np.concatenate([self.train_y, self.val_y])  # of the points metrics score
 
         # Features of every point (train, then val) and of the picture grids: one forward.
         points_xy = torch.from_numpy(np.concatenate([self.train_xy, self.val_xy]))
@@ -415,13 +416,20 @@ class MLPRun:
 
     def metrics(self) -> dict:
         """Loss and accuracy on the train and validation points (None where there are none;
-        a regression has no accuracy). Never the test points: see ``exam``."""
+        a regression has no accuracy). Never the test points: see ``exam``. Each point's loss
+        and prediction is computed once for both parts (this runs for every frame)."""
         out = {"step": self.steps, "epoch": self.epochs}
-        with np.errstate(all="ignore"):
-            logits = self._evaluate()[0][: self.n_train + self.n_val]
-        labels = np.concatenate([self.train_y, self.val_y])
-        for part, sl in (("train", slice(0, self.n_train)), ("val", slice(self.n_train, None))):
-            out[f"{part}_loss"], out[f"{part}_accuracy"] = self._score(logits[sl], labels[sl])
+        n = self.n_train + self.n_val
+        logits = self._evaluate()[0][:n]
+        losses = point_losses(self.config.training.loss, logits, self._labels, self.task)
+        right = predicted(logits) == self._labels if self.task == "classification" else None
+        for part, lo, hi in (("train", 0, self.n_train), ("val", self.n_train, n)):
+            loss = acc = None
+            if hi > lo:
+                loss = float(losses[lo:hi].sum() / (hi - lo))
+                loss = loss if np.isfinite(loss) else None
+                acc = None if right is None else float(np.count_nonzero(right[lo:hi]) / (hi - lo))
+            out[f"{part}_loss"], out[f"{part}_accuracy"] = loss, acc
         self.history.record(out)
         return out
 
