@@ -7,6 +7,12 @@ import { valueCss } from "./mlp-data.js";
 // on the edge (x or y = ±1) is drawn whole, not cut in half by the plot's border.
 export const PLOT_PAD = 10;
 
+// Keyboard drawing: the tools it works with, and how far an arrow key moves its cursor (data units:
+// the plot spans -1..1), or with Shift.
+const KEY_TOOLS = new Set(["add", "erase"]);
+const KEY_STEP = 0.05;
+const KEY_STEP_BIG = 0.25;
+
 const WHITE = [255, 255, 255];
 const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
 
@@ -112,12 +118,18 @@ export class PlotView {
     this.pointer = null; // [x, y] of the cursor in data units, for the eraser ring
     this.picking = false; // the next click picks a point even while drawing
     this.picked = null; // [x, y] of the point the walk-through follows, ringed
+    this.keyCursor = null; // [x, y]: where the keyboard draws (arrows move it, Enter draws)
     this.sizeOverlay();
     new ResizeObserver(() => this.sizeOverlay()).observe(this.overlay);
     this.overlay.addEventListener("pointerdown", (e) => this.down(e));
     this.overlay.addEventListener("pointermove", (e) => this.move(e));
     this.overlay.addEventListener("pointerup", (e) => this.up(e));
     this.overlay.addEventListener("pointercancel", (e) => this.up(e));
+    this.overlay.addEventListener("keydown", (e) => this.key(e));
+    this.overlay.addEventListener("blur", () => {
+      this.keyCursor = null;
+      this.drawPoints();
+    });
     this.overlay.addEventListener("pointerleave", () => {
       this.pointer = null;
       this.drawPoints();
@@ -187,6 +199,34 @@ export class PlotView {
     this.tool = tool;
     this.drawClass = drawClass;
     this.overlay.dataset.tool = tool || "none";
+    // In the tab order while the keyboard can draw with the tool (adding and erasing).
+    this.overlay.tabIndex = KEY_TOOLS.has(tool) ? 0 : -1;
+    if (!KEY_TOOLS.has(tool)) this.keyCursor = null;
+    this.drawPoints();
+  }
+
+  // The keyboard: arrows move a cursor over the plot (a small step; Shift, a big one), Enter or
+  // Space adds a point of the selected class there or erases around it, Escape hides it.
+  key(e) {
+    if (!KEY_TOOLS.has(this.tool)) return;
+    const step = e.shiftKey ? KEY_STEP_BIG : KEY_STEP;
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+    if (e.key in moves) {
+      const [x, y] = this.keyCursor || [0, 0];
+      const [dx, dy] = moves[e.key];
+      const clamp = (v) => Math.max(-1, Math.min(1, Math.round(v * 100) / 100));
+      this.keyCursor = this.keyCursor ? [clamp(x + dx), clamp(y + dy)] : [0, 0];
+    } else if (e.key === "Enter" || e.key === " ") {
+      this.keyCursor = this.keyCursor || [0, 0];
+      this.apply(this.keyCursor);
+      this.handlers.commit();
+      this.handlers.drew?.(this.tool, ...this.keyCursor);
+    } else if (e.key === "Escape" && this.keyCursor) {
+      this.keyCursor = null;
+    } else {
+      return;
+    }
+    e.preventDefault();
     this.drawPoints();
   }
 
@@ -280,6 +320,19 @@ export class PlotView {
       ctx.arc(px(x), py(y), r + 4 * unit, 0, 2 * Math.PI);
       ctx.strokeStyle = "#101828";
       ctx.lineWidth = 2.5 * unit;
+      ctx.stroke();
+    }
+    if (this.keyCursor) { // the keyboard's cursor: a crosshair in a ring (the eraser's size)
+      const [cx, cy] = [px(this.keyCursor[0]), py(this.keyCursor[1])];
+      const ring = this.tool === "erase" ? (this.eraseRadius() * (n - 2 * m)) / 2 : 7 * unit;
+      ctx.strokeStyle = "#101828";
+      ctx.lineWidth = 1.5 * unit;
+      ctx.beginPath();
+      ctx.arc(cx, cy, ring, 0, 2 * Math.PI);
+      ctx.moveTo(cx - ring - 4 * unit, cy);
+      ctx.lineTo(cx + ring + 4 * unit, cy);
+      ctx.moveTo(cx, cy - ring - 4 * unit);
+      ctx.lineTo(cx, cy + ring + 4 * unit);
       ctx.stroke();
     }
     if (this.tool === "erase" && this.pointer) {

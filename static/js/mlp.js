@@ -249,6 +249,15 @@ const plot = new PlotView($("#plot"), {
     store.warnedFull = false;
     configure();
   },
+  // A point drawn from the keyboard: said, since the plot is a picture.
+  drew(tool, x, y) {
+    const at = `(${x.toFixed(2)}, ${y.toFixed(2)})`;
+    const n = store.points.length;
+    const points = `${n} point${n === 1 ? "" : "s"}`;
+    $("#draw-said").textContent = tool === "erase"
+      ? `Erased around ${at}: ${points} left.`
+      : `Added a point at ${at}: ${points}.`;
+  },
   look: (looking) => store.set({ looking }),
 });
 

@@ -374,3 +374,44 @@ def test_a_change_to_a_drawing_is_one_configure(page):
     assert page.input_value("#activation") == "relu"  # the server's answer kept the change
     assert page.text_content("#samples-label") == "20 drawn"
 
+
+
+def test_points_can_be_drawn_and_erased_from_the_keyboard(page):
+    """Drawing without a pointer: Tab to the plot, arrows move a cursor (Shift: a quarter of the
+    way), Enter draws at it; the eraser works the same way; each change is said and sent."""
+    page.add_init_script(RECORD_SENT)
+    open_playground(page)
+    page.click("button[data-preset='custom']")
+    page.click("#btn-clear")
+    page.wait_for_selector("#empty-hint", state="visible")
+    assert page.text_content("#empty-keys") == "Keyboard: arrow keys, then Enter."
+    page.click(".mlp-swatch[data-class='1']")
+    page.focus("#points")
+    assert page.evaluate("document.activeElement.id") == "points"
+    before = page.evaluate("document.querySelector('#points').toDataURL()")
+    page.keyboard.press("ArrowRight")  # the cursor shows, at the centre
+    assert page.evaluate("document.querySelector('#points').toDataURL()") != before
+    page.keyboard.press("Enter")
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("Enter")
+    assert drawn(page) == 2
+    assert page.text_content("#draw-said") == "Added a point at (-0.50, 0.00): 2 points."
+    page.click(".mlp-swatch[data-class='0']")  # a click elsewhere: the cursor starts again
+    page.focus("#points")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Shift+ArrowUp")
+    page.keyboard.press(" ")
+    page.wait_for_selector("#empty-hint", state="hidden")  # two classes now: it trains
+    settled(page)
+    points = [m for m in map(json.loads, page.evaluate("window.__sent")) if m["type"] == "configure"]
+    assert points[-1]["points"] == [[0, 0, 1], [-0.5, 0, 1], [0, 0.25, 0]]
+    page.click("#tool-erase")
+    page.focus("#points")
+    page.keyboard.press("ArrowDown")  # at the centre again: the first point is under it
+    page.keyboard.press("Enter")
+    assert drawn(page) == 2
+    assert page.text_content("#draw-said") == "Erased around (0.00, 0.00): 2 points left."
+    settled(page)
+    points = [m for m in map(json.loads, page.evaluate("window.__sent")) if m["type"] == "configure"]
+    assert points[-1]["points"] == [[-0.5, 0, 1], [0, 0.25, 0]]
