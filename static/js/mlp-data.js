@@ -3,7 +3,7 @@
 // activations, losses, optimizers and features there are) and the default config come from the
 // server: the `options` of every `configured` message and DEFAULTS (boot.js). No DOM state here.
 import { DEFAULTS, LIMITS as SETTINGS } from "./boot.js";
-import { CLASS_RGB, classCss } from "./palette.js";
+import { CLASS_RGB, classCss, classMarker } from "./palette.js";
 
 export const LIMITS = {
   layers: SETTINGS.max_hidden_layers,
@@ -117,7 +117,8 @@ function sketch(name) {
   return pts;
 }
 
-// Draw a preset's icon on a (square) canvas; "custom" gets a pencil stroke and a few dots.
+// Draw a preset's icon on a (square) canvas; "custom" gets a pencil stroke and a few dots. Classes
+// have their shapes as well as their colours, as on the plot; values are coloured dots.
 export function drawPresetIcon(canvas, name) {
   const ctx = canvas.getContext("2d");
   const n = canvas.width;
@@ -129,9 +130,11 @@ export function drawPresetIcon(canvas, name) {
     : sketch(name);
   const regression = name === "plane" || name === "gaussians";
   for (const [x, y, c] of pts) {
+    const [px, py, r] = [((x + 1) / 2) * n, ((1 - y) / 2) * n, n / 22];
     ctx.fillStyle = regression ? valueCss(c, 1) : classCss(c);
     ctx.beginPath();
-    ctx.arc(((x + 1) / 2) * n, ((1 - y) / 2) * n, n / 22, 0, 2 * Math.PI);
+    if (regression) ctx.arc(px, py, r, 0, 2 * Math.PI);
+    else classMarker(ctx, c, px, py, r);
     ctx.fill();
   }
   if (name === "custom") {

@@ -360,3 +360,32 @@ def test_the_final_exam_is_marked_only_when_asked_and_counts_the_looks(page):
     assert page.text_content("#exam-result") == "no test points held out"
     assert page.text_content("#split-label") == "Training 70% · validation 30% · test 0%"
     page.console_errors.assert_none()
+
+
+# Counts, per canvas, the round marks (arc) and the straight edges (lineTo) drawn on it.
+COUNT_MARKS = """
+for (const name of ["arc", "lineTo"]) {
+  const draw = CanvasRenderingContext2D.prototype[name];
+  CanvasRenderingContext2D.prototype[name] = function (...args) {
+    const marks = (this.canvas.__marks ||= { arc: 0, lineTo: 0 });
+    marks[name] += 1;
+    return draw.apply(this, args);
+  };
+}
+"""
+
+
+def test_preset_icons_tell_classes_apart_by_shape_too(page):
+    """A learner who cannot tell orange from blue still tells the classes of a preset apart: its
+    icon draws them in the plot's shapes (class 1 circles, class 2 squares, ...); the values of
+    a regression preset are coloured dots."""
+    page.add_init_script(COUNT_MARKS)
+    open_playground(page)
+    marks = page.eval_on_selector_all(
+        ".mlp-preset", "bs => Object.fromEntries(bs.map(b => [b.dataset.preset,"
+        " b.querySelector('canvas').__marks]))",
+    )
+    for name in ("circle", "xor", "spiral", "blobs"):  # classes: circles and polygons
+        assert marks[name]["arc"] > 0 and marks[name]["lineTo"] > 0, (name, marks[name])
+    for name in ("plane", "gaussians"):  # values: dots only
+        assert marks[name]["lineTo"] == 0, (name, marks[name])
