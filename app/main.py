@@ -7,11 +7,9 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-import torch
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from threadpoolctl import threadpool_limits
 
 from app import pages, ws
 from app.config import Settings
@@ -20,6 +18,7 @@ from app.labs.base import Lab, describe_lab
 from app.security import Guard, align_uvicorn_config, install_log_redaction
 from app.sessions import SessionManager
 from app.uploads import MULTIPART_OVERHEAD, BodyLimit
+from app.workers import limit_threads
 from ml_core.device import describe, pick_device
 
 log = logging.getLogger("torchplay")
@@ -35,8 +34,7 @@ def create_app(settings: Settings | None = None, extra_labs: tuple[type[Lab], ..
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        torch.set_num_threads(settings.torch_threads)
-        threadpool_limits(settings.torch_threads, user_api="blas")  # as a worker does
+        limit_threads(settings.torch_threads)
         manager = SessionManager(settings, labs, device)
         manager.start()
         app.state.sessions = manager

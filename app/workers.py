@@ -67,6 +67,14 @@ def rss_mb(pid: int | None = None) -> float:
         return 0.0
 
 
+def limit_threads(n: int) -> None:
+    """Where sessions run (a worker, or the web process with ``TORCHPLAY_WORKERS=0``): ``n``
+    threads for torch and for NumPy's BLAS. The fast engine's products are tiny, and OpenBLAS's
+    helper threads spin while they wait, taking the CPU the other workers and the web need."""
+    torch.set_num_threads(n)
+    threadpool_limits(n, user_api="blas")
+
+
 class Link:
     """The web side's handle on one worker."""
 
@@ -252,10 +260,7 @@ def worker_main(conn: Connection, settings: Settings, lab_paths: dict[str, str],
     # process the pipe ends, and so does the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    torch.set_num_threads(settings.torch_threads)
-    # NumPy's BLAS too: the fast engine's products are tiny, and OpenBLAS's helper threads spin
-    # while they wait, taking the CPU the other workers and the web process need.
-    threadpool_limits(settings.torch_threads, user_api="blas")
+    limit_threads(settings.torch_threads)
     labs = {name: load_lab(path) for name, path in lab_paths.items()}
     dev = pick_device(device)
     if dev.type == "cuda":

@@ -403,33 +403,32 @@ class MLPRun:
             self._evaluated = (self.steps, self.engine.evaluate(self._X_eval))
         return self._evaluated[1]
 
-    def _score(self, logits: np.ndarray, targets: np.ndarray) -> tuple:
-        """(loss, accuracy) of outputs (M, n_out) against targets (M,); (None, None) for no
-        points, and accuracy None for a regression (its metric is the loss)."""
-        if not logits.shape[0]:
-            return None, None
-        loss = self._loss(logits, targets)
-        acc = None
-        if self.task == "classification":
-            acc = float(np.mean(predicted(logits) == targets))
-        return (loss if np.isfinite(loss) else None), acc
+    def _score(self, logits: np.ndarray, targets: np.ndarray, parts: list[tuple[int, int]]) -> list:
+        """(loss, accuracy) of outputs (M, n_out) against targets (M,) over each [lo, hi) of
+        ``parts``, each point scored once for them all; (None, None) for a part with no points,
+        accuracy None for a regression (its metric is the loss), loss None when not a number."""
+        losses = point_losses(self.config.training.loss, logits, targets, self.task)
+        right = predicted(logits) == targets if self.task == "classification" else None
+        scores = []
+        for lo, hi in parts:
+            loss = acc = None
+            if hi > lo:
+                loss = float(losses[lo:hi].sum() / (hi - lo))  # mean_loss's, on this part
+                loss = loss if np.isfinite(loss) else None
+                acc = None if right is None else float(np.count_nonzero(right[lo:hi]) / (hi - lo))
+            scores.append((loss, acc))
+        return scores
 
     def metrics(self) -> dict:
         """Loss and accuracy on the train and validation points (None where there are none;
-        a regression has no accuracy). Never the test points: see ``exam``. Each point's loss
-        and prediction is computed once for both parts (this runs for every frame)."""
+        a regression has no accuracy). Never the test points: see ``exam``. It runs for every
+        frame: one forward (cached) and one scoring for both parts."""
         out = {"step": self.steps, "epoch": self.epochs}
         n = self.n_train + self.n_val
         logits = self._evaluate()[0][:n]
-        losses = point_losses(self.config.training.loss, logits, self._labels, self.task)
-        right = predicted(logits) == self._labels if self.task == "classification" else None
-        for part, lo, hi in (("train", 0, self.n_train), ("val", self.n_train, n)):
-            loss = acc = None
-            if hi > lo:
-                loss = float(losses[lo:hi].sum() / (hi - lo))
-                loss = loss if np.isfinite(loss) else None
-                acc = None if right is None else float(np.count_nonzero(right[lo:hi]) / (hi - lo))
-            out[f"{part}_loss"], out[f"{part}_accuracy"] = loss, acc
+        train, val = self._score(logits, self._labels, [(0, self.n_train), (self.n_train, n)])
+        out["train_loss"], out["train_accuracy"] = train
+        out["val_loss"], out["val_accuracy"] = val
         self.history.record(out)
         return out
 
@@ -439,7 +438,7 @@ class MLPRun:
         self.exams += 1
         with np.errstate(all="ignore"):
             logits = self.engine.evaluate(self._X_test)[0]  # (n_test, n_out)
-        loss, acc = self._score(logits, self.test_y)
+        [(loss, acc)] = self._score(logits, self.test_y, [(0, self.n_test)])
         return Exam(self.steps, self.epochs, self.n_test, loss, acc)
 
     def snapshot(self) -> Snapshot:

@@ -211,11 +211,12 @@ export class PlotView {
     if (!KEY_TOOLS.has(this.tool)) return;
     const step = e.shiftKey ? KEY_STEP_BIG : KEY_STEP;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
-    if (e.key in moves) {
-      const [x, y] = this.keyCursor || [0, 0];
+    const clamp = (v) => Math.max(-1, Math.min(1, Math.round(v * 100) / 100));
+    if (e.key in moves && !this.keyCursor) {
+      this.keyCursor = [0, 0]; // the first key shows the cursor, at the centre
+    } else if (e.key in moves) {
       const [dx, dy] = moves[e.key];
-      const clamp = (v) => Math.max(-1, Math.min(1, Math.round(v * 100) / 100));
-      this.keyCursor = this.keyCursor ? [clamp(x + dx), clamp(y + dy)] : [0, 0];
+      this.keyCursor = [clamp(this.keyCursor[0] + dx), clamp(this.keyCursor[1] + dy)];
     } else if (e.key === "Enter" || e.key === " ") {
       this.keyCursor = this.keyCursor || [0, 0];
       this.apply(this.keyCursor);
