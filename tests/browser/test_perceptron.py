@@ -219,7 +219,9 @@ def test_your_own_drawing_starts_from_an_empty_plane(page):
     page.wait_for_function(f"document.querySelector('#streak').textContent == '0/{samples}'")
     page.select_option("#dataset", "custom")
     page.wait_for_selector("#empty-hint:not([hidden])")
-    assert page.inner_text("#streak") == "0"  # no points, no perceptron
+    # No points, no perceptron: the streak says 0 once the server's answer to the switch is in
+    # (the hint shows at once, on the page's side; the streak follows the server's metrics).
+    page.wait_for_function("document.querySelector('#streak').textContent == '0'")
     assert page.is_hidden("#keep-field")  # the option belongs to presets
     click = _plot_clicker(page)
     click(0.5, 0.5)
